@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Brings the real servers the tests use, so a fresh machine needs nothing else:
+#   docker-registry (real registry), docker.io (real engine, one-node swarm), groovy (Jenkins' Groovy 2.4),
+#   busybox-static (a runnable layer for test images), apache2-utils (htpasswd), skopeo (bench).
+# Installs what is missing (needs root and apt) and starts dockerd when none answers.
+set -euo pipefail
+
+need=()
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v groovy >/dev/null || need+=(groovy)
+[ -x /bin/busybox ] || need+=(busybox-static)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
+command -v tc >/dev/null || need+=(iproute2)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "The tests need ${need[*]}; install them (Debian: apt-get install ${need[*]}) or run as root." >&2
+    exit 1
+  fi
+  echo "Installing ${need[*]} ..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Real Docker engine: start one when none answers. vfs and no iptables/bridge work in a sandbox.
+if ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "Starting dockerd ..." >&2
+    mkdir -p /var/log
+    nohup dockerd --iptables=false --bridge=none --storage-driver=vfs >/var/log/rollback-test-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  fi
+  docker info >/dev/null 2>&1 || echo "warning: no Docker engine answers; the swarm and docker target suites will say so and fail." >&2
+fi
+if docker info >/dev/null 2>&1 && [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]; then
+  docker swarm init --advertise-addr 127.0.0.1 >/dev/null 2>&1 || true
+fi
+exit 0

@@ -1,0 +1,29 @@
+export const HELP = `Usage: rollback <command> [options]
+
+Put a whole microservice fleet back to the images of a chosen date, all or nothing.
+
+Commands:
+  get      list the dates the fleet can go back to (one per line, newest first) and write the catalog
+  plan     show what a date would change, per service (--json for machines)
+  select   choose a date in the terminal, with each date's plan shown
+  run      roll the fleet back to --date; any failure puts back what changed
+  undo     put back what the last run replaced
+
+Options:
+  -c, --config FILE     rollback.yml (see schema/rollback.schema.json)
+  -e, --env NAME        environment, as named under 'environments:' in the config
+      --catalog FILE    catalog written by get, read by plan/run (default .rollback/catalog.json)
+  -d, --date YYYY-MM-DD the rollback point (plan, run)
+      --json            plan as JSON on stdout
+      --dry-run         run everything up to the first change, change nothing
+      --approver NAME   who approved the rollback (default: the Jenkins user, else $USER)
+      --snapshot FILE   snapshot for undo (default: the last run's, under .rollback/)
+      --registry URL    without --config: the registry (the seed form, with --repos)
+      --repos a,b,c     without --config: repositories; --env then means the tag suffix -<env>
+      --debug           show stack traces and every request
+  -h, --help            this text
+
+Every option may also come from ROLLBACK_PARAMS, a JSON object ({"env":"prod","date":"2026-11-19"}).
+
+Exit codes: 0 done; 1 failed, fleet unchanged or put back; 2 bad input; 3 partly done and not put back.
+`;

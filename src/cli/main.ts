@@ -1,0 +1,56 @@
+import { describeError, exitCodeOf } from '../errors';
+import { createLogger } from '../log';
+import type { Command, CommandContext } from './context';
+import { HELP } from './help';
+import { CommandName, parseOptions } from './options';
+
+const commands: Record<CommandName, () => Promise<Command>> = {
+  get: async () => (await import('./commands/get')).getCommand,
+  plan: async () => (await import('./commands/plan')).planCommand,
+  run: async () => (await import('./commands/run')).runCommand,
+  undo: async () => (await import('./commands/undo')).undoCommand,
+  select: async () => (await import('./commands/select')).selectCommand,
+};
+
+export interface MainIo {
+  stdout?: (text: string) => void;
+  stderr?: (text: string) => void;
+  cwd?: string;
+  stdin?: CommandContext['stdin'];
+  stderrIsTTY?: boolean;
+}
+
+/** Runs one command and returns its exit code. Never throws, never calls process.exit. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv, io: MainIo = {}): Promise<number> {
+  const stdout = io.stdout ?? ((t: string) => process.stdout.write(t));
+  const stderr = io.stderr ?? ((t: string) => process.stderr.write(t));
+  let debug = argv.includes('--debug');
+  const logger = () => createLogger({ debug, write: stderr });
+  try {
+    const options = parseOptions(argv, env);
+    debug = options.debug;
+    if (options.version) {
+      stdout(`${process.env.npm_package_version ?? '0.1.0'}\n`);
+      return 0;
+    }
+    if (options.help || !options.command) {
+      stdout(HELP);
+      return options.command || options.help ? 0 : 2;
+    }
+    const command = await commands[options.command]();
+    return await command({
+      options,
+      env,
+      logger: logger(),
+      stdout,
+      cwd: io.cwd ?? process.cwd(),
+      stdin: io.stdin ?? process.stdin,
+      stderrIsTTY: io.stderrIsTTY ?? Boolean(process.stderr.isTTY),
+    });
+  } catch (err) {
+    const log = logger();
+    log.info(`rollback: ${describeError(err)}`);
+    if (debug && err instanceof Error && err.stack) log.debug(err.stack);
+    return exitCodeOf(err);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Command-line options. Every flag may also come from ROLLBACK_PARAMS, a JSON object the Jenkins
+ * steps set (nulls pruned), so nothing a user typed is ever spliced into a shell string.
+ * Flags given on the command line win over ROLLBACK_PARAMS.
+ */
+import { parseArgs } from 'node:util';
+import { inputError } from '../errors';
+
+export const COMMANDS = ['get', 'plan', 'run', 'undo', 'select'] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+export interface Options {
+  command?: CommandName;
+  config?: string;
+  env?: string;
+  catalog: string;
+  date?: string;
+  json: boolean;
+  dryRun: boolean;
+  approver?: string;
+  snapshot?: string;
+  registry?: string;
+  repos?: string;
+  debug: boolean;
+  help: boolean;
+  version: boolean;
+}
+
+const FLAGS = {
+  config: { type: 'string', short: 'c' },
+  env: { type: 'string', short: 'e' },
+  catalog: { type: 'string' },
+  date: { type: 'string', short: 'd' },
+  json: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  approver: { type: 'string' },
+  snapshot: { type: 'string' },
+  registry: { type: 'string' },
+  repos: { type: 'string' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const;
+
+/** Keys ROLLBACK_PARAMS may carry, in camelCase as the Groovy steps write them. */
+const PARAM_KEYS: Record<string, 'string' | 'boolean'> = {
+  config: 'string', env: 'string', catalog: 'string', date: 'string', json: 'boolean', dryRun: 'boolean',
+  approver: 'string', snapshot: 'string', registry: 'string', repos: 'string', debug: 'boolean',
+};
+
+function fromParams(raw: string | undefined): Record<string, unknown> {
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw inputError('ROLLBACK_PARAMS is not valid JSON.');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw inputError('ROLLBACK_PARAMS must be a JSON object such as {"env":"prod"}.');
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (v === null || v === undefined) continue;
+    const type = PARAM_KEYS[k];
+    if (!type) throw inputError(`ROLLBACK_PARAMS has an unknown key '${k}'; known keys: ${Object.keys(PARAM_KEYS).join(', ')}.`);
+    if (typeof v !== type) throw inputError(`ROLLBACK_PARAMS.${k} must be a ${type}.`);
+    out[k] = v;
+  }
+  return out;
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
+  } catch (err) {
+    // node's messages are clear already ("Unknown option '--x'"); keep them to one sentence.
+    throw inputError(`${(err as Error).message.replace(/\. To specify.*$/s, '').replace(/\.$/, '')}; see 'rollback --help'.`);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 1) throw inputError(`Unexpected argument '${positionals[1]}'; see 'rollback --help'.`);
+  const command = positionals[0];
+  if (command !== undefined && !(COMMANDS as readonly string[]).includes(command)) {
+    throw inputError(`Unknown command '${command}'; commands are ${COMMANDS.join(', ')}.`);
+  }
+  const p = fromParams(env.ROLLBACK_PARAMS);
+  const pick = <T>(flag: T | undefined, key: string): T | undefined => (flag !== undefined ? flag : (p[key] as T | undefined));
+  return {
+    command: command as CommandName | undefined,
+    config: pick(values.config, 'config'),
+    env: pick(values.env, 'env'),
+    catalog: pick(values.catalog, 'catalog') ?? '.rollback/catalog.json',
+    date: pick(values.date, 'date'),
+    json: pick(values.json, 'json') ?? false,
+    dryRun: pick(values['dry-run'], 'dryRun') ?? false,
+    approver: pick(values.approver, 'approver'),
+    snapshot: pick(values.snapshot, 'snapshot'),
+    registry: pick(values.registry, 'registry'),
+    repos: pick(values.repos, 'repos'),
+    debug: pick(values.debug, 'debug') ?? false,
+    help: values.help ?? false,
+    version: values.version ?? false,
+  };
+}
+
+export function requireOption<K extends keyof Options>(options: Options, key: K, flag: string): NonNullable<Options[K]> {
+  const v = options[key];
+  if (v === undefined || v === null || v === '') {
+    throw inputError(`'rollback ${options.command}' needs ${flag}; see 'rollback --help'.`);
+  }
+  return v as NonNullable<Options[K]>;
+}

@@ -1,0 +1,74 @@
+/** The validated rollback.yml, with defaults applied and ${VAR}s resolved. Mirrors schema/rollback.schema.json. */
+export interface TlsConfig {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  insecure?: boolean;
+}
+
+export interface RegistryConfig {
+  url: string;
+  username?: string;
+  password?: string;
+  insecure?: boolean;
+  ca?: string;
+  concurrency: number;
+}
+
+export interface ServiceConfig {
+  name: string;
+  /** Registry repository (defaults to name). */
+  repository: string;
+  marathon?: { app?: string };
+  swarm?: { service?: string };
+  docker?: { container?: string };
+  kubernetes?: { kind?: 'Deployment' | 'StatefulSet' | 'DaemonSet'; name?: string; container?: string };
+  github?: { paths?: string[] };
+}
+
+export interface MarathonTargetConfig {
+  url: string;
+  appPrefix: string;
+  username?: string;
+  password?: string;
+  dcos?: { loginUrl?: string; uid?: string; password?: string; token?: string };
+  tls?: TlsConfig;
+}
+export interface SwarmTargetConfig { host?: string; stack?: string; tls?: TlsConfig }
+export interface DockerTargetConfig { host?: string; container?: string; history?: string; tls?: TlsConfig }
+export interface KubernetesTargetConfig { kubeconfig?: string; context?: string; namespace?: string; revisions?: boolean }
+export interface GithubTargetConfig { repo: string; branch?: string; paths: string[]; pullRequest?: boolean }
+
+export type TargetConfig =
+  | { marathon: MarathonTargetConfig }
+  | { swarm: SwarmTargetConfig }
+  | { docker: DockerTargetConfig }
+  | { kubernetes: KubernetesTargetConfig }
+  | { github: GithubTargetConfig };
+
+export type TargetKind = 'marathon' | 'swarm' | 'docker' | 'kubernetes' | 'github';
+
+export interface EnvironmentConfig {
+  name: string;
+  /** Source of the regular expression a tag must match. */
+  tags: string;
+  target: TargetConfig;
+}
+
+export interface Config {
+  /** Where the configuration came from (a path, or a description such as "--registry flags"). */
+  source: string;
+  registry: RegistryConfig;
+  services: ServiceConfig[];
+  environments: Record<string, EnvironmentConfig>;
+  limit: number;
+  timezone: string;
+  parallel: number;
+  deployTimeout: number;
+  notify: { slack?: { webhook: string; channel?: string } };
+  github?: { token?: string; apiUrl?: string; deployments?: { repo: string; ref?: string } };
+}
+
+export function targetKind(target: TargetConfig): TargetKind {
+  return Object.keys(target)[0] as TargetKind;
+}

@@ -1,0 +1,193 @@
+/**
+ * The one HTTP path every client of the worker uses (registry, targets, Slack, token servers).
+ * Failures are classified here once, like renovate's ExternalHostError: 429, 5xx and network
+ * errors are retried with backoff and jitter a bounded number of times; anything else is an
+ * answer returned to the caller, who says it plainly.
+ */
+import { Agent, Dispatcher, request as undiciRequest } from 'undici';
+import { RollbackError } from '../errors';
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  url: string;
+}
+
+export interface RequestOptions {
+  method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Defaults to true for GET/HEAD/PUT/DELETE; POST and PATCH retry only when no answer came. */
+  idempotent?: boolean;
+  /** Answers larger than this are refused (hostile or broken servers). Default 64 MiB. */
+  maxBytes?: number;
+  /** Overrides the client's per-request timeout. */
+  timeoutMs?: number;
+}
+
+export interface HttpClientOptions {
+  dispatcher?: Dispatcher;
+  /** Attempts in all, including the first. Default 4. */
+  attempts?: number;
+  /** Milliseconds to wait for headers and between body chunks. Default 30 s. */
+  timeoutMs?: number;
+  /** Base of the exponential backoff. Default 250 ms. */
+  backoffMs?: number;
+  /** Longest single wait, Retry-After included. Default 30 s. */
+  maxWaitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  /** Called once per request actually sent (for counting in benchmarks and tests). */
+  onRequest?: (method: string, url: string) => void;
+  /** Called before each retry, with the reason. */
+  onRetry?: (reason: string, waitMs: number) => void;
+}
+
+export interface HttpClient {
+  request(url: string, options?: RequestOptions): Promise<HttpResponse>;
+  close(): Promise<void>;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Connection reuse: one keep-alive agent per client, shared by every request it makes. */
+export function createAgent(tls?: { ca?: string | Buffer; insecure?: boolean }, connections = 16): Agent {
+  return new Agent({
+    connections,
+    keepAliveTimeout: 10_000,
+    connect: tls ? { ca: tls.ca, rejectUnauthorized: !tls.insecure } : undefined,
+  });
+}
+
+/** Parses Retry-After (seconds or HTTP date) into milliseconds, or undefined. */
+export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+function isNetworkError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? '';
+  return /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|UND_ERR_)/.test(code);
+}
+
+function networkReason(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  return e.code ? `${e.code}${e.message ? ` (${e.message})` : ''}` : String(e?.message ?? err);
+}
+
+/** The URL as it may be shown: no user info, no query string (tokens hide there). */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return url;
+  }
+}
+
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const ownAgent = options.dispatcher ? undefined : createAgent();
+  const dispatcher = options.dispatcher ?? ownAgent!;
+  const attempts = options.attempts ?? 4;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const backoffMs = options.backoffMs ?? 250;
+  const maxWaitMs = options.maxWaitMs ?? 30_000;
+  const sleep = options.sleep ?? defaultSleep;
+  const random = options.random ?? Math.random;
+
+  async function once(url: string, o: RequestOptions): Promise<HttpResponse> {
+    const method = o.method ?? 'GET';
+    options.onRequest?.(method, url);
+    const t = o.timeoutMs ?? timeoutMs;
+    const res = await undiciRequest(url, {
+      method,
+      headers: o.headers,
+      body: o.body,
+      dispatcher,
+      headersTimeout: t,
+      bodyTimeout: t,
+    });
+    const limit = o.maxBytes ?? 64 * 1024 * 1024;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += chunk.length;
+      if (size > limit) {
+        res.body.destroy();
+        throw new RollbackError('failed', `${method} ${displayUrl(url)} answered with more than ${limit} bytes, which is not a plausible answer.`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : String(v);
+    }
+    return { status: res.statusCode, headers, body: Buffer.concat(chunks), url };
+  }
+
+  async function requestWithRetry(url: string, o: RequestOptions = {}): Promise<HttpResponse> {
+    const method = o.method ?? 'GET';
+    const idempotent = o.idempotent ?? (method !== 'POST' && method !== 'PATCH');
+    let lastReason = '';
+    for (let attempt = 1; ; attempt++) {
+      let wait: number | undefined;
+      try {
+        const res = await once(url, o);
+        const transient = res.status === 429 || (res.status >= 500 && res.status !== 501);
+        if (!transient || (!idempotent && res.status !== 429 && res.status !== 503)) return res;
+        lastReason = `answered ${res.status}`;
+        wait = retryAfterMs(res.headers['retry-after']);
+        if (attempt >= attempts) return res;
+      } catch (err) {
+        if (err instanceof RollbackError) throw err;
+        if (!isNetworkError(err)) {
+          throw new RollbackError('failed', `${method} ${displayUrl(url)} failed: ${networkReason(err)}.`, { cause: err });
+        }
+        lastReason = `failed: ${networkReason(err)}`;
+        if (attempt >= attempts) {
+          throw new RollbackError('failed', `${method} ${displayUrl(url)} ${lastReason}, after ${attempts} attempts.`, {
+            cause: err,
+            retryable: true,
+          });
+        }
+      }
+      // Full jitter (AWS architecture blog "Exponential Backoff And Jitter"), capped.
+      const backoff = Math.min(maxWaitMs, backoffMs * 2 ** (attempt - 1));
+      const delay = Math.min(maxWaitMs, wait ?? Math.round(backoff / 2 + (random() * backoff) / 2));
+      options.onRetry?.(`${method} ${displayUrl(url)} ${lastReason}`, delay);
+      await sleep(delay);
+    }
+  }
+
+  return {
+    request: requestWithRetry,
+    close: async () => {
+      if (ownAgent) await ownAgent.close();
+    },
+  };
+}
+
+/** Parses a JSON body, or says plainly which server sent something else. */
+export function parseJson<T = unknown>(res: HttpResponse, what = 'answer'): T {
+  try {
+    return JSON.parse(res.body.toString('utf8')) as T;
+  } catch {
+    throw new RollbackError('failed', `${displayUrl(res.url)} sent a ${what} that is not valid JSON (HTTP ${res.status}).`);
+  }
+}
+
+/** One sentence for an unexpected status: "GET https://x/v2/ answered 401 Unauthorized". */
+export function statusError(res: HttpResponse, method: string, hint = ''): RollbackError {
+  const names: Record<number, string> = {
+    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
+    422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error',
+    502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  };
+  const name = names[res.status] ? ` ${names[res.status]}` : '';
+  return new RollbackError('failed', `${method} ${displayUrl(res.url)} answered ${res.status}${name}${hint ? `: ${hint}` : ''}.`, {
+    retryable: res.status === 429 || res.status >= 500,
+  });
+}

@@ -1,0 +1,49 @@
+/**
+ * A target is where an environment runs (Marathon, Swarm, a Docker host, Kubernetes, a GitOps
+ * repository). The run engine (src/run/) knows nothing else about it: plan, preflight,
+ * all-or-nothing, snapshot, undo and Slack are shared by every target.
+ */
+import type { Config, EnvironmentConfig, ServiceConfig } from '../config/types';
+import type { HttpClient } from '../http/client';
+import type { Logger } from '../log';
+
+export interface Deployed {
+  /** The image reference the target runs now, exactly as the target reports it. */
+  image: string;
+  /** How the target names the service (app id, swarm service, container, workload, file). */
+  id: string;
+}
+
+export interface Target {
+  /** e.g. "Marathon at https://marathon.example.com under /ds/prod". */
+  describe(): string;
+  /** The service's current image; throws an input error naming the service if it is not found. */
+  current(service: ServiceConfig): Promise<Deployed>;
+  /** A sentence if a deployment is already in flight for the service (preflight refuses), else undefined. */
+  busy(service: ServiceConfig): Promise<string | undefined>;
+  /** Starts the change to `image` (digest-pinned reference); returns once the target accepted it. */
+  deploy(service: ServiceConfig, image: string): Promise<void>;
+  /** Resolves when the service runs `image` healthily; rejects with a sentence on failure or after timeoutMs. */
+  waitHealthy(service: ServiceConfig, image: string, timeoutMs: number): Promise<void>;
+  /**
+   * Optional: targets that change the whole fleet in one atomic step (GitOps: one commit)
+   * implement this instead of per-service deploy; the engine then calls it once.
+   */
+  deployAll?(changes: { service: ServiceConfig; image: string }[], message: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TargetContext {
+  config: Config;
+  environment: EnvironmentConfig;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  /** Shared HTTP client options (retries, timeouts) for targets that speak HTTP. */
+  http?: HttpClient;
+  /** Registry credentials, for targets that must pull (X-Registry-Auth, docker pull). */
+  registryAuth?: { username?: string; password?: string; serverAddress: string };
+  /** Where state files live (.rollback/ next to the catalog by default). */
+  stateDir: string;
+}
+
+export type TargetFactory = (ctx: TargetContext) => Target;
