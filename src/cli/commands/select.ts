@@ -1,7 +1,102 @@
-import { inputError } from '../../errors';
+/**
+ * `rollback select`: the terminal's answer to Jenkins' `input` step, for shell and Ansible users.
+ * Lists the catalog's dates, each with its plan (what it would change, per service, against what
+ * the target runs now), and reads the choice: arrow keys + Enter, or the date's number.
+ * stdout carries the chosen date and nothing else, so `date=$(rollback select ...)` works;
+ * the list itself goes to the terminal on stderr.
+ * Cancelling (Esc, q, Ctrl-C) changes nothing and exits 1, like any run that did nothing.
+ */
+import { dirname, resolve } from 'node:path';
+import { readCatalog } from '../../catalog/io';
+import type { Catalog } from '../../catalog/types';
+import { environmentOf, loadConfig } from '../../config/load';
+import { failure, inputError } from '../../errors';
+import { buildPlan, parseReference, type Plan } from '../../plan/plan';
+import { openTarget } from '../../targets';
+import type { Target } from '../../targets/types';
+import { colorEnabled } from '../progress';
 import type { CommandContext } from '../context';
+import { requireOption } from '../options';
+import { pickInTerminal, type PickerItem, type TerminalIn, type TerminalOut } from '../terminal';
 
-// Placeholder until the 'select' command lands.
-export async function selectCommand(_ctx: CommandContext): Promise<number> {
-  throw inputError("'rollback select' is not available in this build.");
+export interface SelectIo {
+  /** Where the list is drawn; process.stderr by default. */
+  terminal?: TerminalOut;
+  /** Opens the environment's target (tests and the demo may pass their own). */
+  open?: typeof openTarget;
+}
+
+const tagOf = (reference: string) => {
+  const r = parseReference(reference);
+  return r.tag ?? (r.digest ? `@${r.digest.slice(0, 19)}` : reference);
+};
+
+/** One line per date, and the per-service lines shown under the list (pure). */
+export function pickerItem(plan: Plan): PickerItem {
+  const changes = plan.entries.filter((e) => e.action === 'change').length;
+  const total = plan.entries.length;
+  const label = changes === 0
+    ? `${plan.date}  nothing changes (the fleet already runs these images)`
+    : `${plan.date}  ${changes} of ${total} service${total === 1 ? '' : 's'} change: ${plan.entries.filter((e) => e.action === 'change').map((e) => e.service).join(', ')}`;
+  const width = Math.max(...plan.entries.map((e) => e.service.length));
+  const detail = [`Plan for ${plan.date}:`];
+  for (const e of plan.entries) {
+    const name = e.service.padEnd(width);
+    if (e.action === 'change') detail.push(`${name}  ${tagOf(e.current)} -> ${e.target!.tag}  (built ${e.day})`);
+    else if (e.action === 'skip') detail.push(`${name}  stays on ${e.target!.tag}  (already runs it)`);
+    else detail.push(`${name}  ${e.reason}`);
+  }
+  return { label, detail };
+}
+
+/** Asks the target what every service runs now; planning needs it for every date. */
+async function currentImages(target: Target, catalog: Catalog, config: ReturnType<typeof loadConfig>): Promise<Record<string, string>> {
+  const current: Record<string, string> = {};
+  for (const s of catalog.services) {
+    const service = config.services.find((c) => c.name === s.name);
+    if (!service) throw inputError(`The catalog lists service '${s.name}', which is not in ${config.source}; run 'rollback get' again.`);
+    current[s.name] = (await target.current(service)).image;
+  }
+  return current;
+}
+
+export async function selectCommand(ctx: CommandContext, io: SelectIo = {}): Promise<number> {
+  const input = (ctx.stdin ?? process.stdin) as TerminalIn;
+  const terminal = io.terminal ?? process.stderr;
+  // Refuse first: a script must learn at once that it should pass the date instead.
+  if (!input.isTTY || !input.setRawMode || !(ctx.stderrIsTTY ?? terminal.isTTY)) {
+    throw inputError("'rollback select' needs a terminal to ask in (stdin and stderr must be a TTY); in scripts, Ansible and Jenkins pass the date with --date (one of the dates 'rollback get' prints).");
+  }
+  const configFile = resolve(ctx.cwd, requireOption(ctx.options, 'config', '--config'));
+  const envName = requireOption(ctx.options, 'env', '--env');
+  const config = loadConfig(configFile, ctx.env);
+  const environment = environmentOf(config, envName);
+  const catalogFile = resolve(ctx.cwd, ctx.options.catalog);
+  const catalog = readCatalog(catalogFile);
+  if (catalog.environment !== envName) {
+    throw inputError(`Catalog ${catalogFile} was written for '${catalog.environment}', not '${envName}'; run 'rollback get --env ${envName}' first.`);
+  }
+  if (catalog.choices.length === 0) {
+    throw failure(`The catalog for ${envName} has no rollback points (no tag matches ${catalog.tagPattern}); there is nothing to choose.`);
+  }
+
+  const target = await (io.open ?? openTarget)({ config, environment, env: ctx.env, logger: ctx.logger, stateDir: dirname(catalogFile) });
+  let plans: Plan[];
+  try {
+    const current = await currentImages(target, catalog, config);
+    plans = catalog.choices.map((date) => buildPlan(catalog, date, current));
+  } finally {
+    await target.close();
+  }
+
+  const items = plans.map(pickerItem);
+  const title = `Roll ${envName} back to which date? (${target.describe()})`;
+  const result = await pickInTerminal(input, terminal, items, { title, color: colorEnabled(ctx.env) });
+  if ('cancelled' in result) {
+    ctx.logger.info(`No date chosen (${result.cancelled}); nothing was changed.`);
+    return 1;
+  }
+  const date = plans[result.chosen].date;
+  ctx.stdout(`${date}\n`);
+  return 0;
 }
