@@ -9,6 +9,8 @@ module.exports = {
       target: 'node20',
       sourcemap: 'inline',
       sourcefile: filename,
+      // Jest's vm cannot run a native import() (main.ts loads commands lazily); require it instead.
+      supported: { 'dynamic-import': false },
     });
     return { code: out.code };
   },
