@@ -4,18 +4,10 @@
  * It draws only when stderr is a terminal; in Jenkins logs, pipes and files it stays silent, so
  * logs keep one event per line. NO_COLOR (https://no-color.org) turns colour off, not progress.
  */
+import type { GetProgress } from '../catalog/get';
 import type { Logger } from '../log';
 
-/** What the catalog reader reports as it goes; every field counts up from 0. */
-export interface GetProgress {
-  repositoriesDone: number;
-  repositoriesTotal: number;
-  tagsDone: number;
-  /** Tags known so far (grows while tag lists are paged); absent when not known yet. */
-  tagsTotal?: number;
-  /** HTTP requests sent so far. */
-  requests: number;
-}
+export type { GetProgress };
 
 export interface ProgressStream {
   write(text: string): unknown;
@@ -50,10 +42,9 @@ export function colorEnabled(env: NodeJS.ProcessEnv): boolean {
 /** The text of the line, without control characters other than colour (pure, for tests). */
 export function formatProgress(p: GetProgress, elapsedMs: number, options: { color: boolean; columns?: number }): string {
   const rate = elapsedMs > 0 ? (p.requests * 1000) / elapsedMs : 0;
-  const tags = p.tagsTotal !== undefined ? `${p.tagsDone}/${p.tagsTotal} tags` : `${p.tagsDone} tags`;
   const parts = [
     `${p.repositoriesDone}/${p.repositoriesTotal} repositories`,
-    tags,
+    `${p.tagsDone}/${p.tagsTotal} tags`,
     `${p.requests} requests`,
     `${rate < 10 ? rate.toFixed(1) : Math.round(rate)} req/s`,
   ];

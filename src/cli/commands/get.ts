@@ -13,6 +13,7 @@ import { writeCatalog } from '../../catalog/io';
 import { addSecret } from '../../log';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
+import { createProgressLine } from '../progress';
 
 export const SEED_SOURCE = '--registry/--repos flags';
 
@@ -70,11 +71,19 @@ export async function getCommand(ctx: CommandContext): Promise<number> {
   const catalogFile = resolve(ctx.cwd, options.catalog);
   const started = Date.now();
   let last = { requests: 0, tagsDone: 0 };
-  const catalog = await getCatalog(config, envName, {
-    logger,
-    cacheFile: join(dirname(catalogFile), 'dates-cache.json'),
-    onProgress: (p) => (last = p),
+  // A live line on a terminal only (silent in Jenkins logs and pipes); log lines erase it first.
+  const progress = createProgressLine({
+    stream: { isTTY: ctx.stderrIsTTY, columns: process.stderr.columns, write: (t) => process.stderr.write(t) },
+    env: ctx.env,
   });
+  const catalog = await getCatalog(config, envName, {
+    logger: progress.wrap(logger),
+    cacheFile: join(dirname(catalogFile), 'dates-cache.json'),
+    onProgress: (p) => {
+      last = p;
+      progress.update(p);
+    },
+  }).finally(() => progress.done());
   writeCatalog(catalogFile, catalog);
   const images = catalog.services.reduce((n, s) => n + s.images.length, 0);
   const seconds = (Date.now() - started) / 1000;
