@@ -1,7 +1,241 @@
-import { inputError } from '../errors';
-import type { Target, TargetContext } from './types';
+/**
+ * Marathon over its REST API (https://mesosphere.github.io/marathon/api-console/index.html).
+ *
+ * - Finding a service: the app under `appPrefix` whose last path segment is the service name (the
+ *   seed's /<department>/<environment>/<project>/<service> ids); `services[].marathon.app` wins.
+ * - Deploying: GET the app, strip what Marathon computes, change ONLY container.docker.image, PUT
+ *   it back (no force): every other field of the definition is kept as it was.
+ * - Waiting: until the app has no deployment left and its tasks run and are healthy.
+ * - 409 "App is locked by one or more deployments": wait (bounded) rather than force=true, which
+ *   would cancel someone else's deployment; the one exception is a deployment this run started
+ *   itself (putting back a service whose deployment hung), which it may supersede.
+ * - Auth: none; basic (Marathon --http_credentials); DC/OS with a given token or a login
+ *   (POST /acs/api/v1/auth/login {uid,password} -> token), sent as `Authorization: token=...`
+ *   (https://docs.d2iq.com/mesosphere/dcos/2.1/security/ent/iam-api/).
+ */
+import { readFileSync } from 'node:fs';
+import type { MarathonTargetConfig, ServiceConfig } from '../config/types';
+import { inputError, RollbackError } from '../errors';
+import { createAgent, createHttpClient, displayUrl, parseJson, statusError, type HttpClient, type HttpResponse, type RequestOptions } from '../http/client';
+import { addSecret } from '../log';
+import type { Deployed, Target, TargetContext } from './types';
 
-// Placeholder until the marathon target lands.
-export function createMarathonTarget(_ctx: TargetContext): Target {
-  throw inputError('The marathon target is not available in this build.');
+interface MarathonApp {
+  id: string;
+  instances?: number;
+  container?: { docker?: { image?: string } };
+  healthChecks?: unknown[];
+  deployments?: { id: string }[];
+  tasksRunning?: number;
+  tasksStaged?: number;
+  tasksHealthy?: number;
+  tasksUnhealthy?: number;
+  [key: string]: unknown;
+}
+
+/**
+ * What GET /v2/apps/{id} returns but a client must not send back (AppInfo fields of the RAML).
+ * `version` in a PUT body even means "roll back to that version" and may only come with `id`.
+ */
+export const READ_ONLY_FIELDS = ['version', 'versionInfo', 'tasks', 'deployments', 'tasksStaged', 'tasksRunning', 'tasksHealthy', 'tasksUnhealthy', 'lastTaskFailure', 'readinessCheckResults', 'taskStats'];
+
+/** The app definition to PUT: the one Marathon has, read-only fields removed, only the image changed. */
+export function withImage(app: MarathonApp, image: string): Record<string, unknown> {
+  const def: Record<string, unknown> = structuredClone(app);
+  for (const k of READ_ONLY_FIELDS) delete def[k];
+  // Marathon answers both `ports` and `portDefinitions` (and `uris` with `fetch`), but refuses a
+  // definition carrying both of a pair: keep the current form only.
+  if (def.portDefinitions !== undefined) delete def.ports;
+  if (def.fetch !== undefined) delete def.uris;
+  const container = def.container as { docker?: { image?: string } } | undefined;
+  container!.docker!.image = image;
+  return def;
+}
+
+const pathOf = (id: string) => id.split('/').map(encodeURIComponent).join('/');
+
+export function createMarathonTarget(ctx: TargetContext): Target {
+  const target = ctx.environment.target as { marathon: MarathonTargetConfig };
+  const cfg = target.marathon;
+  const base = cfg.url.replace(/\/+$/, '');
+  const prefix = cfg.appPrefix.replace(/\/+$/, '');
+  const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const now = ctx.now ?? (() => new Date());
+  const pollMs = ctx.pollMs ?? 2000;
+  const lockWaitMs = ctx.config.deployTimeout * 1000;
+  const agent = cfg.tls ? createAgent({ ca: cfg.tls.ca ? readFileSync(cfg.tls.ca) : undefined, insecure: cfg.tls.insecure }) : undefined;
+  const http: HttpClient = ctx.http ?? createHttpClient({ dispatcher: agent, sleep: ctx.sleep, onRetry: (r, ms) => ctx.logger.debug(`retrying in ${ms} ms: ${r}`) });
+  const where = `Marathon at ${displayUrl(base)}`;
+
+  addSecret(cfg.password);
+  addSecret(cfg.dcos?.password);
+  addSecret(cfg.dcos?.token);
+
+  let authHeader: Promise<string | undefined> | undefined;
+  async function login(): Promise<string | undefined> {
+    if (cfg.dcos?.token) return `token=${cfg.dcos.token}`;
+    if (cfg.dcos?.uid || cfg.dcos?.password) {
+      if (!cfg.dcos.uid || !cfg.dcos.password) throw inputError(`${where}: dcos login needs both uid and password (or a token).`);
+      const loginUrl = cfg.dcos.loginUrl ?? `${new URL(base).origin}/acs/api/v1/auth/login`;
+      const res = await http.request(loginUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ uid: cfg.dcos.uid, password: cfg.dcos.password }) });
+      if (res.status !== 200) throw statusError(res, 'POST', `the DC/OS login of ${cfg.dcos.uid} was refused`);
+      const token = parseJson<{ token?: unknown }>(res, 'login answer').token;
+      if (typeof token !== 'string' || !token) throw new RollbackError('failed', `${displayUrl(loginUrl)} answered the DC/OS login without a token.`);
+      addSecret(token);
+      return `token=${token}`;
+    }
+    if (cfg.username || cfg.password) return `Basic ${Buffer.from(`${cfg.username ?? ''}:${cfg.password ?? ''}`).toString('base64')}`;
+    return undefined;
+  }
+
+  async function call(path: string, o: RequestOptions = {}): Promise<HttpResponse> {
+    authHeader ??= login();
+    const auth = await authHeader;
+    const res = await http.request(`${base}${path}`, { ...o, headers: { accept: 'application/json', ...(auth ? { authorization: auth } : {}), ...o.headers } });
+    if (res.status === 401 || res.status === 403) {
+      throw new RollbackError('failed', `${where} refused the request ${o.method ?? 'GET'} ${path.split('?')[0]} (${res.status}); check the Marathon credentials of this environment.`);
+    }
+    return res;
+  }
+
+  let listing: Promise<string[]> | undefined;
+  /** Every app id under the prefix, read once per run (ids do not change during a rollback). */
+  function appIds(): Promise<string[]> {
+    listing ??= (async () => {
+      // `id` filters apps whose id contains the string; the prefix check below makes it exact.
+      const res = await call(`/v2/apps?id=${encodeURIComponent(prefix + '/')}`);
+      if (res.status !== 200) throw statusError(res, 'GET', `listing the apps under ${prefix}`);
+      const apps = parseJson<{ apps?: { id?: unknown }[] }>(res, 'app list').apps;
+      if (!Array.isArray(apps)) throw new RollbackError('failed', `${where} answered the app list without an "apps" array.`);
+      return apps.map((a) => a?.id).filter((id): id is string => typeof id === 'string' && id.startsWith(prefix + '/'));
+    })();
+    listing.catch(() => { listing = undefined; });
+    return listing;
+  }
+
+  const ids = new Map<string, string>();
+  async function appIdOf(service: ServiceConfig): Promise<string> {
+    const known = ids.get(service.name);
+    if (known) return known;
+    let id: string;
+    if (service.marathon?.app) {
+      id = service.marathon.app.startsWith('/') ? service.marathon.app : `/${service.marathon.app}`;
+    } else {
+      const matches = (await appIds()).filter((a) => a.split('/').pop() === service.name);
+      if (matches.length === 0) throw inputError(`Service ${service.name} has no Marathon app under ${prefix} (${where}); looked for an app id ending in /${service.name}; set services[].marathon.app to name it.`);
+      if (matches.length > 1) throw inputError(`Service ${service.name} matches ${matches.length} Marathon apps under ${prefix}: ${matches.join(' and ')}; set services[].marathon.app to pick one.`);
+      id = matches[0];
+    }
+    ids.set(service.name, id);
+    return id;
+  }
+
+  async function getApp(service: ServiceConfig): Promise<MarathonApp> {
+    const id = await appIdOf(service);
+    const res = await call(`/v2/apps${pathOf(id)}`);
+    if (res.status === 404) {
+      throw inputError(`Service ${service.name}: Marathon app ${id} does not exist (${where})${service.marathon?.app ? '; check services[].marathon.app' : ''}.`);
+    }
+    if (res.status !== 200) throw statusError(res, 'GET', `reading app ${id}`);
+    const app = parseJson<{ app?: MarathonApp }>(res, 'app').app;
+    if (!app || typeof app !== 'object' || typeof app.id !== 'string') throw new RollbackError('failed', `${where} answered GET /v2/apps${id} without an app.`);
+    return app;
+  }
+
+  function imageOf(app: MarathonApp, service: ServiceConfig): string {
+    const image = app.container?.docker?.image;
+    if (typeof image !== 'string' || !image) {
+      throw inputError(`Service ${service.name}: Marathon app ${app.id} has no container.docker.image; only Docker apps can be rolled back.`);
+    }
+    return image;
+  }
+
+  /** Deployments this worker started, by app id: the only ones it may supersede. */
+  const ours = new Map<string, Set<string>>();
+
+  return {
+    describe: () => `Marathon at ${displayUrl(base)} under ${prefix}`,
+
+    async current(service): Promise<Deployed> {
+      const app = await getApp(service);
+      return { image: imageOf(app, service), id: app.id };
+    },
+
+    async busy(service) {
+      const app = await getApp(service);
+      const deps = (app.deployments ?? []).map((d) => d.id);
+      return deps.length ? `Marathon app ${app.id} (service ${service.name}) has a deployment in flight (${deps.join(', ')})` : undefined;
+    },
+
+    async deploy(service, image) {
+      const started = now().getTime();
+      for (let force = false; ;) {
+        const app = await getApp(service);
+        imageOf(app, service);
+        const body = JSON.stringify(withImage(app, image));
+        const res = await call(`/v2/apps${pathOf(app.id)}${force ? '?force=true' : ''}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
+        if (res.status === 200 || res.status === 201) {
+          const id = parseJson<{ deploymentId?: unknown }>(res, 'deployment answer').deploymentId;
+          if (typeof id === 'string') {
+            if (!ours.has(app.id)) ours.set(app.id, new Set());
+            ours.get(app.id)!.add(id);
+          }
+          return;
+        }
+        if (res.status === 409) {
+          const blocking = (parseJson<{ deployments?: { id?: string }[] }>(res, 'conflict answer').deployments ?? []).map((d) => String(d.id));
+          const mine = ours.get(app.id);
+          if (!force && blocking.length > 0 && mine && blocking.every((d) => mine.has(d))) {
+            ctx.logger.info(`${service.name}: superseding this run's own unfinished deployment of ${app.id}.`);
+            force = true;
+            continue;
+          }
+          if (now().getTime() - started >= lockWaitMs) {
+            throw new RollbackError('failed', `Marathon app ${app.id} (service ${service.name}) stayed locked by deployment ${blocking.join(', ') || '(unnamed)'} for ${Math.round(lockWaitMs / 1000)}s; it was not forced.`);
+          }
+          ctx.logger.debug(`${service.name}: ${app.id} is locked by deployment ${blocking.join(', ')}; waiting.`);
+          await sleep(pollMs);
+          continue;
+        }
+        if (res.status === 422 || res.status === 400) {
+          let detail = '';
+          try {
+            const b = parseJson<{ message?: string; details?: { path?: string; errors?: string[] }[] }>(res);
+            detail = [b.message, ...(b.details ?? []).map((d) => `${d.path ?? ''}: ${(d.errors ?? []).join(', ')}`)].filter(Boolean).join('; ');
+          } catch {
+            /* the status says enough */
+          }
+          throw new RollbackError('failed', `Marathon refused the new definition of app ${app.id} (${res.status}${detail ? `: ${detail}` : ''}).`);
+        }
+        throw statusError(res, 'PUT', `changing the image of ${app.id}`);
+      }
+    },
+
+    async waitHealthy(service, image, timeoutMs) {
+      const deadline = now().getTime() + timeoutMs;
+      for (;;) {
+        const app = await getApp(service);
+        const running = imageOf(app, service);
+        if (running !== image) {
+          throw new RollbackError('failed', `Marathon app ${app.id} (service ${service.name}) was changed to ${running} while waiting for ${image}.`);
+        }
+        const deps = (app.deployments ?? []).map((d) => d.id);
+        const instances = app.instances ?? 1;
+        const checked = Array.isArray(app.healthChecks) && app.healthChecks.length > 0;
+        const healthy = (app.tasksRunning ?? 0) >= instances && (app.tasksStaged ?? 0) === 0
+          && (!checked || ((app.tasksHealthy ?? 0) >= instances && (app.tasksUnhealthy ?? 0) === 0));
+        if (deps.length === 0 && healthy) return;
+        if (now().getTime() >= deadline) {
+          const why = deps.length ? `deployment ${deps.join(', ')} still running` : `${app.tasksHealthy ?? 0} of ${instances} tasks healthy, ${app.tasksUnhealthy ?? 0} unhealthy`;
+          throw new RollbackError('failed', `Marathon app ${app.id} (service ${service.name}) was not healthy within ${Math.round(timeoutMs / 1000)}s (${why}).`);
+        }
+        await sleep(Math.min(pollMs, Math.max(1, deadline - now().getTime())));
+      }
+    },
+
+    close: async () => {
+      if (!ctx.http) await http.close();
+      if (agent) await agent.close();
+    },
+  };
 }

@@ -44,6 +44,11 @@ export interface TargetContext {
   registryAuth?: { username?: string; password?: string; serverAddress: string };
   /** Where state files live (.rollback/ next to the catalog by default). */
   stateDir: string;
+  /** Injected for tests and chaos suites (waits, deadlines); default real time. */
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => Date;
+  /** How often waitHealthy polls; default chosen by the target (2 s for Marathon). */
+  pollMs?: number;
 }
 
 export type TargetFactory = (ctx: TargetContext) => Target;

@@ -1,0 +1,411 @@
+/**
+ * The run engine: plan -> preflight -> snapshot -> deploy (bounded parallel) -> on any failure put
+ * back every changed service -> notify. Shared by `rollback run` and `rollback undo`, and by every
+ * target. Everything it touches is passed in (target, notifier, clock, sleep, imageExists, state
+ * dir), so tests and the chaos suites drive it directly, without module mocking.
+ *
+ * Guarantees, in order:
+ *   - nothing changes before the plan, preflight and lock passed and the snapshot is on disk;
+ *   - each service's progress is on disk before the step it announces (src/run/snapshot.ts);
+ *   - on a failure no new service starts, in-flight ones finish, and every changed service is put
+ *     back to the image recorded before the change and waited for (exit 1), or the message names
+ *     every service and its state (exit 3).
+ */
+import { hostname } from 'node:os';
+import { writeFileAtomic } from '../catalog/io';
+import type { Catalog, CatalogImage } from '../catalog/types';
+import type { ServiceConfig } from '../config/types';
+import { describeError, inputError, RollbackError } from '../errors';
+import type { Logger } from '../log';
+import type { Change, Notifier, RunEvent, RunInfo } from '../notify/types';
+import { buildPlan, checkDate, parseReference, type Plan } from '../plan/plan';
+import type { Target } from '../targets/types';
+import { acquireLock, type LockOptions } from './lock';
+import { runPool } from './pool';
+import { displayPath, Journal, latestSnapshotFile, readSnapshot, type Snapshot, type SnapshotService } from './snapshot';
+
+export interface EngineDeps {
+  target: Target;
+  /** Usually the fan-out of src/notify/index.ts; a failing notifier only warns. */
+  notifier?: Notifier;
+  logger: Logger;
+  /** Where snapshots and locks live (.rollback/ beside the catalog). */
+  stateDir: string;
+  /** Does the registry still hold this image (HEAD by digest)? */
+  imageExists?: (image: CatalogImage) => Promise<boolean>;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+  /** Lock wait and liveness check (tests shorten the wait). */
+  lock?: Pick<LockOptions, 'waitMs' | 'pollMs' | 'alive' | 'host' | 'pid' | 'user'>;
+  /** How long preflight waits for deployments already in flight before refusing. Default 60 s. */
+  busyWaitMs?: number;
+  /** Poll interval of that wait. Default 2 s. */
+  busyPollMs?: number;
+}
+
+export interface CommonRequest {
+  environment: string;
+  /** The environment's services, from the configuration. */
+  services: ServiceConfig[];
+  approver: string;
+  dryRun: boolean;
+  parallel: number;
+  deployTimeoutMs: number;
+}
+
+export interface RunRequest extends CommonRequest {
+  catalog: Catalog;
+  date: string;
+}
+
+export interface UndoRequest extends CommonRequest {
+  /** A snapshot file; default: the environment's latest. */
+  snapshot?: string;
+}
+
+export interface Outcome {
+  exitCode: 0 | 1 | 3;
+  /** One sentence: what happened. */
+  summary: string;
+  plan?: Plan;
+  /** The snapshot file this run wrote (absent when nothing was to change or a dry run). */
+  snapshot?: string;
+  services: { service: string; state: string }[];
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Same image? By digest when both carry one, else by the exact reference. */
+export function sameImage(a: string, b: string): boolean {
+  const da = parseReference(a).digest;
+  const db = parseReference(b).digest;
+  return da && db ? da === db : a === b;
+}
+
+interface Ctx {
+  deps: EngineDeps;
+  now: () => Date;
+  sleep: (ms: number) => Promise<void>;
+  emit: (event: RunEvent) => Promise<void>;
+}
+
+function context(deps: EngineDeps): Ctx {
+  const now = deps.now ?? (() => new Date());
+  return {
+    deps,
+    now,
+    sleep: deps.sleep ?? defaultSleep,
+    emit: async (event) => {
+      if (!deps.notifier) return;
+      try {
+        await deps.notifier.notify(event);
+      } catch (err) {
+        deps.logger.warn(`notification (${event.type}) failed: ${describeError(err)}`);
+      }
+    },
+  };
+}
+
+async function withLock<T>(c: Ctx, environment: string, command: string, work: () => Promise<T>): Promise<T> {
+  const lock = await acquireLock({
+    stateDir: c.deps.stateDir, environment, command, now: c.now, sleep: c.sleep, ...c.deps.lock,
+    onWait: (h) => c.deps.logger.info(`Waiting for the lock on ${environment}: held by ${h.command} of ${h.user} (pid ${h.pid} on ${h.host}) since ${h.since}.`),
+  });
+  if (lock.tookOver) c.deps.logger.warn(`Took over the lock of ${lock.tookOver.command} (pid ${lock.tookOver.pid}, since ${lock.tookOver.since}), whose process is gone.`);
+  try {
+    return await work();
+  } finally {
+    lock.release();
+  }
+}
+
+function serviceConfig(services: ServiceConfig[], name: string, where: string): ServiceConfig {
+  const s = services.find((x) => x.name === name);
+  if (!s) throw inputError(`Service ${name} is in ${where} but not in the configuration; run 'rollback get' again or fix the configuration.`);
+  return s;
+}
+
+/** Reads what every service runs now, `parallel` at a time. */
+async function readCurrent(c: Ctx, services: ServiceConfig[], parallel: number): Promise<Record<string, { image: string; id: string }>> {
+  const out: Record<string, { image: string; id: string }> = {};
+  await runPool(services, parallel, async (s) => {
+    out[s.name] = await c.deps.target.current(s);
+  });
+  return out;
+}
+
+/** Refuses while a deployment is in flight on a service, after waiting a bounded time for it. */
+async function waitNotBusy(c: Ctx, services: ServiceConfig[]): Promise<void> {
+  const limit = c.deps.busyWaitMs ?? 60_000;
+  const started = c.now().getTime();
+  for (const s of services) {
+    let told = false;
+    for (;;) {
+      const busy = await c.deps.target.busy(s);
+      if (!busy) break;
+      if (c.now().getTime() - started >= limit) {
+        throw new RollbackError('failed', `Preflight: ${busy} (waited ${Math.round(limit / 1000)}s); nothing was changed.`);
+      }
+      if (!told) c.deps.logger.info(`Waiting for a deployment already in flight: ${busy}`);
+      told = true;
+      await c.sleep(c.deps.busyPollMs ?? 2000);
+    }
+  }
+}
+
+function secondsSince(c: Ctx, t: number): string {
+  return `${Math.round((c.now().getTime() - t) / 100) / 10}s`;
+}
+
+function list(names: string[]): string {
+  return names.length ? names.join(', ') : 'none';
+}
+
+/**
+ * Applies the changes of a journal whose entries are 'pending' (plus 'done' ones carried over from
+ * an interrupted run, which are put back on failure like the others). The journal is on disk.
+ */
+async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: ServiceConfig[], parallel: number, timeoutMs: number, what: string): Promise<Outcome> {
+  const { target, logger } = c.deps;
+  const changeOf = (e: SnapshotService): Change => ({ service: e.service, from: e.before, to: e.after, day: e.day });
+  await c.emit({ type: 'started', run: info });
+
+  let firstFailure: { service: string; reason: string } | undefined;
+  const pending = journal.data.services.filter((e) => e.state === 'pending');
+
+  const deployOne = async (e: SnapshotService) => {
+    if (firstFailure) return; // stop starting new services; in-flight ones finish
+    const svc = serviceConfig(services, e.service, journal.file);
+    const t0 = c.now().getTime();
+    journal.set(e.service, 'deploying');
+    logger.info(`${e.service}: ${e.before} -> ${e.after}`);
+    await c.emit({ type: 'service-started', run: info, change: changeOf(e) });
+    try {
+      await target.deploy(svc, e.after);
+      await target.waitHealthy(svc, e.after, timeoutMs);
+    } catch (err) {
+      const reason = describeError(err);
+      journal.set(e.service, 'failed', reason);
+      logger.info(`${e.service}: failed after ${secondsSince(c, t0)}: ${reason}`);
+      firstFailure ??= { service: e.service, reason };
+      await c.emit({ type: 'service-failed', run: info, change: changeOf(e), reason });
+      return;
+    }
+    journal.set(e.service, 'done');
+    logger.info(`${e.service}: healthy after ${secondsSince(c, t0)}`);
+    await c.emit({ type: 'service-done', run: info, change: changeOf(e) });
+  };
+
+  if (target.deployAll && pending.length > 0) {
+    // One atomic change for the whole fleet (GitOps); then each service is waited for.
+    for (const e of pending) journal.set(e.service, 'deploying');
+    try {
+      await target.deployAll(pending.map((e) => ({ service: serviceConfig(services, e.service, journal.file), image: e.after })), what);
+      await runPool(pending, parallel, async (e) => {
+        if (firstFailure) return;
+        await target.waitHealthy(serviceConfig(services, e.service, journal.file), e.after, timeoutMs);
+        journal.set(e.service, 'done');
+        logger.info(`${e.service}: ${e.before} -> ${e.after}, healthy`);
+      });
+    } catch (err) {
+      firstFailure = { service: pending.find((e) => journal.entry(e.service).state === 'deploying')?.service ?? pending[0].service, reason: describeError(err) };
+      for (const e of pending) if (journal.entry(e.service).state === 'deploying') journal.set(e.service, 'failed', firstFailure.reason);
+    }
+  } else {
+    await runPool(pending, parallel, deployOne);
+  }
+
+  const names = (pred: (e: SnapshotService) => boolean) => journal.data.services.filter(pred).map((e) => e.service);
+  if (!firstFailure) {
+    journal.finish('done');
+    await c.emit({ type: 'done', run: info });
+    const changed = names((e) => e.state === 'done');
+    return {
+      exitCode: 0,
+      summary: `${what}: ${changed.length} service${changed.length === 1 ? '' : 's'} changed (${list(changed)}), approved by ${info.approver}.`,
+      snapshot: journal.file,
+      services: journal.data.services.map((e) => ({ service: e.service, state: e.state })),
+    };
+  }
+
+  // Put back every service that is or may be changed, to the image recorded before the change.
+  const failure = `${firstFailure.service}: ${firstFailure.reason.replace(/\.$/, '')}`;
+  const toRevert = journal.data.services.filter((e) => e.state === 'done' || e.state === 'failed');
+  logger.info(`Putting back ${toRevert.length} service${toRevert.length === 1 ? '' : 's'} after the failure of ${firstFailure.service}.`);
+  await runPool(toRevert, parallel, async (e) => {
+    const svc = serviceConfig(services, e.service, journal.file);
+    journal.set(e.service, 'reverting');
+    try {
+      const now = await target.current(svc);
+      if (!sameImage(now.image, e.before)) {
+        const t0 = c.now().getTime();
+        logger.info(`${e.service}: putting back ${now.image} -> ${e.before}`);
+        await target.deploy(svc, e.before);
+        await target.waitHealthy(svc, e.before, timeoutMs);
+        logger.info(`${e.service}: put back, healthy after ${secondsSince(c, t0)}`);
+      }
+      journal.set(e.service, 'reverted');
+      await c.emit({ type: 'service-reverted', run: info, change: changeOf(e) });
+    } catch (err) {
+      journal.set(e.service, 'revert-failed', describeError(err));
+      logger.info(`${e.service}: could not be put back: ${describeError(err)}`);
+    }
+  });
+
+  const states = journal.data.services.map((e) => ({ service: e.service, state: stateWords(e) }));
+  const reverted = names((e) => e.state === 'reverted');
+  if (names((e) => e.state === 'revert-failed').length === 0) {
+    journal.finish('failed');
+    const reason = `${what} failed (${failure}); ${reverted.length ? `every changed service was put back (${list(reverted)})` : 'nothing was changed'}.`;
+    await c.emit({ type: 'failed', run: info, reason });
+    return { exitCode: 1, summary: reason, snapshot: journal.file, services: states };
+  }
+  journal.finish('partial');
+  const reason = `${what} failed (${failure}) and could not be fully put back: ${states.map((s) => `${s.service} ${s.state}`).join('; ')}; run 'rollback undo' once the cause is fixed (snapshot ${displayPath(journal.file)}).`;
+  await c.emit({ type: 'partial', run: info, reason, states });
+  return { exitCode: 3, summary: reason, snapshot: journal.file, services: states };
+}
+
+function stateWords(e: SnapshotService): string {
+  switch (e.state) {
+    case 'pending': return 'untouched (still runs ' + e.before + ')';
+    case 'reverted': return 'put back (runs ' + e.before + ')';
+    case 'revert-failed': return `NOT put back (may run ${e.after}, should run ${e.before}: ${e.error ?? 'unknown error'})`;
+    case 'done': return 'changed (runs ' + e.after + ')';
+    default: return e.state;
+  }
+}
+
+/** `rollback run`: the fleet to the images of `date`, all or nothing. */
+export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Outcome> {
+  const c = context(deps);
+  const { logger, target } = deps;
+  checkDate(req.catalog, req.date); // an unknown date is refused before anything is asked of anyone
+  if (req.catalog.environment !== req.environment) {
+    throw inputError(`The catalog is for environment ${req.catalog.environment}, not ${req.environment}; run 'rollback get --env ${req.environment}' or pass its --catalog.`);
+  }
+  return withLock(c, req.environment, `rollback run --date ${req.date}`, async () => {
+    const services = req.catalog.services.map((s) => serviceConfig(req.services, s.name, 'the catalog'));
+    const current = await readCurrent(c, services, req.parallel);
+    const plan = buildPlan(req.catalog, req.date, Object.fromEntries(Object.entries(current).map(([k, v]) => [k, v.image])));
+    for (const e of plan.entries) logger.info(`plan: ${e.service}: ${e.action === 'change' ? `${e.current} -> ${e.target!.reference}` : e.reason}`);
+    const changes = plan.entries.filter((e) => e.action === 'change');
+    const what = `Rollback of ${req.environment} to ${req.date}`;
+    const states = plan.entries.map((e) => ({ service: e.service, state: e.action }));
+
+    // Preflight: every target image is still in the registry, nothing is in flight.
+    for (const e of changes) {
+      let exists: boolean;
+      try {
+        exists = deps.imageExists ? await deps.imageExists(e.target!) : true;
+      } catch (err) {
+        throw new RollbackError('failed', `Preflight: could not check that ${e.target!.reference} (service ${e.service}) is still in the registry: ${describeError(err).replace(/\.$/, '')}; nothing was changed.`);
+      }
+      if (!exists) throw new RollbackError('failed', `Preflight: ${e.target!.reference} (service ${e.service}) is no longer in the registry; nothing was changed.`);
+    }
+    await waitNotBusy(c, changes.map((e) => serviceConfig(req.services, e.service, 'the plan')));
+
+    // An interrupted run of this environment (its process is gone: we hold the lock) left a
+    // snapshot without an outcome: keep its "before" images, so undo restores the fleet as it
+    // was before that first attempt, and a failure now puts back what it changed too.
+    const carried = interruptedRun(deps.stateDir, req.environment, 'run');
+    if (changes.length === 0 && !carried) {
+      return { exitCode: 0, summary: `Nothing to do: every service of ${req.environment} already runs its image for ${req.date} (or has none).`, plan, services: states };
+    }
+    if (req.dryRun) {
+      return {
+        exitCode: 0,
+        summary: `Dry run of ${what}: ${changes.length} service${changes.length === 1 ? '' : 's'} would change (${list(changes.map((e) => e.service))}); preflight passed; nothing was changed.`,
+        plan, services: states,
+      };
+    }
+    const stamp = c.now().toISOString();
+    const entries: SnapshotService[] = changes.map((e) => {
+      const old = carried?.services.find((s) => s.service === e.service && s.state !== 'pending');
+      return { service: e.service, id: current[e.service].id, before: old ? old.before : e.current, after: e.target!.reference, day: e.day, state: 'pending', updatedAt: stamp };
+    });
+    for (const old of carried?.services ?? []) {
+      if (old.state === 'pending' || entries.some((e) => e.service === old.service)) continue;
+      const entry = plan.entries.find((e) => e.service === old.service);
+      // Changed by the interrupted run and at its target now: keep it, as done, so it is put back with the rest on failure.
+      if (entry && entry.action === 'skip') entries.push({ ...old, state: 'done', updatedAt: stamp });
+    }
+    if (carried) logger.warn(`A previous run of ${req.environment} (pid ${carried.pid}, started ${carried.startedAt}) did not finish; finishing its job, and undo will restore what that run found.`);
+    const info: RunInfo = {
+      action: 'run', environment: req.environment, date: req.date, approver: req.approver, target: target.describe(),
+      changes: entries.map((e) => ({ service: e.service, from: e.before, to: e.after, day: e.day })), dryRun: false,
+    };
+    const journal = Journal.create(deps.stateDir, {
+      snapshotVersion: 1, action: 'run', environment: req.environment, date: req.date, approver: req.approver, target: target.describe(),
+      pid: process.pid, host: deps.lock?.host ?? hostname(), startedAt: stamp, services: entries,
+    }, c.now);
+    if (carried) markResumed(carried, c.now());
+    logger.info(`Snapshot: ${displayPath(journal.file)}`);
+    const outcome = await applyChanges(c, journal, info, req.services, req.parallel, req.deployTimeoutMs, what);
+    return { ...outcome, plan };
+  });
+}
+
+/** The environment's latest snapshot of `action` if it never finished (its run was killed). */
+function interruptedRun(stateDir: string, environment: string, action: 'run' | 'undo'): (Snapshot & { file: string }) | undefined {
+  const file = latestSnapshotFile(stateDir, environment);
+  if (!file) return undefined;
+  try {
+    const s = readSnapshot(file);
+    return !s.finishedAt && s.action === action && s.environment === environment ? { ...s, file } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An interrupted snapshot whose job a new run took over is closed, so it is not resumed twice. */
+function markResumed(s: Snapshot & { file: string }, at: Date): void {
+  const { file, ...data } = s;
+  writeFileAtomic(file, JSON.stringify({ ...data, finishedAt: at.toISOString(), outcome: 'resumed' }, null, 2) + '\n');
+}
+
+/** `rollback undo`: every service a run may have changed goes back to what its snapshot recorded. */
+export async function undoRollback(deps: EngineDeps, req: UndoRequest): Promise<Outcome> {
+  const c = context(deps);
+  const { logger, target } = deps;
+  return withLock(c, req.environment, 'rollback undo', async () => {
+    let file = req.snapshot ?? latestSnapshotFile(deps.stateDir, req.environment);
+    if (!file) throw inputError(`There is no snapshot of ${req.environment} under ${displayPath(deps.stateDir)}; nothing to undo (pass --snapshot FILE, or --catalog beside the state directory).`);
+    let snap = readSnapshot(file);
+    if (snap.environment !== req.environment) throw inputError(`Snapshot ${displayPath(file)} is of environment ${snap.environment}, not ${req.environment}.`);
+    if (!req.snapshot && snap.action === 'undo' && !snap.finishedAt && snap.undoes) {
+      // An undo was killed: finish it (undoing it instead would redo the rollback).
+      logger.warn(`The last undo of ${req.environment} did not finish; finishing it.`);
+      file = snap.undoes;
+      snap = readSnapshot(file);
+    }
+    const touched = snap.services.filter((e) => e.state !== 'pending');
+    for (const e of snap.services.filter((x) => x.state === 'pending')) logger.info(`${e.service}: not touched by that ${snap.action}; left as it is.`);
+    const services = touched.map((e) => serviceConfig(req.services, e.service, displayPath(file!)));
+    const current = await readCurrent(c, services, req.parallel);
+    const stamp = c.now().toISOString();
+    const entries: SnapshotService[] = touched
+      .filter((e) => !sameImage(current[e.service].image, e.before))
+      .map((e) => ({ service: e.service, id: current[e.service].id, before: current[e.service].image, after: e.before, state: 'pending', updatedAt: stamp }));
+    for (const e of touched) if (!entries.some((x) => x.service === e.service)) logger.info(`${e.service}: already runs ${e.before}.`);
+    const what = `Undo of ${req.environment} (snapshot ${displayPath(file)})`;
+    const states = touched.map((e) => ({ service: e.service, state: entries.some((x) => x.service === e.service) ? 'change' : 'skip' }));
+    if (entries.length === 0) {
+      return { exitCode: 0, summary: `Nothing to undo: every service ${snap.action === 'run' ? 'that run' : 'that undo'} changed already runs what ${displayPath(file)} recorded.`, services: states };
+    }
+    await waitNotBusy(c, entries.map((e) => serviceConfig(req.services, e.service, displayPath(file!))));
+    if (req.dryRun) {
+      return { exitCode: 0, summary: `Dry run of ${what}: ${entries.length} service${entries.length === 1 ? '' : 's'} would be put back (${list(entries.map((e) => e.service))}); nothing was changed.`, services: states };
+    }
+    const info: RunInfo = {
+      action: 'undo', environment: req.environment, date: snap.date, approver: req.approver, target: target.describe(),
+      changes: entries.map((e) => ({ service: e.service, from: e.before, to: e.after })), dryRun: false,
+    };
+    const journal = Journal.create(deps.stateDir, {
+      snapshotVersion: 1, action: 'undo', environment: req.environment, date: snap.date, approver: req.approver, target: target.describe(),
+      pid: process.pid, host: deps.lock?.host ?? hostname(), startedAt: stamp, undoes: file, services: entries,
+    }, c.now);
+    logger.info(`Snapshot of this undo: ${displayPath(journal.file)}`);
+    return applyChanges(c, journal, info, req.services, req.parallel, req.deployTimeoutMs, what);
+  });
+}
