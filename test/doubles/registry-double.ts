@@ -1,0 +1,295 @@
+/**
+ * A registry double (node:http) for what the real docker-registry cannot show: the bearer-token
+ * flow, Link pagination with small pages, schema1 manifests, and faults. Written from
+ * https://github.com/opencontainers/distribution-spec/blob/main/spec.md and
+ * https://distribution.github.io/distribution/spec/auth/token/ .
+ *
+ * The fleet is plain data (repository -> tag -> image), mutable between runs, and manifests are
+ * made lazily, so a bench can serve 100k tags. Faults are switched per path (a RegExp or a
+ * substring of "METHOD /path?query"), optionally for a number of requests only.
+ */
+import { createHash } from 'node:crypto';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export interface DoubleImage {
+  /** The config's `created`; omit to leave the config without a date. */
+  created?: string;
+  format?: 'docker' | 'oci' | 'oci-index' | 'docker-list' | 'schema1';
+  /** org.opencontainers.image.created on the manifest (or on the index for index formats). */
+  annotation?: string;
+  /** Index formats: the created date of the arm64 entry, listed first. */
+  otherArchCreated?: string;
+}
+
+export type DoubleFleet = Record<string, Record<string, DoubleImage>>;
+
+export type Fault =
+  | { status: number; retryAfter?: string; body?: string }
+  | { reset: true }
+  | { delayMs: number }
+  | { malformed: true };
+
+export interface FaultRule {
+  /** Matches "METHOD /v2/...?query": a RegExp, or a substring. */
+  match: RegExp | string;
+  fault: Fault;
+  /** How many matching requests get the fault; default every one. */
+  times?: number;
+}
+
+export interface RegistryDoubleOptions {
+  fleet: DoubleFleet;
+  auth?: {
+    kind: 'basic' | 'bearer';
+    username?: string;
+    password?: string;
+    /** Which field the token server answers with (both are in the spec). Default 'token'. */
+    tokenField?: 'token' | 'access_token';
+    expiresIn?: number;
+  };
+  /** The most tags a page holds, whatever `n` asks. Default 1000. */
+  maxPageSize?: number;
+  /** Write Link URLs absolute with this origin (to test the same-origin rule). */
+  linkOrigin?: string;
+  /** Leave Docker-Content-Digest off HEAD answers (some registries do). */
+  omitHeadDigest?: boolean;
+}
+
+export interface LoggedRequest {
+  method: string;
+  path: string;
+  authorization?: string;
+  accept?: string;
+}
+
+export interface RegistryDouble {
+  url: string;
+  host: string;
+  fleet: DoubleFleet;
+  requests: LoggedRequest[];
+  /** Tokens the token endpoint handed out. */
+  tokensIssued(): number;
+  /** Invalidate every token issued so far (as a token server restart would). */
+  revokeTokens(): void;
+  fault(rule: FaultRule): void;
+  clearFaults(): void;
+  /** Requests whose "METHOD /path" matches. */
+  count(match?: RegExp | string): number;
+  /** Most requests ever in flight at once. */
+  peakConcurrency(): number;
+  stop(): Promise<void>;
+}
+
+const MEDIA = {
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  schema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+};
+
+const sha256 = (b: string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+interface Stored {
+  body: string;
+  mediaType: string;
+}
+
+const matches = (m: RegExp | string, line: string) => (typeof m === 'string' ? line.includes(m) : m.test(line));
+
+export async function startRegistryDouble(options: RegistryDoubleOptions): Promise<RegistryDouble> {
+  const manifests = new Map<string, Stored>();
+  const blobs = new Map<string, string>();
+  const tagDigests = new Map<string, string>();
+  const tokens = new Map<string, string>(); // token -> scope
+  let issued = 0;
+  let faults: (FaultRule & { used: number })[] = [];
+  const requests: LoggedRequest[] = [];
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  let inFlight = 0;
+  let peak = 0;
+  const double = { fleet: options.fleet } as RegistryDouble;
+
+  const store = (body: string, mediaType: string) => {
+    const digest = sha256(body);
+    manifests.set(digest, { body, mediaType });
+    return digest;
+  };
+
+  function single(repo: string, tag: string, img: DoubleImage, arch: string, created: string | undefined, oci: boolean): string {
+    const config = JSON.stringify({ architecture: arch, os: 'linux', ...(created ? { created } : {}), config: { Labels: { source: `${repo}:${tag}:${arch}` } }, rootfs: { type: 'layers', diff_ids: [] } });
+    const configDigest = sha256(config);
+    blobs.set(configDigest, config);
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: oci ? MEDIA.ociManifest : MEDIA.dockerManifest,
+      config: { mediaType: oci ? MEDIA.ociConfig : MEDIA.dockerConfig, size: config.length, digest: configDigest },
+      layers: [],
+      ...(img.annotation && !img.format?.includes('index') && !img.format?.includes('list') ? { annotations: { 'org.opencontainers.image.created': img.annotation } } : {}),
+    };
+    return store(JSON.stringify(manifest), manifest.mediaType);
+  }
+
+  /** The digest a tag points at, making its manifests and config on first use. */
+  function resolveTag(repo: string, tag: string): string | undefined {
+    const img = double.fleet[repo]?.[tag];
+    if (!img) return undefined;
+    const key = `${repo}:${tag}:${JSON.stringify(img)}`;
+    const known = tagDigests.get(key);
+    if (known) return known;
+    const format = img.format ?? 'docker';
+    let digest: string;
+    if (format === 'schema1') {
+      const history = [img.created, img.otherArchCreated].filter(Boolean).map((c) => ({ v1Compatibility: JSON.stringify({ id: sha256(`${key}${c}`).slice(7), created: c }) }));
+      // Oldest layer last, as schema1 lists them; the newest date is the image's.
+      history.push({ v1Compatibility: JSON.stringify({ id: 'base', created: '2001-01-01T00:00:00Z' }) });
+      const body = JSON.stringify({ schemaVersion: 1, name: repo, tag, architecture: 'amd64', fsLayers: history.map(() => ({ blobSum: sha256('') })), history, signatures: [{ header: { alg: 'ES256' }, signature: 'x', protected: 'e30' }] }, null, 3);
+      digest = store(body, MEDIA.schema1Signed);
+    } else if (format === 'oci-index' || format === 'docker-list') {
+      const oci = format === 'oci-index';
+      const arm = single(repo, tag, img, 'arm64', img.otherArchCreated ?? img.created, oci);
+      const amd = single(repo, tag, img, 'amd64', img.created, oci);
+      const entry = (d: string, arch: string) => ({ mediaType: manifests.get(d)!.mediaType, digest: d, size: manifests.get(d)!.body.length, platform: { os: 'linux', architecture: arch } });
+      const index = {
+        schemaVersion: 2,
+        mediaType: oci ? MEDIA.ociIndex : MEDIA.dockerList,
+        manifests: [entry(arm, 'arm64'), entry(amd, 'amd64')],
+        ...(img.annotation ? { annotations: { 'org.opencontainers.image.created': img.annotation } } : {}),
+      };
+      digest = store(JSON.stringify(index), index.mediaType);
+    } else {
+      digest = single(repo, tag, img, 'amd64', img.created, format === 'oci');
+    }
+    tagDigests.set(key, digest);
+    return digest;
+  }
+
+  const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}, head = false) => {
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers });
+    res.end(head ? undefined : body);
+  };
+  const error = (res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) =>
+    send(res, status, JSON.stringify({ errors: [{ code, message }] }), headers);
+
+  function challenge(scope?: string): Record<string, string> {
+    if (options.auth?.kind === 'basic') return { 'www-authenticate': 'Basic realm="registry-double"' };
+    return { 'www-authenticate': `Bearer realm="${double.url}/token",service="registry-double"${scope ? `,scope="${scope}"` : ''}` };
+  }
+
+  const basicOk = (h: string | undefined) =>
+    h === `Basic ${Buffer.from(`${options.auth?.username}:${options.auth?.password}`).toString('base64')}`;
+
+  function authorized(req: IncomingMessage, repo: string | undefined): boolean {
+    if (!options.auth) return true;
+    const h = req.headers.authorization;
+    if (options.auth.kind === 'basic') return basicOk(h);
+    if (!repo) return h?.startsWith('Bearer ') ? tokens.has(h.slice(7)) : false;
+    return h?.startsWith('Bearer ') === true && tokens.get(h.slice(7)) === `repository:${repo}:pull`;
+  }
+
+  function handleToken(req: IncomingMessage, res: ServerResponse, url: URL) {
+    const auth = options.auth!;
+    if (auth.username !== undefined && !basicOk(req.headers.authorization)) return error(res, 401, 'UNAUTHORIZED', 'bad credentials');
+    const scope = url.searchParams.get('scope') ?? '';
+    if (url.searchParams.get('service') !== 'registry-double') return error(res, 400, 'DENIED', 'unknown service');
+    const token = `tok-${++issued}-${sha256(scope + issued).slice(7, 23)}`;
+    tokens.set(token, scope);
+    send(res, 200, JSON.stringify({ [auth.tokenField ?? 'token']: token, expires_in: auth.expiresIn ?? 300, issued_at: new Date().toISOString() }));
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', double.url);
+    const method = req.method ?? 'GET';
+    const head = method === 'HEAD';
+    if (url.pathname === '/token' && options.auth?.kind === 'bearer') return handleToken(req, res, url);
+    if (url.pathname === '/v2/' || url.pathname === '/v2') {
+      if (!authorized(req, undefined)) return error(res, 401, 'UNAUTHORIZED', 'authentication required', challenge());
+      return send(res, 200, '{}', { 'docker-distribution-api-version': 'registry/2.0' }, head);
+    }
+    const m = /^\/v2\/(.+)\/(tags\/list|manifests\/([^/]+)|blobs\/([^/]+))$/.exec(url.pathname);
+    if (!m) return error(res, 404, 'NOT_FOUND', 'no such route');
+    const repo = m[1];
+    if (!authorized(req, repo)) return error(res, 401, 'UNAUTHORIZED', 'authentication required', challenge(`repository:${repo}:pull`));
+    const tags = double.fleet[repo];
+    if (!tags) return error(res, 404, 'NAME_UNKNOWN', `repository ${repo} not known to registry`);
+    if (m[2] === 'tags/list') {
+      const all = Object.keys(tags).sort();
+      const asked = Number(url.searchParams.get('n') ?? all.length);
+      const n = Math.max(1, Math.min(asked || all.length, options.maxPageSize ?? 1000));
+      const last = url.searchParams.get('last');
+      const from = last ? all.filter((t) => t > last) : all;
+      const page = from.slice(0, n);
+      const headers: Record<string, string> = {};
+      if (from.length > n) {
+        const next = `/v2/${repo}/tags/list?n=${n}&last=${encodeURIComponent(page[page.length - 1])}`;
+        headers.link = `<${options.linkOrigin ? options.linkOrigin + next : next}>; rel="next"`;
+      }
+      return send(res, 200, JSON.stringify({ name: repo, tags: page }), headers, head);
+    }
+    if (m[3] !== undefined) {
+      const ref = decodeURIComponent(m[3]);
+      const digest = ref.startsWith('sha256:') ? ref : resolveTag(repo, ref);
+      const stored = digest ? manifests.get(digest) : undefined;
+      if (!digest || !stored) return error(res, 404, 'MANIFEST_UNKNOWN', `manifest unknown: ${ref}`);
+      // A registry serves only what the client accepts (it would convert or refuse): proves our Accept header.
+      const accept = String(req.headers.accept ?? '');
+      if (!accept.includes(stored.mediaType)) return error(res, 404, 'MANIFEST_UNKNOWN', `not acceptable: ${stored.mediaType}`);
+      const headers: Record<string, string> = { 'content-type': stored.mediaType };
+      if (!(head && options.omitHeadDigest)) headers['docker-content-digest'] = digest;
+      return send(res, 200, stored.body, headers, head);
+    }
+    const blob = blobs.get(decodeURIComponent(m[4]));
+    if (!blob) return error(res, 404, 'BLOB_UNKNOWN', 'blob unknown');
+    return send(res, 200, blob, { 'content-type': 'application/octet-stream', 'docker-content-digest': decodeURIComponent(m[4]) }, head);
+  }
+
+  const server: Server = createServer((req, res) => {
+    const line = `${req.method} ${req.url}`;
+    requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, accept: req.headers.accept });
+    inFlight++;
+    peak = Math.max(peak, inFlight);
+    res.on('close', () => inFlight--);
+    const rule = faults.find((f) => matches(f.match, line) && (f.times === undefined || f.used < f.times));
+    if (!rule) return handle(req, res);
+    rule.used++;
+    const fault = rule.fault;
+    if ('reset' in fault) return req.socket.destroy();
+    if ('malformed' in fault) return send(res, 200, '{"tags": ["a", ', { 'docker-content-digest': sha256('x') });
+    if ('delayMs' in fault) {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        if (!res.destroyed) handle(req, res);
+      }, fault.delayMs);
+      timers.add(t);
+      return;
+    }
+    return send(res, fault.status, fault.body ?? JSON.stringify({ errors: [{ code: 'FAULT', message: `injected ${fault.status}` }] }), fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return Object.assign(double, {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    requests,
+    tokensIssued: () => issued,
+    revokeTokens: () => tokens.clear(),
+    fault: (rule: FaultRule) => void faults.push({ ...rule, used: 0 }),
+    clearFaults: () => void (faults = []),
+    count: (match?: RegExp | string) => requests.filter((r) => match === undefined || matches(match, `${r.method} ${r.path}`)).length,
+    peakConcurrency: () => peak,
+    stop: async () => {
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  });
+}
