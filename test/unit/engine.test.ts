@@ -1,0 +1,242 @@
+/**
+ * The run engine against an in-memory target (the Target interface is all it knows), with faults
+ * at every position: all-or-nothing, put-back failures, re-runs, undo, interrupted runs, dry run,
+ * preflight and notifier failures. Real files for snapshots and locks, in a temp dir.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Catalog, CatalogImage } from '../../src/catalog/types';
+import type { ServiceConfig } from '../../src/config/types';
+import { memoryLogger } from '../../src/log';
+import type { Notifier, RunEvent } from '../../src/notify/types';
+import { runRollback, undoRollback, type EngineDeps } from '../../src/run/engine';
+import { latestSnapshotFile, readSnapshot } from '../../src/run/snapshot';
+import type { Target } from '../../src/targets/types';
+
+const NAMES = ['api', 'web', 'db', 'auth'];
+const REG = 'reg.example:5000';
+const dg = (s: string) => `sha256:${Buffer.from(s).toString('hex').padEnd(64, '0').slice(0, 64)}`;
+const img = (service: string, n: number, day: string): CatalogImage => ({
+  service, repository: `shop/${service}`, tag: `${n}-prod`, digest: dg(`${service}${n}`), created: `${day}T12:00:00Z`, day, reference: `${REG}/shop/${service}:${n}-prod@${dg(`${service}${n}`)}`,
+});
+const CATALOG: Catalog = {
+  schemaVersion: 1, generatedAt: '2026-11-21T00:00:00Z', environment: 'prod', registry: `http://${REG}`, tagPattern: '-prod$', timezone: 'UTC', limit: 10,
+  services: NAMES.map((name) => ({ name, repository: `shop/${name}`, images: [img(name, 2, '2026-11-20'), img(name, 1, '2026-11-18')] })),
+  choices: ['2026-11-20', '2026-11-18'],
+};
+const SERVICES: ServiceConfig[] = NAMES.map((name) => ({ name, repository: `shop/${name}` }));
+const START = Object.fromEntries(NAMES.map((n) => [n, img(n, 2, '2026-11-20').reference]));
+const PLANNED = Object.fromEntries(NAMES.map((n) => [n, img(n, 1, '2026-11-18').reference]));
+
+/** An in-memory target: images per service, faults per service, every call recorded. */
+class FakeTarget implements Target {
+  images: Record<string, string> = { ...START };
+  calls: string[] = [];
+  /** deploy of this service (to this image, or any) throws. */
+  refuse = new Map<string, string | true>();
+  /** waitHealthy of this service to this image (or any) fails. */
+  unhealthy = new Map<string, string | true>();
+  busyOnce = new Set<string>();
+  busyAlways = new Set<string>();
+  /** deploy/wait never resolve at the k-th mutating call (a killed worker). */
+  hangAt = -1;
+  hangAfterApply = false;
+  private mutations = 0;
+  describe() { return 'the fake target'; }
+  async current(s: ServiceConfig) { this.calls.push(`current ${s.name}`); return { image: this.images[s.name], id: `/fake/${s.name}` }; }
+  async busy(s: ServiceConfig) {
+    this.calls.push(`busy ${s.name}`);
+    if (this.busyAlways.has(s.name) || this.busyOnce.delete(s.name)) return `${s.name} is deploying`;
+    return undefined;
+  }
+  async deploy(s: ServiceConfig, image: string) {
+    this.calls.push(`deploy ${s.name} ${image}`);
+    const k = this.mutations++;
+    if (k === this.hangAt && !this.hangAfterApply) return new Promise<void>(() => {});
+    const r = this.refuse.get(s.name);
+    if (r === true || r === image) throw new Error(`the target refused ${s.name}`);
+    this.images[s.name] = image;
+    if (k === this.hangAt) return new Promise<void>(() => {});
+  }
+  async waitHealthy(s: ServiceConfig, image: string) {
+    const u = this.unhealthy.get(s.name);
+    if (u === true || u === image) throw new Error(`${s.name} did not become healthy`);
+  }
+  async close() {}
+}
+
+let dir: string;
+beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'rollback-engine-')); });
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function deps(target: FakeTarget, extra: Partial<EngineDeps> = {}) {
+  const logger = memoryLogger();
+  const events: RunEvent[] = [];
+  const notifier: Notifier = { name: 'memory', notify: async (e) => { events.push(e); } };
+  let t = Date.parse('2026-11-21T03:00:00Z');
+  const d: EngineDeps = {
+    target, logger, notifier, stateDir: dir,
+    imageExists: async () => true,
+    now: () => new Date(t),
+    sleep: async (ms) => { t += ms; },
+    ...extra,
+  };
+  return { d, logger, events };
+}
+
+const req = (over: Partial<Parameters<typeof runRollback>[1]> = {}) => ({
+  environment: 'prod', services: SERVICES, approver: 'alice', dryRun: false, parallel: 2, deployTimeoutMs: 5000, catalog: CATALOG, date: '2026-11-18', ...over,
+});
+
+describe('run engine', () => {
+  it('rolls every service to the planned image, then a re-run changes nothing', async () => {
+    const target = new FakeTarget();
+    const { d, events } = deps(target);
+    const out = await runRollback(d, req());
+    expect(out.exitCode).toBe(0);
+    expect(target.images).toEqual(PLANNED);
+    expect(out.summary).toBe('Rollback of prod to 2026-11-18: 4 services changed (api, web, db, auth), approved by alice.');
+    expect(events.map((e) => e.type).filter((t) => t === 'started' || t === 'done')).toEqual(['started', 'done']);
+    const snap = readSnapshot(out.snapshot!);
+    expect(snap.services.map((s) => [s.service, s.before, s.state])).toEqual(NAMES.map((n) => [n, START[n], 'done']));
+
+    target.calls = [];
+    const again = await runRollback(deps(target).d, req());
+    expect(again.exitCode).toBe(0);
+    expect(again.summary).toMatch(/^Nothing to do/);
+    expect(target.calls.filter((c) => c.startsWith('deploy'))).toEqual([]);
+  });
+
+  for (const parallel of [1, 3]) {
+    for (const [pos, name] of NAMES.entries()) {
+      it(`a failure of service #${pos + 1} (${name}), parallel ${parallel}, leaves the fleet exactly as it was`, async () => {
+        const target = new FakeTarget();
+        if (pos % 2 === 0) target.refuse.set(name, PLANNED[name]);
+        else target.unhealthy.set(name, PLANNED[name]); // accepted, then unhealthy: counts as changed
+        const { d } = deps(target);
+        const out = await runRollback(d, req({ parallel }));
+        expect(out.exitCode).toBe(1);
+        expect(target.images).toEqual(START);
+        expect(out.summary).toMatch(new RegExp(`^Rollback of prod to 2026-11-18 failed \\(${name}: .*\\); (every changed service was put back|nothing was changed)`));
+        // No service was started after the failure was known (parallel 1: exactly those before it).
+        if (parallel === 1) expect(target.calls.filter((c) => c.startsWith(`deploy`) && c.endsWith('1-prod@' + dg(`${c.split(' ')[1]}1`))).length).toBe(pos + 1);
+      });
+    }
+  }
+
+  it('says exit 3 and names every service and its state when putting back fails', async () => {
+    const target = new FakeTarget();
+    target.unhealthy.set('db', PLANNED.db);
+    target.refuse.set('api', START.api); // cannot go back
+    const { d, events } = deps(target);
+    const out = await runRollback(d, req({ parallel: 1 }));
+    expect(out.exitCode).toBe(3);
+    expect(out.summary).toContain('could not be fully put back');
+    expect(out.summary).toMatch(/api NOT put back \(may run .*1-prod.*should run .*2-prod/);
+    expect(out.summary).toMatch(/web put back/);
+    expect(out.summary).toMatch(/db put back/);
+    expect(out.summary).toMatch(/auth untouched/);
+    expect(events.find((e) => e.type === 'partial')).toBeDefined();
+    expect(readSnapshot(out.snapshot!).outcome).toBe('partial');
+  });
+
+  it('undo puts back what the run replaced, and undo again redoes it (undo can be undone)', async () => {
+    const target = new FakeTarget();
+    await runRollback(deps(target).d, req());
+    expect(target.images).toEqual(PLANNED);
+    const u = await undoRollback(deps(target).d, { environment: 'prod', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000 });
+    expect(u.exitCode).toBe(0);
+    expect(target.images).toEqual(START);
+    const again = await undoRollback(deps(target).d, { environment: 'prod', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000 });
+    expect(again.exitCode).toBe(0);
+    expect(target.images).toEqual(PLANNED);
+  });
+
+  it('a dry run plans, checks and locks, and changes nothing and writes no snapshot', async () => {
+    const target = new FakeTarget();
+    const out = await runRollback(deps(target).d, req({ dryRun: true }));
+    expect(out.exitCode).toBe(0);
+    expect(out.summary).toBe('Dry run of Rollback of prod to 2026-11-18: 4 services would change (api, web, db, auth); preflight passed; nothing was changed.');
+    expect(target.images).toEqual(START);
+    expect(target.calls.some((c) => c.startsWith('deploy'))).toBe(false);
+    expect(latestSnapshotFile(dir, 'prod')).toBeUndefined();
+  });
+
+  it('preflight: a target image gone from the registry stops the run before any change', async () => {
+    const target = new FakeTarget();
+    const { d } = deps(target, { imageExists: async (i) => i.service !== 'db' });
+    await expect(runRollback(d, req())).rejects.toThrow(/^Preflight: .*shop\/db:1-prod@sha256:.* \(service db\) is no longer in the registry; nothing was changed\.$/);
+    expect(target.images).toEqual(START);
+  });
+
+  it('preflight waits for a deployment in flight, and refuses (bounded) when it stays', async () => {
+    const target = new FakeTarget();
+    target.busyOnce.add('web');
+    expect((await runRollback(deps(target).d, req())).exitCode).toBe(0);
+    const t2 = new FakeTarget();
+    t2.busyAlways.add('web');
+    await expect(runRollback(deps(t2, { busyWaitMs: 10_000 }).d, req())).rejects.toThrow('Preflight: web is deploying (waited 10s); nothing was changed.');
+    expect(t2.images).toEqual(START);
+  });
+
+  it('a failing notifier is a warning, never a failed rollback', async () => {
+    const target = new FakeTarget();
+    const { d, logger } = deps(target, { notifier: { name: 'Slack', notify: async () => { throw new Error('webhook down'); } } });
+    expect((await runRollback(d, req())).exitCode).toBe(0);
+    expect(logger.lines.some((l) => l.startsWith('warning: notification (started) failed'))).toBe(true);
+  });
+
+  it('refuses an unknown date with the valid ones, before touching the target', async () => {
+    const target = new FakeTarget();
+    await expect(runRollback(deps(target).d, req({ date: '2026-11-19' }))).rejects.toThrow('Date 2026-11-19 is not a rollback point of prod; valid dates: 2026-11-20, 2026-11-18.');
+    expect(target.calls).toEqual([]);
+  });
+
+  // A killed worker, simulated: the k-th change never returns and the process is "gone" (its
+  // lock names a dead pid). Then undo restores the fleet, or a re-run finishes the job.
+  const steps = NAMES.length;
+  for (let k = 0; k < steps; k++) {
+    for (const afterApply of [false, true]) {
+      it(`killed at change ${k + 1}${afterApply ? ' (after the target applied it)' : ''}: undo restores, a re-run completes`, async () => {
+        for (const then of ['undo', 'rerun'] as const) {
+          rmSync(dir, { recursive: true, force: true });
+          const target = new FakeTarget();
+          target.hangAt = k;
+          target.hangAfterApply = afterApply;
+          const dead = deps(target, { lock: { pid: 999_999_999, alive: () => false } });
+          void runRollback(dead.d, req({ parallel: 1 }));
+          await new Promise((r) => setImmediate(r));
+          for (let i = 0; i < 20 && !target.calls.includes(`deploy ${NAMES[k]} ${PLANNED[NAMES[k]]}`); i++) await new Promise((r) => setImmediate(r));
+          target.hangAt = -1;
+          const interrupted = readSnapshot(latestSnapshotFile(dir, 'prod')!);
+          expect(interrupted.finishedAt).toBeUndefined();
+          expect(interrupted.services[k].state).toBe('deploying');
+          if (then === 'undo') {
+            const out = await undoRollback(deps(target).d, { environment: 'prod', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000 });
+            expect(out.exitCode).toBe(0);
+            expect(target.images).toEqual(START);
+          } else {
+            const out = await runRollback(deps(target).d, req());
+            expect(out.exitCode).toBe(0);
+            expect(target.images).toEqual(PLANNED);
+            // The new snapshot still knows what the fleet ran before the first attempt.
+            const snap = readSnapshot(out.snapshot!);
+            expect(Object.fromEntries(snap.services.map((s) => [s.service, s.before]))).toEqual(Object.fromEntries(NAMES.slice(0, snap.services.length).map((n) => [n, START[n]])));
+            const u = await undoRollback(deps(target).d, { environment: 'prod', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000 });
+            expect(u.exitCode).toBe(0);
+            expect(target.images).toEqual(START);
+          }
+        }
+      });
+    }
+  }
+
+  it('keeps snapshots as files under runs/ with a pointer to the latest', async () => {
+    const target = new FakeTarget();
+    const out = await runRollback(deps(target).d, req());
+    const files = readdirSync(join(dir, 'runs'));
+    expect(files).toContain('prod-latest.json');
+    expect(JSON.parse(readFileSync(join(dir, 'runs', 'prod-latest.json'), 'utf8')).snapshot).toBe(out.snapshot!.split('/').pop());
+  });
+});
