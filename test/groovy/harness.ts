@@ -1,0 +1,85 @@
+/**
+ * Drives the Groovy pipeline harness (test/groovy/run-scenarios.groovy) from jest: one JVM runs
+ * every scenario of a suite, because JVM start-ups are the slow part on a shared machine.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const ROOT = join(__dirname, '..', '..');
+
+export interface Scenario {
+  name: string;
+  /** Jenkinsfile text (declarative or scripted). */
+  jenkinsfile: string;
+  params?: Record<string, unknown>;
+  /** Directory `checkout scm` copies into each workspace (holds rollback.yml). */
+  repo?: string;
+  /** Directory libraryResource reads (default: resources/). */
+  resources?: string;
+  /** The agent's environment on top of this process's (PATH, STUB_*). */
+  agentEnv?: Record<string, string>;
+  credentials?: Record<string, { username: string; password: string } | { secret: string }>;
+  /** Scripted answers to `input`: { DATE, user }, 'timeout' or 'abort'. */
+  inputs?: Array<Record<string, string> | 'timeout' | 'abort'>;
+  causes?: Array<Record<string, string>>;
+}
+
+export interface StepCall {
+  step: string;
+  node: string | null;
+  [key: string]: unknown;
+}
+
+export interface ShCall extends StepCall {
+  script: string;
+  env: Record<string, string>;
+  exit: number;
+  returnStdout: boolean;
+  returnStatus: boolean;
+}
+
+export interface ScenarioResult {
+  name: string;
+  result: 'SUCCESS' | 'FAILURE' | 'ABORTED';
+  error: string | null;
+  description: string | null;
+  log: string;
+  calls: StepCall[];
+  clock: number;
+}
+
+export function javaHome(): string {
+  if (process.env.JAVA_HOME) return process.env.JAVA_HOME;
+  for (const j of ['/usr/lib/jvm/java-17-openjdk-amd64', '/usr/lib/jvm/default-java']) {
+    if (existsSync(join(j, 'bin', 'java'))) return j;
+  }
+  return '';
+}
+
+/** Runs the scenarios on real Groovy; throws with Groovy's output when the harness itself breaks. */
+export function runScenarios(scenarios: Scenario[]): Map<string, ScenarioResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'jenkins-scenarios-'));
+  try {
+    const input = join(dir, 'scenarios.json');
+    const output = join(dir, 'results.json');
+    writeFileSync(input, JSON.stringify(scenarios));
+    const res = spawnSync('groovy', [join(ROOT, 'test', 'groovy', 'run-scenarios.groovy'), input, output], {
+      env: { ...process.env, JAVA_HOME: javaHome() },
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    if (res.status !== 0 || !existsSync(output)) {
+      throw new Error(`groovy harness failed (exit ${res.status}):\n${res.stdout}\n${res.stderr}`);
+    }
+    const results = JSON.parse(readFileSync(output, 'utf8')) as ScenarioResult[];
+    return new Map(results.map((r) => [r.name, r]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const shCalls = (r: ScenarioResult) => r.calls.filter((c): c is ShCall => c.step === 'sh');
+export const workerCalls = (r: ScenarioResult) => shCalls(r).filter((c) => c.env.ROLLBACK_COMMAND !== undefined);
+export const stepsNamed = (r: ScenarioResult, step: string) => r.calls.filter((c) => c.step === step);

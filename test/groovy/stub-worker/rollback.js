@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// A stand-in for the worker bundle, for the step tests: it follows the worker's contract (dates on
+// stdout, logs on stderr, 'rollback: <sentence>' before a non-zero exit, the catalog file between
+// get and run) and writes what it was given to $STUB_RECORD, so tests see the exact invocation.
+// Its answers come from $STUB_DATES and $STUB_RUN_EXIT. The end-to-end test uses the real bundle.
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+
+const command = process.argv[2];
+const params = JSON.parse(process.env.ROLLBACK_PARAMS || '{}');
+const secrets = ['REGISTRY_USER', 'REGISTRY_PASSWORD', 'TARGET_USER', 'TARGET_PASSWORD', 'SLACK_WEBHOOK'];
+fs.appendFileSync(
+  process.env.STUB_RECORD,
+  JSON.stringify({
+    argv: process.argv.slice(2),
+    params,
+    cwd: process.cwd(),
+    // Names only: a test must be able to check the values arrived without the stub echoing them.
+    secrets: Object.fromEntries(secrets.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k].length])),
+  }) + '\n',
+);
+const dates = (process.env.STUB_DATES || '').split(',').filter(Boolean);
+const catalog = path.join(process.cwd(), '.rollback', 'catalog.json');
+const fail = (code, sentence) => {
+  process.stderr.write(`rollback: ${sentence}\n`);
+  process.exitCode = code;
+};
+
+if (command === 'get') {
+  process.stderr.write(`get: ${dates.length} rollback points for ${params.env}\n`);
+  fs.mkdirSync(path.dirname(catalog), { recursive: true });
+  fs.writeFileSync(catalog, JSON.stringify({ environment: params.env, choices: dates }));
+  process.stdout.write(dates.map((d) => `${d}\n`).join(''));
+} else if (!fs.existsSync(catalog)) {
+  fail(2, `no catalog at ${catalog}; run 'rollback get' first.`);
+} else if (!dates.includes(params.date)) {
+  fail(2, `there is no rollback point '${params.date}' for ${params.env}; valid dates: ${dates.join(', ')}.`);
+} else if (command === 'plan') {
+  process.stdout.write(`SERVICE  NOW       AFTER\napi      api:1.3   api:1.2 (${params.date})\n`);
+} else if (command === 'run') {
+  const code = Number(process.env.STUB_RUN_EXIT || 0);
+  if (code !== 0) fail(code, process.env.STUB_RUN_SAYS || 'the stub was told to fail.');
+  else process.stderr.write(params.dryRun ? 'dry run: nothing was changed.\n' : `rolled back ${params.env} to ${params.date}.\n`);
+} else {
+  fail(2, `unknown command '${command}'.`);
+}

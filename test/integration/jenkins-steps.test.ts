@@ -1,0 +1,260 @@
+/**
+ * vars/rollback.groovy and Jenkinsfile.example on real Groovy 2.4, in the pipeline harness, with a
+ * stand-in worker (test/groovy/stub-worker) that records exactly what each invocation was given.
+ * The real worker runs end to end in jenkins-e2e.test.ts.
+ */
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, Scenario, ScenarioResult, runScenarios, shCalls, stepsNamed, workerCalls } from '../groovy/harness';
+
+const WORKER_SCRIPT = `set +e
+{ node "$ROLLBACK_WORKER" "$ROLLBACK_COMMAND" 2>&1 >"$ROLLBACK_OUT"; echo $? >"$ROLLBACK_RC"; } | tee "$ROLLBACK_ERR" >&2
+exit "$(cat "$ROLLBACK_RC")"`;
+const NODE_VERSION_SCRIPT = 'command -v node >/dev/null 2>&1 && node --version || echo none';
+
+const DATES = ['2026-11-19', '2026-11-17', '2026-11-12', '2026-11-02'];
+const SECRETS = { registry: 'reg-pass-Zq81x', target: 'target-pass-Lm42w', slack: 'https://hooks.slack.invalid/services/T0/B0/sl4ck' };
+const CREDENTIALS = {
+  'rollback-registry': { username: 'reg-user', password: SECRETS.registry },
+  'rollback-target': { username: 'deployer', password: SECRETS.target },
+  'rollback-slack': { secret: SECRETS.slack },
+};
+
+let dir: string;
+let results: Map<string, ScenarioResult>;
+const pwned = join(tmpdir(), `pwned-${process.pid}`);
+const injected = `2026-01-01; touch ${pwned}`;
+
+interface WorkerRecord {
+  argv: string[];
+  params: Record<string, unknown>;
+  cwd: string;
+  secrets: Record<string, number>;
+}
+const records = (name: string): WorkerRecord[] => {
+  const file = join(dir, `${name}.jsonl`);
+  return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+};
+const result = (name: string) => {
+  const r = results.get(name);
+  if (!r) throw new Error(`no result for ${name}`);
+  return r;
+};
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'jenkins-steps-'));
+  const repo = join(dir, 'repo');
+  mkdirSync(repo);
+  writeFileSync(join(repo, 'rollback.yml'), 'registry: { url: http://127.0.0.1:1 }\n');
+  // An agent with an old Node: a `node` that says v18.19.0.
+  const oldNode = join(dir, 'old-node');
+  mkdirSync(oldNode);
+  writeFileSync(join(oldNode, 'node'), '#!/bin/sh\necho v18.19.0\n');
+  chmodSync(join(oldNode, 'node'), 0o755);
+
+  const jenkinsfile = readFileSync(join(ROOT, 'Jenkinsfile.example'), 'utf8');
+  const scenario = (name: string, extra: Partial<Scenario> = {}): Scenario => ({
+    name,
+    jenkinsfile,
+    repo,
+    resources: join(ROOT, 'test', 'groovy', 'stub-worker'),
+    credentials: CREDENTIALS,
+    params: { environment: 'prod' },
+    ...extra,
+    agentEnv: { STUB_RECORD: join(dir, `${name}.jsonl`), STUB_DATES: DATES.join(','), ...extra.agentEnv },
+  });
+  const pick = { DATE: '2026-11-17', user: 'alice' };
+  results = runScenarios([
+    scenario('pick', { inputs: [pick] }),
+    scenario('date-given', { params: { environment: 'stage', DATE: ' 2026-11-12 ' }, causes: [{ _class: 'hudson.model.Cause$UserIdCause', userId: 'bob' }] }),
+    scenario('injection', { params: { environment: 'prod', DATE: injected } }),
+    scenario('timeout', { inputs: ['timeout'] }),
+    scenario('abort', { inputs: ['abort'] }),
+    scenario('dry-run', { params: { environment: 'prod', DRY_RUN: true }, inputs: [pick] }),
+    scenario('no-node', { agentEnv: { PATH: join(dir, 'nothing-here') } }),
+    scenario('old-node', { agentEnv: { PATH: `${oldNode}:/usr/bin:/bin` } }),
+    scenario('run-fails', { inputs: [pick], agentEnv: { STUB_RUN_EXIT: '1', STUB_RUN_SAYS: 'api did not become healthy; all 3 services were put back.' } }),
+    scenario('run-partly', { inputs: [pick], agentEnv: { STUB_RUN_EXIT: '3', STUB_RUN_SAYS: 'web is on web:1.2, api could not be put back.' } }),
+    scenario('whole-flow', {
+      jenkinsfile: "@Library('rollback') _\nrollback(env: 'prod', registryCredentialsId: 'rollback-registry', timeout: 60)\n",
+      inputs: [{ DATE: '2026-11-19', user: 'carol' }],
+    }),
+    scenario('whole-flow-date', { jenkinsfile: "@Library('rollback') _\nrollback(env: 'dev', date: '2026-11-02', approver: 'release-bot')\n" }),
+    scenario('no-env', { jenkinsfile: "@Library('rollback') _\nnode { rollback.choices(config: 'rollback.yml') }\n" }),
+  ]);
+}, 240_000);
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(pwned, { force: true });
+});
+
+describe('Jenkinsfile.example with a picked date', () => {
+  test('gets, asks, and runs the worker with exactly these parameters', () => {
+    const r = result('pick');
+    expect(r.error).toBeNull();
+    expect(r.result).toBe('SUCCESS');
+    expect(records('pick').map((x) => [x.argv, x.params])).toEqual([
+      [['get'], { config: 'rollback.yml', env: 'prod' }],
+      [['plan'], { config: 'rollback.yml', env: 'prod', date: '2026-11-19' }],
+      [['plan'], { config: 'rollback.yml', env: 'prod', date: '2026-11-17' }],
+      [['plan'], { config: 'rollback.yml', env: 'prod', date: '2026-11-12' }],
+      [['run'], { config: 'rollback.yml', env: 'prod', date: '2026-11-17', dryRun: false, approver: 'alice' }],
+    ]);
+    expect(r.description).toBe('rolled back prod to 2026-11-17');
+  });
+
+  test('every shell script is one of two constants; values travel in the environment', () => {
+    const r = result('pick');
+    const scripts = new Set(shCalls(r).map((c) => c.script));
+    expect([...scripts].sort()).toEqual([NODE_VERSION_SCRIPT, WORKER_SCRIPT].sort());
+    for (const c of workerCalls(r)) {
+      expect(c.returnStatus).toBe(true);
+      expect(JSON.parse(c.env.ROLLBACK_PARAMS)).toMatchObject({ env: 'prod' });
+      expect(c.env.ROLLBACK_WORKER).toMatch(/@tmp\/rollback\/rollback\.js$/);
+    }
+  });
+
+  test('asks outside any node, with the dates as choices and the newest plans in the description', () => {
+    const r = result('pick');
+    const [input] = stepsNamed(r, 'input');
+    expect(input.node).toBeNull();
+    expect(input.submitterParameter).toBe('approver');
+    const [param] = input.parameters as Array<Record<string, unknown>>;
+    expect(param).toMatchObject({ type: 'choice', name: 'DATE', choices: DATES });
+    expect(param.description).toContain('2026-11-19:\nSERVICE');
+    expect(param.description).toContain('api:1.2 (2026-11-12)');
+    expect(param.description).not.toContain('2026-11-02:');
+    expect(stepsNamed(r, 'timeout')).toEqual([expect.objectContaining({ time: 600, unit: 'SECONDS', node: null })]);
+  });
+
+  test('the catalog travels by stash: run finds it on another agent', () => {
+    const r = result('pick');
+    const [get, , , , run] = workerCalls(r);
+    expect(get.node).not.toBe(run.node);
+    expect(stepsNamed(r, 'stash')).toEqual([expect.objectContaining({ name: 'rollback-catalog', includes: '.rollback/catalog.json', files: 1 })]);
+    expect(stepsNamed(r, 'unstash').map((c) => c.node)).toContain(run.node);
+    expect(stepsNamed(r, 'lock')).toEqual([expect.objectContaining({ resource: 'rollback-prod', node: run.node })]);
+  });
+
+  test('secrets arrive only through withCredentials, never in a script, a parameter or the log', () => {
+    const r = result('pick');
+    const bindings = stepsNamed(r, 'withCredentials')[0].bindings as Array<Record<string, string>>;
+    expect(bindings.map((b) => [b.credentialsId, b.usernameVariable ?? b.variable, b.passwordVariable])).toEqual([
+      ['rollback-registry', 'REGISTRY_USER', 'REGISTRY_PASSWORD'],
+      ['rollback-target', 'TARGET_USER', 'TARGET_PASSWORD'],
+      ['rollback-slack', 'SLACK_WEBHOOK', undefined],
+    ]);
+    for (const rec of records('pick')) {
+      expect(rec.secrets).toEqual({ REGISTRY_USER: 8, REGISTRY_PASSWORD: SECRETS.registry.length, TARGET_USER: 8, TARGET_PASSWORD: SECRETS.target.length, SLACK_WEBHOOK: SECRETS.slack.length });
+    }
+    const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env.ROLLBACK_PARAMS])) + r.log + (r.description ?? '');
+    for (const secret of Object.values(SECRETS)) expect(visible).not.toContain(secret);
+  });
+});
+
+describe('DATE parameter', () => {
+  test('a DATE skips the question and the person who started the build approves', () => {
+    const r = result('date-given');
+    expect(r.result).toBe('SUCCESS');
+    expect(stepsNamed(r, 'input')).toEqual([]);
+    expect(records('date-given').map((x) => x.argv[0])).toEqual(['get', 'run']);
+    expect(records('date-given')[1].params).toEqual({ config: 'rollback.yml', env: 'stage', date: '2026-11-12', dryRun: false, approver: 'bob' });
+    expect(stepsNamed(r, 'stage').map((s) => [s.name, s.ran])).toEqual([['Get', true], ['Select', false], ['Rollback', true]]);
+  });
+
+  test('a DATE with shell syntax is only data: nothing runs, and the build fails with the bad-input sentence', () => {
+    const r = result('injection');
+    expect(existsSync(pwned)).toBe(false);
+    expect(r.result).toBe('FAILURE');
+    expect(r.error).toBe(`rollback run: bad input: there is no rollback point '${injected}' for prod; valid dates: ${DATES.join(', ')}.`);
+    expect(records('injection')[1].params.date).toBe(injected);
+    for (const c of shCalls(r)) expect(c.script).not.toContain('2026-01-01');
+    expect(r.description).toContain('bad input');
+  });
+});
+
+describe('select', () => {
+  test('a timeout ends the build without failing it, and without a rollback', () => {
+    const r = result('timeout');
+    expect(r.result).toBe('SUCCESS');
+    expect(records('timeout').map((x) => x.argv[0])).toEqual(['get', 'plan', 'plan', 'plan']);
+    expect(r.log).toContain('no rollback point was chosen within 600 seconds; nothing was changed.');
+    expect(r.description).toBe('prod: no rollback point was chosen in time; nothing was changed');
+  });
+
+  test("a person's abort aborts the build, without a rollback", () => {
+    const r = result('abort');
+    expect(r.result).toBe('ABORTED');
+    expect(records('abort').map((x) => x.argv[0])).not.toContain('run');
+    expect(r.log).not.toContain('no rollback point was chosen within');
+  });
+});
+
+test('DRY_RUN reaches the worker as dryRun and the description says nothing changed', () => {
+  const r = result('dry-run');
+  expect(r.result).toBe('SUCCESS');
+  expect(records('dry-run').pop()!.params).toMatchObject({ date: '2026-11-17', dryRun: true });
+  expect(r.description).toBe('dry run of rollback of prod to 2026-11-17: checked, nothing was changed');
+});
+
+describe('agents without a usable Node.js', () => {
+  test('no node: a clear error, and the worker never starts', () => {
+    const r = result('no-node');
+    expect(r.result).toBe('FAILURE');
+    expect(r.error).toBe('rollback: this agent has no Node.js on its PATH; the rollback worker needs Node.js 20.18.1 or newer on every agent that runs it.');
+    expect(records('no-node')).toEqual([]);
+  });
+
+  test('old node: the error names the version found', () => {
+    const r = result('old-node');
+    expect(r.error).toBe('rollback: this agent has Node.js v18.19.0; the rollback worker needs Node.js 20.18.1 or newer.');
+    expect(records('old-node')).toEqual([]);
+  });
+});
+
+describe('worker exit codes become clear build errors', () => {
+  test('exit 1: failed, fleet unchanged or put back, with the worker sentence', () => {
+    const r = result('run-fails');
+    expect(r.result).toBe('FAILURE');
+    expect(r.error).toBe('rollback FAILED, the fleet is unchanged or was put back: api did not become healthy; all 3 services were put back.');
+  });
+
+  test('exit 3: partly done, with the worker sentence', () => {
+    const r = result('run-partly');
+    expect(r.error).toBe('rollback PARTLY DONE: some services changed and could not be put back; check them now: web is on web:1.2, api could not be put back.');
+    expect(r.description).toContain('PARTLY DONE');
+  });
+});
+
+describe('rollback(...): the whole flow in one call', () => {
+  test('gets and previews on one agent, asks outside any node, runs on another with the submitter as approver', () => {
+    const r = result('whole-flow');
+    expect(r.result).toBe('SUCCESS');
+    expect(records('whole-flow').map((x) => [x.argv[0], x.params.date ?? null])).toEqual([
+      ['get', null], ['plan', '2026-11-19'], ['plan', '2026-11-17'], ['plan', '2026-11-12'], ['run', '2026-11-19'],
+    ]);
+    expect(records('whole-flow').pop()!.params.approver).toBe('carol');
+    expect(stepsNamed(r, 'input')[0].node).toBeNull();
+    expect(stepsNamed(r, 'timeout')[0]).toMatchObject({ time: 60 });
+    expect(stepsNamed(r, 'node')).toHaveLength(2);
+    expect(stepsNamed(r, 'checkout')).toHaveLength(2);
+    expect(stepsNamed(r, 'withCredentials')[0].bindings).toEqual([expect.objectContaining({ credentialsId: 'rollback-registry' })]);
+  });
+
+  test('with a date: no question, get and run on one agent', () => {
+    const r = result('whole-flow-date');
+    expect(r.result).toBe('SUCCESS');
+    expect(stepsNamed(r, 'input')).toEqual([]);
+    expect(stepsNamed(r, 'node')).toHaveLength(1);
+    expect(records('whole-flow-date').map((x) => [x.argv[0], x.params])).toEqual([
+      ['get', { config: 'rollback.yml', env: 'dev' }],
+      ['run', { config: 'rollback.yml', env: 'dev', date: '2026-11-02', dryRun: false, approver: 'release-bot' }],
+    ]);
+  });
+
+  test('a missing env is one clear sentence', () => {
+    expect(result('no-env').error).toBe("rollback: say which environment, e.g. rollback(env: 'prod').");
+  });
+});

@@ -1,0 +1,275 @@
+// Jenkins steps for the date-based fleet rollback. Each step gathers its arguments, runs the
+// bundled worker (resources/rollback.js) with node on the agent, and returns its answer.
+// Arguments reach the worker only as environment variables (ROLLBACK_PARAMS, one JSON object);
+// the shell scripts below are constants, so nothing a user typed is ever parsed by a shell.
+// Documentation for users: vars/rollback.txt (Pipeline Syntax > Global Variable Reference).
+import groovy.json.JsonOutput
+
+/** rollback(env: 'prod', date: optional): get, ask (unless a date is given), run. */
+def call(Map args = [:]) {
+    requireEnv(args)
+    Map picked = null
+    if (args.date) {
+        // Automation: no question, but the catalog must still be fresh, so get and run on one agent.
+        onAgent(args) {
+            choices(args)
+            run(args)
+        }
+        return [date: args.date, approver: args.approver]
+    }
+    List dates = []
+    Map previews = [:]
+    onAgent(args) {
+        dates = choices(args)
+        previews = plans(args + [dates: dates])
+    }
+    // Asked outside any node: no executor waits while a person decides.
+    picked = select(args + [choices: dates, plans: previews])
+    if (picked == null) {
+        return null
+    }
+    onAgent(args) {
+        run(args + picked)
+    }
+    return picked
+}
+
+/** Runs `get`: returns the rollback points (YYYY-MM-DD, newest first) and stashes the catalog. */
+List choices(Map args = [:]) {
+    requireEnv(args)
+    Map result = worker('get', args, [:])
+    failOn('get', result)
+    stash(name: CATALOG_STASH, includes: CATALOG)
+    List dates = []
+    for (String line in result.out.readLines()) {
+        if (line.trim()) {
+            dates << line.trim()
+        }
+    }
+    if (dates.isEmpty()) {
+        error("rollback: the registry has no image for environment '${args.env}', so there is no rollback point to choose.")
+    }
+    echo("rollback: ${dates.size()} rollback point(s) for ${args.env}: ${dates.join(', ')}")
+    return dates
+}
+
+/** Runs `plan` for one date: prints the plan table into the log and returns it. */
+String plan(Map args = [:]) {
+    requireEnv(args)
+    requireDate(args)
+    unstash(CATALOG_STASH)
+    Map result = worker('plan', args, [date: args.date])
+    failOn('plan', result)
+    echo(result.out)
+    return result.out
+}
+
+/** The plans of the newest `count` dates (default 3), as [date: table], for select's description. */
+Map plans(Map args = [:]) {
+    requireEnv(args)
+    Map previews = [:]
+    List dates = args.dates ?: []
+    int count = (args.count ?: 3) as int
+    unstash(CATALOG_STASH)
+    for (int i = 0; i < count && i < dates.size(); i++) {
+        Map result = worker('plan', args, [date: dates[i]])
+        // A preview is only a help for the person choosing; run plans again and fails loudly.
+        previews[dates[i]] = result.code == 0 ? result.out : "(no preview: ${sentenceOf(result)})"
+    }
+    return previews
+}
+
+/** Asks which date with `input`, outside any node. Returns [date:, approver:], or null on timeout. */
+Map select(Map args = [:]) {
+    List dates = args.choices ?: []
+    if (dates.isEmpty()) {
+        error('rollback.select: choices is empty; pass the list rollback.choices returned.')
+    }
+    int seconds = (args.timeout ?: 600) as int
+    Map question = [
+        message: "Roll ${args.env ?: 'the fleet'} back to the images of which date?",
+        ok: 'Roll back',
+        submitterParameter: 'approver',
+        parameters: [choice(name: 'DATE', choices: dates, description: describePlans(dates, args.plans ?: [:]))],
+    ]
+    if (args.submitter) {
+        question.submitter = args.submitter
+    }
+    // Jenkins reports a timeout and a person's abort with the same exception; its causes need
+    // script approval, so the build's own clock tells them apart (currentBuild is whitelisted).
+    long askedAt = currentBuild.duration
+    def answer = null
+    try {
+        timeout(time: seconds, unit: 'SECONDS') {
+            answer = input(question)
+        }
+    } catch (org.jenkinsci.plugins.workflow.steps.FlowInterruptedException interrupted) {
+        if (currentBuild.duration - askedAt >= seconds * 1000L) {
+            echo("rollback: no rollback point was chosen within ${seconds} seconds; nothing was changed.")
+            return null
+        }
+        throw interrupted
+    }
+    return [date: answer.DATE, approver: answer.approver]
+}
+
+/** Runs `run`: unstashes the catalog and rolls the fleet back to args.date. */
+def run(Map args) {
+    requireEnv(args)
+    requireDate(args)
+    unstash(CATALOG_STASH)
+    Map result = worker('run', args, [date: args.date, dryRun: args.dryRun == true, approver: args.approver ?: startedBy()])
+    failOn('run', result)
+    return args.date
+}
+
+// ---- helpers (private: not steps) ----
+
+/** Where get writes the catalog, relative to the workspace (the worker's default). */
+@groovy.transform.Field
+final String CATALOG = '.rollback/catalog.json'
+@groovy.transform.Field
+final String CATALOG_STASH = 'rollback-catalog'
+
+// Constant scripts: values arrive in the environment. The worker's stderr goes to the log and,
+// through tee, to a file, so a failure can be reported with the worker's own sentence.
+@groovy.transform.Field
+final String NODE_VERSION_SCRIPT = 'command -v node >/dev/null 2>&1 && node --version || echo none'
+@groovy.transform.Field
+final String WORKER_SCRIPT = '''set +e
+{ node "$ROLLBACK_WORKER" "$ROLLBACK_COMMAND" 2>&1 >"$ROLLBACK_OUT"; echo $? >"$ROLLBACK_RC"; } | tee "$ROLLBACK_ERR" >&2
+exit "$(cat "$ROLLBACK_RC")"'''
+
+private void onAgent(Map args, Closure body) {
+    String label = args.label ?: ''
+    node(label) {
+        if (args.checkout != false) {
+            // rollback.yml lives with the job's Jenkinsfile; the whole-flow step fetches it on each agent.
+            checkout(scm)
+        }
+        body()
+    }
+}
+
+private Map worker(String command, Map args, Map extra) {
+    String dir = "${pwd(tmp: true)}/rollback"
+    requireNode()
+    writeFile(file: "${dir}/rollback.js", text: libraryResource('rollback.js'))
+    Map given = [config: args.config ?: 'rollback.yml', env: args.env] + extra
+    Map params = [:]
+    for (String key in given.keySet()) {
+        if (given[key] != null) {
+            params[key] = given[key]
+        }
+    }
+    List vars = [
+        "ROLLBACK_PARAMS=${JsonOutput.toJson(params)}",
+        "ROLLBACK_COMMAND=${command}",
+        "ROLLBACK_WORKER=${dir}/rollback.js",
+        "ROLLBACK_OUT=${dir}/out",
+        "ROLLBACK_ERR=${dir}/err",
+        "ROLLBACK_RC=${dir}/rc",
+    ]
+    int code = 0
+    withEnv(vars) {
+        withCredentials(credentialBindings(args)) {
+            code = sh(script: WORKER_SCRIPT, returnStatus: true, label: "rollback ${command}")
+        }
+    }
+    return [code: code, out: readFile("${dir}/out"), err: readFile("${dir}/err")]
+}
+
+private void requireNode() {
+    String version = sh(script: NODE_VERSION_SCRIPT, returnStdout: true, label: 'node --version').trim()
+    if (version == 'none') {
+        error('rollback: this agent has no Node.js on its PATH; the rollback worker needs Node.js 20.18.1 or newer on every agent that runs it.')
+    }
+    List parts = []
+    for (String part in version.replaceFirst('^v', '').tokenize('.')) {
+        parts << (part.isInteger() ? part.toInteger() : 0)
+    }
+    int major = parts ? parts[0] : 0
+    int minor = parts.size() > 1 ? parts[1] : 0
+    if (major < 20 || (major == 20 && minor < 18)) {
+        error("rollback: this agent has Node.js ${version}; the rollback worker needs Node.js 20.18.1 or newer.")
+    }
+}
+
+private List credentialBindings(Map args) {
+    List bindings = []
+    if (args.registryCredentialsId) {
+        bindings << usernamePassword(credentialsId: args.registryCredentialsId, usernameVariable: 'REGISTRY_USER', passwordVariable: 'REGISTRY_PASSWORD')
+    }
+    if (args.targetCredentialsId) {
+        bindings << usernamePassword(credentialsId: args.targetCredentialsId, usernameVariable: 'TARGET_USER', passwordVariable: 'TARGET_PASSWORD')
+    }
+    if (args.slackCredentialsId) {
+        bindings << string(credentialsId: args.slackCredentialsId, variable: 'SLACK_WEBHOOK')
+    }
+    return bindings
+}
+
+private void failOn(String command, Map result) {
+    String sentence = sentenceOf(result)
+    switch (result.code) {
+        case 0:
+            return
+        case 2:
+            error("rollback ${command}: bad input: ${sentence}")
+            break
+        case 1:
+            error(command == 'run' ? "rollback FAILED, the fleet is unchanged or was put back: ${sentence}" : "rollback ${command} failed: ${sentence}")
+            break
+        case 3:
+            error("rollback PARTLY DONE: some services changed and could not be put back; check them now: ${sentence}")
+            break
+        default:
+            error("rollback ${command}: the worker stopped with exit code ${result.code}: ${sentence}")
+    }
+}
+
+/** The worker's own one-sentence reason: its last 'rollback: ...' line on stderr. */
+private String sentenceOf(Map result) {
+    String said = ''
+    String lastLine = ''
+    for (String line in result.err.readLines()) {
+        if (line.startsWith('rollback: ')) {
+            said = line.substring('rollback: '.length()).trim()
+        } else if (line.trim()) {
+            lastLine = line.trim()
+        }
+    }
+    return said ?: (lastLine ?: "no message (exit code ${result.code})")
+}
+
+private String describePlans(List dates, Map previews) {
+    String text = "Each date puts every service back to its newest image built on or before that day.\n"
+    for (String date in dates) {
+        if (previews[date]) {
+            text += "\n${date}:\n${previews[date]}\n"
+        }
+    }
+    return text
+}
+
+/** Who started the build, as the approver when no one was asked (a DATE given by automation). */
+private String startedBy() {
+    for (def cause in currentBuild.getBuildCauses('hudson.model.Cause$UserIdCause')) {
+        if (cause.userId) {
+            return cause.userId
+        }
+    }
+    return null
+}
+
+private void requireEnv(Map args) {
+    if (!args.env) {
+        error("rollback: say which environment, e.g. rollback(env: 'prod').")
+    }
+}
+
+private void requireDate(Map args) {
+    if (!args.date) {
+        error("rollback: say which rollback point, e.g. date: '2026-11-19'.")
+    }
+}
