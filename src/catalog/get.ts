@@ -56,17 +56,26 @@ export async function getCatalog(config: Config, envName: string, options: GetOp
   };
   logger.debug(`Reading ${repositories.length} repositories from ${source.describe()}, tags matching /${env.tags}/.`);
   const found = new Map<string, FoundImage[]>();
+  const abort = new AbortController();
   try {
     // All repositories at once: the registry client's limiter bounds the requests in flight.
-    await Promise.all(
+    // The first failure stops new requests; we wait for the ones in flight before closing.
+    const results = await Promise.allSettled(
       repositories.map(async (repository) => {
         try {
-          const images = await source.images(repository, accepts, (p) => {
-            perRepo.set(repository, p);
-            report();
-          });
+          const images = await source.images(
+            repository,
+            accepts,
+            (p) => {
+              perRepo.set(repository, p);
+              report();
+            },
+            abort.signal,
+          );
           found.set(repository, images);
         } catch (err) {
+          if (abort.signal.aborted && (err as Error)?.name === 'AbortError') throw err;
+          abort.abort();
           if (err instanceof RollbackError) {
             const services = config.services.filter((s) => s.repository === repository).map((s) => s.name).join(', ');
             throw new RollbackError(err.kind, `Service ${services}: ${err.message}`, { cause: err, retryable: err.retryable });
@@ -77,6 +86,10 @@ export async function getCatalog(config: Config, envName: string, options: GetOp
         report();
       }),
     );
+    // The first real failure, not the aborts it caused in other repositories.
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+    const first = failures.find((e) => (e as Error)?.name !== 'AbortError') ?? failures[0];
+    if (first !== undefined) throw first;
   } finally {
     try {
       // Dates learnt before a failure still save the next run its requests.

@@ -7,6 +7,7 @@ import type { HttpClientOptions } from '../http/client';
 import type { Logger } from '../log';
 import type { DateCache } from './cache';
 import { createRegistryClient, RegistryClient, SkippedImage } from './client';
+import { ghcrSource, isGhcr } from './ghcr';
 
 export interface FoundImage {
   tag: string;
@@ -25,8 +26,11 @@ export interface RepositoryProgress {
 export interface ImageSource {
   /** For messages: "registry https://registry.example.com". */
   describe(): string;
-  /** Every image of a repository whose tag `accepts`, dated. Tags that cannot be dated are skipped with a warning. */
-  images(repository: string, accepts: (tag: string) => boolean, onProgress?: (p: RepositoryProgress) => void): Promise<FoundImage[]>;
+  /**
+   * Every image of a repository whose tag `accepts`, dated. Tags that cannot be dated are skipped
+   * with a warning. Once `signal` aborts (another repository failed), no new request is started.
+   */
+  images(repository: string, accepts: (tag: string) => boolean, onProgress?: (p: RepositoryProgress) => void, signal?: AbortSignal): Promise<FoundImage[]>;
   /** HTTP requests sent so far. */
   requests(): number;
   close(): Promise<void>;
@@ -42,7 +46,9 @@ export interface SourceOptions {
 export type SourceFactory = (config: Config, options: SourceOptions) => ImageSource;
 
 /** Picks the image source for a configuration. Add new kinds here. */
-export const openImageSource: SourceFactory = (config, options) => distributionSource(createRegistryClient(config.registry, options), config.registry.url, options);
+export const openImageSource: SourceFactory = (config, options) =>
+  // ghcr.io: one paginated Packages API listing per repository instead of a manifest per tag.
+  isGhcr(config.registry.url) ? ghcrSource(config, options) : distributionSource(createRegistryClient(config.registry, options), config.registry.url, options);
 
 /**
  * Images from a Distribution-API registry. Cold (empty cache): one GET of the manifest and one of
@@ -55,7 +61,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
     describe: () => `registry ${url}`,
     requests: () => client.requests(),
     close: () => client.close(),
-    async images(repository, accepts, onProgress) {
+    async images(repository, accepts, onProgress, signal) {
       await client.probe();
       const tags = (await client.tags(repository)).filter(accepts);
       const progress = { tags: tags.length, done: 0 };
@@ -65,6 +71,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
       const found = await Promise.all(
         tags.map(async (tag): Promise<FoundImage | undefined> => {
           try {
+            signal?.throwIfAborted();
             if (warm) {
               const digest = await client.digest(repository, tag);
               const created = cache.get(digest);
