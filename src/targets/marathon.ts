@@ -62,6 +62,8 @@ export function createMarathonTarget(ctx: TargetContext): Target {
   const sleep = ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = ctx.now ?? (() => new Date());
   const pollMs = ctx.pollMs ?? 2000;
+  // Poll soon at first (most deployments of one app take seconds), then every pollMs.
+  const backoff = (attempt: number) => Math.min(pollMs, 100 * 2 ** attempt);
   const lockWaitMs = ctx.config.deployTimeout * 1000;
   const agent = cfg.tls ? createAgent({ ca: cfg.tls.ca ? readFileSync(cfg.tls.ca) : undefined, insecure: cfg.tls.insecure }) : undefined;
   const http: HttpClient = ctx.http ?? createHttpClient({ dispatcher: agent, sleep: ctx.sleep, onRetry: (r, ms) => ctx.logger.debug(`retrying in ${ms} ms: ${r}`) });
@@ -115,7 +117,8 @@ export function createMarathonTarget(ctx: TargetContext): Target {
 
   const ids = new Map<string, string>();
   async function appIdOf(service: ServiceConfig): Promise<string> {
-    const known = ids.get(service.name);
+    const key = `${service.name}\0${service.marathon?.app ?? ''}`;
+    const known = ids.get(key);
     if (known) return known;
     let id: string;
     if (service.marathon?.app) {
@@ -126,7 +129,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
       if (matches.length > 1) throw inputError(`Service ${service.name} matches ${matches.length} Marathon apps under ${prefix}: ${matches.join(' and ')}; set services[].marathon.app to pick one.`);
       id = matches[0];
     }
-    ids.set(service.name, id);
+    ids.set(key, id);
     return id;
   }
 
@@ -169,7 +172,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
 
     async deploy(service, image) {
       const started = now().getTime();
-      for (let force = false; ;) {
+      for (let force = false, attempt = 0; ; attempt++) {
         const app = await getApp(service);
         imageOf(app, service);
         const body = JSON.stringify(withImage(app, image));
@@ -194,7 +197,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
             throw new RollbackError('failed', `Marathon app ${app.id} (service ${service.name}) stayed locked by deployment ${blocking.join(', ') || '(unnamed)'} for ${Math.round(lockWaitMs / 1000)}s; it was not forced.`);
           }
           ctx.logger.debug(`${service.name}: ${app.id} is locked by deployment ${blocking.join(', ')}; waiting.`);
-          await sleep(pollMs);
+          await sleep(backoff(attempt));
           continue;
         }
         if (res.status === 422 || res.status === 400) {
@@ -213,7 +216,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
 
     async waitHealthy(service, image, timeoutMs) {
       const deadline = now().getTime() + timeoutMs;
-      for (;;) {
+      for (let attempt = 0; ; attempt++) {
         const app = await getApp(service);
         const running = imageOf(app, service);
         if (running !== image) {
@@ -229,7 +232,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
           const why = deps.length ? `deployment ${deps.join(', ')} still running` : `${app.tasksHealthy ?? 0} of ${instances} tasks healthy, ${app.tasksUnhealthy ?? 0} unhealthy`;
           throw new RollbackError('failed', `Marathon app ${app.id} (service ${service.name}) was not healthy within ${Math.round(timeoutMs / 1000)}s (${why}).`);
         }
-        await sleep(Math.min(pollMs, Math.max(1, deadline - now().getTime())));
+        await sleep(Math.min(backoff(attempt), Math.max(1, deadline - now().getTime())));
       }
     },
 

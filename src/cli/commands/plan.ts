@@ -1,7 +1,33 @@
+/**
+ * `rollback plan --config rollback.yml --env prod --date 2026-11-19 [--catalog FILE] [--json]`
+ * What a date would change, per service, against what the target runs now: a table on stdout
+ * (or JSON with --json). Changes nothing, takes no lock.
+ */
+import { resolve } from 'node:path';
+import { buildPlan, checkDate, formatPlan, planJson } from '../../plan/plan';
 import { inputError } from '../../errors';
 import type { CommandContext } from '../context';
+import { requireOption } from '../options';
+import { readCatalogFor, setup, type RunIo } from './run';
+import { runPool } from '../../run/pool';
 
-// Placeholder until the 'plan' command lands.
-export async function planCommand(_ctx: CommandContext): Promise<number> {
-  throw inputError("'rollback plan' is not available in this build.");
+export async function planCommand(ctx: CommandContext, io: RunIo = {}): Promise<number> {
+  const envName = requireOption(ctx.options, 'env', '--env');
+  requireOption(ctx.options, 'config', '--config');
+  const catalog = readCatalogFor(resolve(ctx.cwd, ctx.options.catalog), envName);
+  const date = checkDate(catalog, ctx.options.date);
+  const s = await setup(ctx, io, false);
+  try {
+    const current: Record<string, string> = {};
+    await runPool(catalog.services, s.config.parallel, async (cs) => {
+      const service = s.config.services.find((x) => x.name === cs.name);
+      if (!service) throw inputError(`The catalog lists service '${cs.name}', which is not in ${s.config.source}; run 'rollback get' again.`);
+      current[cs.name] = (await s.target.current(service)).image;
+    });
+    const plan = buildPlan(catalog, date, current);
+    ctx.stdout(ctx.options.json ? planJson(plan) : formatPlan(plan));
+    return 0;
+  } finally {
+    await s.close();
+  }
 }

@@ -1,7 +1,101 @@
+/**
+ * `rollback run --config rollback.yml --env prod --date 2026-11-19 [--catalog FILE] [--dry-run] [--approver NAME]`
+ * The edge of the run engine (src/run/engine.ts): reads config and catalog, opens the target, the
+ * registry (for preflight) and the notifiers, runs, and closes them. Progress and the final
+ * one-sentence summary go to stderr; the exit code says how it ended (DESIGN.md).
+ */
+import { dirname, resolve } from 'node:path';
+import { readCatalog } from '../../catalog/io';
+import type { Catalog } from '../../catalog/types';
+import { environmentOf, loadConfig } from '../../config/load';
+import type { Config, EnvironmentConfig } from '../../config/types';
 import { inputError } from '../../errors';
+import { createHttpClient, type HttpClient } from '../../http/client';
+import { approverOf, fanOut } from '../../notify/index';
+import { createSlackNotifier } from '../../notify/slack';
+import type { Notifier } from '../../notify/types';
+import { createRegistryClient } from '../../registry/client';
+import { runRollback, type EngineDeps, type Outcome } from '../../run/engine';
+import { openTarget } from '../../targets';
+import type { Target } from '../../targets/types';
 import type { CommandContext } from '../context';
+import { requireOption } from '../options';
 
-// Placeholder until the 'run' command lands.
-export async function runCommand(_ctx: CommandContext): Promise<number> {
-  throw inputError("'rollback run' is not available in this build.");
+/** What tests, the demo and the chaos suites may replace at the edge. */
+export interface RunIo {
+  open?: typeof openTarget;
+  /** Extra engine dependencies (clock, sleep, lock wait, imageExists). */
+  engine?: Partial<EngineDeps>;
+  /** Extra notifiers (e.g. GitHub Deployments), added to Slack. */
+  notifiers?: Notifier[];
+}
+
+export interface Setup {
+  config: Config;
+  environment: EnvironmentConfig;
+  catalogFile: string;
+  stateDir: string;
+  target: Target;
+  http: HttpClient;
+  notifier: Notifier;
+  close(): Promise<void>;
+}
+
+/** Config, environment, state dir, target and notifiers: what plan, run and undo share. */
+export async function setup(ctx: CommandContext, io: RunIo, withNotifiers: boolean): Promise<Setup> {
+  const configFile = resolve(ctx.cwd, requireOption(ctx.options, 'config', '--config'));
+  const envName = requireOption(ctx.options, 'env', '--env');
+  const config = loadConfig(configFile, ctx.env);
+  const environment = environmentOf(config, envName);
+  const catalogFile = resolve(ctx.cwd, ctx.options.catalog);
+  const stateDir = dirname(catalogFile);
+  const http = createHttpClient({ sleep: io.engine?.sleep });
+  const notifiers: Notifier[] = [...(io.notifiers ?? [])];
+  if (withNotifiers && config.notify.slack) notifiers.push(createSlackNotifier({ webhook: config.notify.slack.webhook, channel: config.notify.slack.channel, http }));
+  const target = await (io.open ?? openTarget)({ config, environment, env: ctx.env, logger: ctx.logger, stateDir, sleep: io.engine?.sleep, now: io.engine?.now });
+  return {
+    config, environment, catalogFile, stateDir, target, http, notifier: fanOut(notifiers, ctx.logger),
+    close: async () => {
+      await target.close();
+      await http.close();
+    },
+  };
+}
+
+export function readCatalogFor(file: string, envName: string): Catalog {
+  const catalog = readCatalog(file);
+  if (catalog.environment !== envName) {
+    throw inputError(`Catalog ${file} was written for '${catalog.environment}', not '${envName}'; run 'rollback get --env ${envName}' first (or pass its --catalog).`);
+  }
+  return catalog;
+}
+
+/** Prints the outcome's sentence and turns it into the exit code. */
+export function finish(ctx: CommandContext, outcome: Outcome): number {
+  if (outcome.exitCode === 0) ctx.logger.info(outcome.summary);
+  else ctx.logger.info(`rollback: ${outcome.summary}`);
+  return outcome.exitCode;
+}
+
+export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<number> {
+  const envName = requireOption(ctx.options, 'env', '--env');
+  requireOption(ctx.options, 'config', '--config');
+  const catalog = readCatalogFor(resolve(ctx.cwd, ctx.options.catalog), envName);
+  const date = requireOption(ctx.options, 'date', '--date');
+  const s = await setup(ctx, io, true);
+  const registry = io.engine?.imageExists ? undefined : createRegistryClient(s.config.registry, { logger: ctx.logger });
+  try {
+    const outcome = await runRollback({
+      target: s.target, notifier: s.notifier, logger: ctx.logger, stateDir: s.stateDir,
+      imageExists: registry ? (image) => registry.hasManifest(image.repository, image.digest) : undefined,
+      ...io.engine,
+    }, {
+      environment: envName, services: s.config.services, approver: approverOf(ctx.options.approver, ctx.env), dryRun: ctx.options.dryRun,
+      parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000, catalog, date,
+    });
+    return finish(ctx, outcome);
+  } finally {
+    await s.close();
+    await registry?.close();
+  }
 }

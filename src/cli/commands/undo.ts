@@ -1,7 +1,26 @@
-import { inputError } from '../../errors';
+/**
+ * `rollback undo --config rollback.yml --env prod [--snapshot FILE] [--catalog FILE] [--dry-run]`
+ * Puts back every service the last run (or the given snapshot) may have changed, with the same
+ * all-or-nothing rules, and writes its own snapshot (so an undo can be undone).
+ */
+import { resolve } from 'node:path';
+import { approverOf } from '../../notify/index';
+import { undoRollback } from '../../run/engine';
 import type { CommandContext } from '../context';
+import { requireOption } from '../options';
+import { finish, setup, type RunIo } from './run';
 
-// Placeholder until the 'undo' command lands.
-export async function undoCommand(_ctx: CommandContext): Promise<number> {
-  throw inputError("'rollback undo' is not available in this build.");
+export async function undoCommand(ctx: CommandContext, io: RunIo = {}): Promise<number> {
+  const envName = requireOption(ctx.options, 'env', '--env');
+  const s = await setup(ctx, io, true);
+  try {
+    const outcome = await undoRollback({ target: s.target, notifier: s.notifier, logger: ctx.logger, stateDir: s.stateDir, ...io.engine }, {
+      environment: envName, services: s.config.services, approver: approverOf(ctx.options.approver, ctx.env), dryRun: ctx.options.dryRun,
+      parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000,
+      snapshot: ctx.options.snapshot ? resolve(ctx.cwd, ctx.options.snapshot) : undefined,
+    });
+    return finish(ctx, outcome);
+  } finally {
+    await s.close();
+  }
 }
