@@ -73,8 +73,11 @@ function schemaMessage(e: ErrorObject): { path: Path; text: string } {
   switch (e.keyword) {
     case 'required':
       return { path, text: `${at} is missing the required key '${(e.params as { missingProperty: string }).missingProperty}'` };
-    case 'additionalProperties':
-      return { path, text: `${at} has an unknown key '${(e.params as { additionalProperty: string }).additionalProperty}'` };
+    case 'additionalProperties': {
+      // The line of the unknown key itself, not of the mapping holding it.
+      const key = (e.params as { additionalProperty: string }).additionalProperty;
+      return { path: [...path, key], text: `${at} has an unknown key '${key}'` };
+    }
     case 'enum':
       return { path, text: `${at} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` };
     case 'maxProperties':
