@@ -1,0 +1,95 @@
+/**
+ * Shared by the swarm and docker target suites: the real engine, unique names per run, a target
+ * context, and cleanup of everything a run created (services, containers, images), even on failure.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { Config, EnvironmentConfig, ServiceConfig, TargetConfig } from '../../src/config/types';
+import { createEngineClient, EngineClient } from '../../src/docker/engine';
+import { resolveEngineAddress } from '../../src/docker/host';
+import { memoryLogger } from '../../src/log';
+import type { TargetContext } from '../../src/targets/types';
+
+/**
+ * busybox `sh` as PID 1 ignores SIGTERM (PID 1 has no default signal actions), so a plain
+ * `sleep 3600` makes every stop wait the full grace period; this one exits on TERM within a second.
+ */
+export const RUNS = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
+/** Exits at once with code 3: the image that "fails at start". */
+export const FAILS = ['sh', '-c', 'echo "config missing" >&2; exit 3'];
+
+export function engineAvailable(): boolean {
+  try {
+    execFileSync('docker', ['info'], { stdio: 'ignore', timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function swarmActive(): boolean {
+  try {
+    return execFileSync('docker', ['info', '--format', '{{.Swarm.LocalNodeState}}'], { encoding: 'utf8' }).trim() === 'active';
+  } catch {
+    return false;
+  }
+}
+
+export function runId(): string {
+  return `rt${randomBytes(3).toString('hex')}`;
+}
+
+export function localEngine(): EngineClient {
+  return createEngineClient({ address: resolveEngineAddress(undefined, undefined, {}, 'test') });
+}
+
+export function docker(...args: string[]): string {
+  return execFileSync('docker', args, { encoding: 'utf8', timeout: 60_000 }).trim();
+}
+
+export function targetContext(target: TargetConfig, services: ServiceConfig[], stateDir: string, extra: Partial<TargetContext> = {}) {
+  const environment: EnvironmentConfig = { name: 'stage', tags: '-stage$', target };
+  const config: Config = {
+    source: 'rollback.yml',
+    registry: { url: 'http://127.0.0.1:1', concurrency: 4 },
+    services,
+    environments: { stage: environment },
+    limit: 10,
+    timezone: 'UTC',
+    parallel: 4,
+    deployTimeout: 60,
+    notify: {},
+  };
+  const logger = memoryLogger();
+  const ctx: TargetContext = { config, environment, env: {}, logger, stateDir, ...extra };
+  return { ctx, logger };
+}
+
+/** Removes every service and container labelled with the run id, and the run's images. */
+export async function cleanup(engine: EngineClient, id: string, registryHost?: string): Promise<void> {
+  const label = { label: [`rollback-test=${id}`] };
+  try {
+    const services = await engine.json<{ ID: string }[]>('GET', '/services', { query: { filters: JSON.stringify(label) } });
+    for (const s of services ?? []) await engine.call('DELETE', `/services/${s.ID}`);
+  } catch {
+    /* no swarm */
+  }
+  for (const c of await engine.listContainers(label)) {
+    await engine.call('DELETE', `/containers/${c.Id}`, { query: { force: true, v: true } });
+  }
+  if (registryHost) {
+    // Swarm tasks' containers go away a moment after their service; retry image removal briefly.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const images = await engine.json<{ Id: string; RepoDigests?: string[]; RepoTags?: string[] }[]>('GET', '/images/json');
+      const ours = (images ?? []).filter((i) => [...(i.RepoDigests ?? []), ...(i.RepoTags ?? [])].some((r) => r.startsWith(`${registryHost}/`)));
+      if (ours.length === 0) return;
+      let left = 0;
+      for (const i of ours) {
+        const res = await engine.call('DELETE', `/images/${i.Id}`, { query: { force: true } });
+        if (res.status >= 300 && res.status !== 404) left++;
+      }
+      if (left === 0) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The swarm target against the REAL Docker engine (one-node swarm) pulling from the REAL registry.
+ * Services are created through the Engine API; what they run is checked with the docker CLI,
+ * a path independent of the target's own client.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ServiceConfig } from '../../src/config/types';
+import type { EngineClient } from '../../src/docker/engine';
+import { createSwarmTarget } from '../../src/targets/swarm';
+import type { Target } from '../../src/targets/types';
+import { pushImage, RunningRegistry, startRegistry } from '../support/registry';
+import { cleanup, docker, engineAvailable, FAILS, localEngine, RUNS, runId, swarmActive, targetContext } from './docker-helpers';
+
+const ready = engineAvailable() && swarmActive();
+const maybe = ready ? describe : describe.skip;
+if (!ready) {
+  // Skipping silently would hide a broken machine: say it loudly (scripts/ensure-test-env.sh starts the engine).
+  console.warn('swarm target suite: no Docker engine with an active swarm answers; run scripts/ensure-test-env.sh.');
+}
+
+jest.setTimeout(150_000);
+
+maybe('swarm target on the real engine', () => {
+  const id = runId();
+  const stack = `${id}s`;
+  let reg: RunningRegistry;
+  let engine: EngineClient;
+  let stateDir: string;
+  const refs: Record<string, Record<string, string>> = {};
+  const services: ServiceConfig[] = ['api', 'web', 'worker'].map((name) => ({ name, repository: `${id}/${name}` }));
+  const timings: string[] = [];
+
+  async function push(service: string, tag: string, created: string, cmd = RUNS) {
+    const digest = await pushImage(reg, { repository: `${id}/${service}`, tag, created, cmd });
+    (refs[service] ??= {})[tag] = `${reg.host}/${id}/${service}:${tag}@${digest}`;
+  }
+
+  /** Creates <stack>_<service> at `image`, tuned so tests are quick: 1 s monitor, 1 s grace. */
+  async function createService(name: string, image: string) {
+    await engine.json('POST', '/services/create', {
+      body: {
+        Name: `${stack}_${name}`,
+        Labels: { 'rollback-test': id, 'com.docker.stack.namespace': stack },
+        TaskTemplate: {
+          ContainerSpec: { Image: image, StopGracePeriod: 1e9, Env: [`SERVICE=${name}`] },
+          RestartPolicy: { Condition: 'on-failure', Delay: 1e9 },
+        },
+        Mode: { Replicated: { Replicas: 1 } },
+        UpdateConfig: { Parallelism: 1, Monitor: 1e9, FailureAction: 'pause', Order: 'stop-first' },
+      },
+    });
+  }
+
+  /** What `docker service inspect` and `docker service ps` say: spec image, and images of running tasks. */
+  function observed(name: string) {
+    const spec = docker('service', 'inspect', `${stack}_${name}`, '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}');
+    const env = docker('service', 'inspect', `${stack}_${name}`, '--format', '{{json .Spec.TaskTemplate.ContainerSpec.Env}}');
+    const tasks = docker('service', 'ps', `${stack}_${name}`, '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.Image}} {{.CurrentState}}')
+      .split('\n')
+      .filter(Boolean);
+    return { spec, env, tasks };
+  }
+
+  async function rollTo(target: Target, changes: [ServiceConfig, string][], timeoutMs: number) {
+    await Promise.all(changes.map(([s, image]) => target.deploy(s, image)));
+    return Promise.allSettled(changes.map(([s, image]) => target.waitHealthy(s, image, timeoutMs)));
+  }
+
+  beforeAll(async () => {
+    reg = await startRegistry();
+    engine = localEngine();
+    stateDir = mkdtempSync(join(tmpdir(), 'rollback-swarm-'));
+    await push('api', '1-stage', '2026-11-01T10:00:00Z');
+    await push('api', '3-stage', '2026-11-03T10:00:00Z');
+    await push('web', '2-stage', '2026-11-02T10:00:00Z');
+    await push('web', '3-stage', '2026-11-03T11:00:00Z');
+    await push('worker', '1-stage', '2026-11-01T09:00:00Z');
+    await push('worker', '4-stage', '2026-11-04T09:00:00Z', FAILS);
+    await push('worker', '3-stage', '2026-11-03T09:00:00Z');
+    for (const s of services) await createService(s.name, refs[s.name]['3-stage']);
+  });
+
+  afterAll(async () => {
+    if (engine) {
+      await cleanup(engine, id, reg?.host);
+      await engine.close();
+    }
+    await reg?.stop();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    if (timings.length) console.log(`swarm timings: ${timings.join('; ')}`);
+  });
+
+  it('rolls a 3-service stack back to a date, every task at the planned digest, then forward again', async () => {
+    const { ctx } = targetContext({ swarm: { stack } }, services, stateDir);
+    const target = createSwarmTarget(ctx, { pollMs: 250 });
+    try {
+      expect(target.describe()).toContain(`stack ${stack}`);
+      // Wait until the stack is up at the newest images (creation is asynchronous).
+      await Promise.all(services.map((s) => target.waitHealthy(s, refs[s.name]['3-stage'], 60_000)));
+      for (const s of services) {
+        expect(await target.current(s)).toEqual({ image: refs[s.name]['3-stage'], id: `${stack}_${s.name}` });
+        expect(await target.busy(s)).toBeUndefined();
+      }
+
+      // Date 2026-11-02: api -> its 11-01 image, web -> 11-02, worker -> 11-01.
+      const plan: [ServiceConfig, string][] = [
+        [services[0], refs.api['1-stage']],
+        [services[1], refs.web['2-stage']],
+        [services[2], refs.worker['1-stage']],
+      ];
+      let t = Date.now();
+      const results = await rollTo(target, plan, 60_000);
+      timings.push(`rollback of 3 services ${Date.now() - t} ms`);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+      for (const [s, image] of plan) {
+        const seen = observed(s.name);
+        expect(seen.spec).toBe(image);
+        // Only the image changed: the rest of the spec came back untouched.
+        expect(seen.env).toBe(JSON.stringify([`SERVICE=${s.name}`]));
+        expect(seen.tasks).toHaveLength(1);
+        expect(seen.tasks[0]).toMatch(new RegExp(`^${image.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} Running`));
+      }
+
+      // Undo: the newest images come back.
+      t = Date.now();
+      const back = await rollTo(target, services.map((s) => [s, refs[s.name]['3-stage']]), 60_000);
+      timings.push(`undo of 3 services ${Date.now() - t} ms`);
+      expect(back.every((r) => r.status === 'fulfilled')).toBe(true);
+      for (const s of services) {
+        expect(observed(s.name).spec).toBe(refs[s.name]['3-stage']);
+        expect(observed(s.name).tasks[0].startsWith(`${refs[s.name]['3-stage']} Running`)).toBe(true);
+      }
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('detects an image that fails at start within the timeout, and the stack can be put back', async () => {
+    const { ctx } = targetContext({ swarm: { stack } }, services, stateDir);
+    const target = createSwarmTarget(ctx, { pollMs: 250 });
+    try {
+      await Promise.all(services.map((s) => target.waitHealthy(s, refs[s.name]['3-stage'], 60_000)));
+      const before = Object.fromEntries(await Promise.all(services.map(async (s) => [s.name, (await target.current(s)).image])));
+      const t = Date.now();
+      const results = await rollTo(target, [[services[0], refs.api['1-stage']], [services[2], refs.worker['4-stage']]], 30_000);
+      timings.push(`failing image detected after ${Date.now() - t} ms`);
+      expect(results[0].status).toBe('fulfilled');
+      expect(results[1].status).toBe('rejected');
+      const reason = String((results[1] as PromiseRejectedResult).reason.message);
+      expect(reason).toContain(`${stack}_worker`);
+      expect(reason).toMatch(/non-zero exit \(3\)/);
+
+      // Putting back what changed (what the run engine does on failure).
+      const t2 = Date.now();
+      const restored = await rollTo(target, services.filter((s) => s.name !== 'web').map((s) => [s, before[s.name]]), 60_000);
+      timings.push(`put back 2 services ${Date.now() - t2} ms`);
+      expect(restored.every((r) => r.status === 'fulfilled')).toBe(true);
+      for (const s of services) {
+        const seen = observed(s.name);
+        expect(seen.spec).toBe(before[s.name]);
+        expect(seen.tasks.filter((l) => l.startsWith(`${before[s.name]} Running`))).toHaveLength(1);
+      }
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('names the service, stack and engine when a service does not exist', async () => {
+    const { ctx } = targetContext({ swarm: { stack: `${stack}x` } }, services, stateDir);
+    const target = createSwarmTarget(ctx);
+    try {
+      await expect(target.current(services[0])).rejects.toMatchObject({
+        kind: 'input',
+        message: expect.stringContaining(`Swarm service '${stack}x_api' (for service api) does not exist on the Docker engine at unix:///var/run/docker.sock`),
+      });
+      // The per-service override wins over <stack>_<service>.
+      const override = { ...services[1], swarm: { service: `${stack}_web` } };
+      expect((await target.current(override)).id).toBe(`${stack}_web`);
+    } finally {
+      await target.close();
+    }
+  });
+});
