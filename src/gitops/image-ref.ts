@@ -3,6 +3,8 @@
  * Pure helpers shared by the kubernetes and github targets to recognise "the service's image".
  * Grammar: https://github.com/distribution/reference/blob/main/reference.go
  */
+import { parseReference } from '../plan/plan';
+export { registryHost } from '../catalog/build';
 export interface ImageRef {
   /** Registry host (with port), when the reference names one. */
   host?: string;
@@ -12,41 +14,16 @@ export interface ImageRef {
   digest?: string;
 }
 
+/** parseReference of the plan, with the registry host split off the repository path. */
 export function parseImageRef(ref: string): ImageRef {
-  let rest = ref.trim();
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
+  const { name, tag, digest } = parseReference(ref);
+  const slash = name.indexOf('/');
+  const first = slash > 0 ? name.slice(0, slash) : '';
+  // The first component is a host only if it looks like one (docker's rule: '.', ':' or localhost).
+  if (first && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    return { host: first, path: name.slice(slash + 1), tag, digest };
   }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  // A colon after the last slash is a tag; before it, it is a host's port (localhost:5000/api).
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  let host: string | undefined;
-  const slash = rest.indexOf('/');
-  if (slash > 0) {
-    const first = rest.slice(0, slash);
-    // The first component is a host only if it looks like one (docker's rule: '.', ':' or localhost).
-    if (first.includes('.') || first.includes(':') || first === 'localhost') {
-      host = first;
-      rest = rest.slice(slash + 1);
-    }
-  }
-  return { host, path: rest, tag, digest };
-}
-
-/** The registry host of a base URL such as https://registry.example.com:5000 (no scheme). */
-export function registryHost(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return url.replace(/^[a-z]+:\/\//, '').replace(/\/.*$/, '');
-  }
+  return { host: undefined, path: name, tag, digest };
 }
 
 /**

@@ -1,0 +1,99 @@
+/**
+ * Images on ghcr.io from the GitHub Packages API: one paginated listing of the container
+ * package's versions (name = manifest digest, created_at, metadata.container.tags) instead of a
+ * manifest and config request per tag.
+ * https://docs.github.com/en/rest/packages/packages#list-package-versions-for-a-package-owned-by-an-organization
+ *
+ * The date is the version's created_at: when that digest was pushed to GHCR, not the image
+ * config's `created`. For images built and pushed by CI in one go they agree to the minute; an
+ * image built earlier and pushed (or copied) later gets the push day. See docs/github.md.
+ */
+import type { Config } from '../config/types';
+import { inputError } from '../errors';
+import { createGithub, Github, GithubOptions, githubError } from '../github/octokit';
+import type { FoundImage, ImageSource, SourceOptions } from './source';
+
+export const GHCR_HOST = 'ghcr.io';
+
+export function isGhcr(registryUrl: string): boolean {
+  try {
+    return new URL(registryUrl).host === GHCR_HOST;
+  } catch {
+    return false;
+  }
+}
+
+interface PackageVersion {
+  name: string;
+  created_at: string;
+  metadata?: { container?: { tags?: string[] } };
+}
+
+/** ghcr.io/<owner>/<package...>: the owner, and the package name (which may contain slashes). */
+export function splitPackage(repository: string): { owner: string; name: string } {
+  const i = repository.indexOf('/');
+  if (i <= 0 || i === repository.length - 1) {
+    throw inputError(`Repository ${repository} is not <owner>/<package>, as images on ${GHCR_HOST} are named.`);
+  }
+  return { owner: repository.slice(0, i), name: repository.slice(i + 1) };
+}
+
+export function ghcrSource(config: Config, options: SourceOptions, github: Partial<GithubOptions> = {}): ImageSource {
+  let count = 0;
+  const gh: Github = createGithub({
+    token: config.github?.token ?? config.registry.password,
+    apiUrl: config.github?.apiUrl,
+    ...github,
+    http: {
+      ...options.http,
+      ...github.http,
+      onRequest: (m, u) => { count++; options.onRequest?.(m, u); options.http?.onRequest?.(m, u); },
+      onRetry: (reason, ms) => options.logger.debug(`ghcr: ${reason}; retrying in ${ms} ms`),
+    },
+  });
+  /** Whether each owner is an organization or a user, learned from the first 404. */
+  const ownerKind = new Map<string, 'org' | 'user'>();
+
+  async function versions(owner: string, name: string): Promise<PackageVersion[]> {
+    const list = (kind: 'org' | 'user') =>
+      kind === 'org'
+        ? gh.octokit.paginate(gh.octokit.rest.packages.getAllPackageVersionsForPackageOwnedByOrg, { org: owner, package_type: 'container', package_name: name, per_page: 100, state: 'active' })
+        : gh.octokit.paginate(gh.octokit.rest.packages.getAllPackageVersionsForPackageOwnedByUser, { username: owner, package_type: 'container', package_name: name, per_page: 100, state: 'active' });
+    const known = ownerKind.get(owner);
+    const kinds: ('org' | 'user')[] = known ? [known] : ['org', 'user'];
+    for (const kind of kinds) {
+      try {
+        const out = (await list(kind)) as PackageVersion[];
+        ownerKind.set(owner, kind);
+        return out;
+      } catch (err) {
+        if ((err as { status?: number }).status === 404 && kind === 'org' && !known) continue;
+        throw githubError(err, `Listing the versions of package ${owner}/${name} on ${GHCR_HOST}`);
+      }
+    }
+    throw githubError({ status: 404, message: 'Package not found' }, `Listing the versions of package ${owner}/${name} on ${GHCR_HOST}`);
+  }
+
+  return {
+    describe: () => `${GHCR_HOST} through the GitHub Packages API at ${gh.apiUrl}`,
+    requests: () => count,
+    close: () => gh.close(),
+    async images(repository, accepts, onProgress) {
+      const { owner, name } = splitPackage(repository);
+      const all = await versions(owner, name);
+      const found: FoundImage[] = [];
+      for (const v of all) {
+        if (!/^sha256:[a-f0-9]{64}$/.test(v.name) || Number.isNaN(Date.parse(v.created_at))) {
+          options.logger.debug(`${repository}: version ${v.name} skipped (not a digest, or no created_at)`);
+          continue;
+        }
+        const created = new Date(v.created_at).toISOString();
+        for (const tag of v.metadata?.container?.tags ?? []) {
+          if (accepts(tag)) found.push({ tag, digest: v.name, created });
+        }
+      }
+      onProgress?.({ tags: found.length, done: found.length });
+      return found;
+    },
+  };
+}
