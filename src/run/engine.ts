@@ -200,7 +200,7 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
     // One atomic change for the whole fleet (GitOps); then each service is waited for.
     for (const e of pending) journal.set(e.service, 'deploying');
     try {
-      await target.deployAll(pending.map((e) => ({ service: serviceConfig(services, e.service, journal.file), image: e.after })), what);
+      await target.deployAll(pending.map((e) => ({ service: serviceConfig(services, e.service, journal.file), image: e.after })), `${what}, approved by ${info.approver}`);
       await runPool(pending, parallel, async (e) => {
         if (firstFailure) return;
         await target.waitHealthy(serviceConfig(services, e.service, journal.file), e.after, timeoutMs);
