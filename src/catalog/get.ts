@@ -58,6 +58,8 @@ export async function getCatalog(config: Config, envName: string, options: GetOp
   const found = new Map<string, FoundImage[]>();
   const abort = new AbortController();
   try {
+    // Registry-wide trouble (unreachable, wrong password) is said once, not per service.
+    await source.ready?.();
     // All repositories at once: the registry client's limiter bounds the requests in flight.
     // The first failure stops new requests; we wait for the ones in flight before closing.
     const results = await Promise.allSettled(

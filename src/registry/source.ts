@@ -26,6 +26,8 @@ export interface RepositoryProgress {
 export interface ImageSource {
   /** For messages: "registry https://registry.example.com". */
   describe(): string;
+  /** Checks the source answers and accepts our credentials, before any repository is read. */
+  ready?(): Promise<void>;
   /**
    * Every image of a repository whose tag `accepts`, dated. Tags that cannot be dated are skipped
    * with a warning. Once `signal` aborts (another repository failed), no new request is started.
@@ -59,6 +61,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
   const { cache, logger } = options;
   return {
     describe: () => `registry ${url}`,
+    ready: async () => void (await client.probe()),
     requests: () => client.requests(),
     close: () => client.close(),
     async images(repository, accepts, onProgress, signal) {
