@@ -50,7 +50,7 @@ export function formatProgress(p: GetProgress, elapsedMs: number, options: { col
   ];
   let text = `reading the registry: ${parts.join(', ')}`;
   // Never wrap: a wrapped line cannot be erased with \r, and the terminal fills with copies.
-  const width = (options.columns ?? 80) - 1;
+  const width = (options.columns || 80) - 1;
   if (text.length > width) text = text.slice(0, Math.max(0, width - 1)) + '…';
   return options.color ? `\x1b[2m${text}\x1b[22m` : text;
 }

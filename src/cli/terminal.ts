@@ -70,7 +70,7 @@ export function reduceKey(state: PickerState, key: Key, count: number): KeyOutco
 
 export interface DrawOptions {
   title: string;
-  /** Terminal size; the list is windowed and lines cut so nothing wraps. */
+  /** Terminal size (0 or absent: unknown, 80x24 assumed); the list is windowed and lines cut so nothing wraps. */
   rows?: number;
   columns?: number;
   color: boolean;
@@ -80,13 +80,13 @@ export interface DrawOptions {
 
 /** The lines of the picker (pure). */
 export function drawPicker(items: PickerItem[], state: PickerState, options: DrawOptions): string[] {
-  const width = Math.max(20, (options.columns ?? 80) - 1);
+  const width = Math.max(20, (options.columns || 80) - 1);
   const cut = (line: string) => (line.length > width ? line.slice(0, width - 1) + '…' : line);
   const bold = (s: string) => (options.color ? `\x1b[1m${s}\x1b[22m` : s);
   const dim = (s: string) => (options.color ? `\x1b[2m${s}\x1b[22m` : s);
   const detail = items[state.cursor]?.detail ?? [];
   // Room for the list: the terminal's height minus the title, the plan and the help line.
-  const room = Math.max(3, (options.rows ?? 24) - detail.length - 5);
+  const room = Math.max(3, (options.rows || 24) - detail.length - 5);
   let first = 0;
   if (items.length > room) first = Math.min(Math.max(0, state.cursor - Math.floor(room / 2)), items.length - room);
   const last = Math.min(items.length, first + room);

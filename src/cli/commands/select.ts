@@ -42,7 +42,8 @@ export function pickerItem(plan: Plan): PickerItem {
   const detail = [`Plan for ${plan.date}:`];
   for (const e of plan.entries) {
     const name = e.service.padEnd(width);
-    if (e.action === 'change') detail.push(`${name}  ${tagOf(e.current)} -> ${e.target!.tag}  (built ${e.day})`);
+    // A build from an earlier day is the seed's special case: say so, it is what people double-check.
+    if (e.action === 'change') detail.push(`${name}  ${tagOf(e.current)} -> ${e.target!.tag}  (built ${e.day}${e.day !== plan.date ? `, no build on ${plan.date}` : ''})`);
     else if (e.action === 'skip') detail.push(`${name}  stays on ${e.target!.tag}  (already runs it)`);
     else detail.push(`${name}  ${e.reason}`);
   }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `npm run demo`: the whole rollback story on this machine, in one command, on a fresh clone.
+# Installs the dependencies when they are missing, builds the worker bundle when it is missing,
+# then runs demo/main.ts (TypeScript, through tsx). Flags pass through: npm run demo -- --help
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -d node_modules ]; then
+  echo "Installing the dependencies once (npm ci) ..." >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+[ -f resources/rollback.js ] || npm run -s build >&2
+# exec: the demo is the process Ctrl-C reaches, and it cleans up after itself.
+exec node --import tsx demo/main.ts "$@"

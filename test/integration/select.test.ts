@@ -1,0 +1,113 @@
+/**
+ * `rollback select` through a real pseudo-terminal: keys in, the chosen date out on stdout (and
+ * nothing else there). The world is the demo's: the registry double seeded with the story, the
+ * Marathon double running the fleet; the catalog comes from a real `get`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { startEnvironment, type DemoEnvironment } from '../../demo/environment';
+import { defaultDate, IMAGES } from '../../demo/story';
+import { main } from '../../src/cli/main';
+import { KEYS, runInPty, shq } from '../support/pty';
+import { buildWorkerBundle, type WorkerBundle } from '../support/worker-bundle';
+
+const root = resolve(__dirname, '../..');
+
+let env: DemoEnvironment;
+let bundle: WorkerBundle;
+let workerEnv: NodeJS.ProcessEnv;
+let choices: string[];
+const base = ['--config', 'rollback.yml', '--env', 'prod'];
+
+beforeAll(async () => {
+  bundle = await buildWorkerBundle();
+  env = await startEnvironment({ registryDouble: true });
+  workerEnv = { ...process.env, ...env.workerEnv };
+  delete workerEnv.ROLLBACK_PARAMS;
+  delete workerEnv.NO_COLOR;
+  let out = '';
+  let err = '';
+  const code = await main(['get', ...base], workerEnv, { cwd: env.workDir, stdout: (t) => (out += t), stderr: (t) => (err += t), stderrIsTTY: false });
+  if (code !== 0) throw new Error(`get failed (${code}): ${err}`);
+  choices = out.split('\n').filter(Boolean);
+});
+
+afterAll(async () => {
+  await env?.close();
+  bundle?.remove();
+});
+
+/** Runs select in a pty with stdout to a file, as `date=$(rollback select ...)` would. */
+function select(outFile: string) {
+  const cmd = `cd ${shq(env.workDir)} && ${shq(process.execPath)} ${shq(bundle.file)} select ${base.join(' ')} > ${shq(outFile)}`;
+  return runInPty(cmd, { cwd: root, env: workerEnv });
+}
+
+it('shows every date with its plan, moves with the arrow keys and prints the chosen date alone on stdout', async () => {
+  expect(choices.length).toBe(new Set(IMAGES.filter((i) => i.tag.endsWith('-master')).map((i) => i.daysAgo)).size);
+  const outFile = join(env.workDir, 'arrow.out');
+  const pty = select(outFile);
+  try {
+    await pty.waitFor('Enter to choose');
+    for (const d of choices) expect(pty.screen()).toContain(d);
+    // The newest date is highlighted first; its plan is the list's first detail.
+    expect(pty.screen()).toContain(`Plan for ${choices[0]}:`);
+    pty.type(KEYS.down);
+    await pty.waitFor(`Plan for ${choices[1]}:`);
+    // The seed's special case, in the plan: inventory had no build that day and goes back to its older one.
+    expect(pty.screen()).toMatch(new RegExp(`inventory\\s+303-master -> 301-master  \\(built ${choices[2]}, no build on ${choices[1]}\\)`));
+    expect(pty.screen()).toMatch(/payments\s+stays on 202-master/);
+    pty.type(KEYS.enter);
+    expect(await pty.exited).toBe(0);
+  } finally {
+    pty.kill();
+  }
+  expect(readFileSync(outFile, 'utf8')).toBe(`${choices[1]}\n`);
+  expect(choices[1]).toBe(defaultDate(choices));
+});
+
+it('takes a typed number', async () => {
+  const outFile = join(env.workDir, 'number.out');
+  const pty = select(outFile);
+  try {
+    await pty.waitFor('Enter to choose');
+    pty.type('3');
+    await pty.waitFor(`Plan for ${choices[2]}:`);
+    pty.type(KEYS.enter);
+    expect(await pty.exited).toBe(0);
+  } finally {
+    pty.kill();
+  }
+  expect(readFileSync(outFile, 'utf8')).toBe(`${choices[2]}\n`);
+});
+
+it.each([
+  ['Esc', KEYS.esc],
+  ['Ctrl-C', KEYS.ctrlC],
+])('cancels on %s: exit 1, nothing on stdout, the terminal left usable', async (name, key) => {
+  const outFile = join(env.workDir, `cancel-${name}.out`);
+  const pty = select(outFile);
+  try {
+    await pty.waitFor('Enter to choose');
+    pty.type(key);
+    expect(await pty.exited).toBe(1);
+  } finally {
+    pty.kill();
+  }
+  expect(pty.screen()).toContain(`No date chosen (${name}); nothing was changed.`);
+  expect(pty.screen()).not.toMatch(/at .*\.ts:\d+/); // no stack trace
+  expect(pty.screen()).toContain('\x1b[?25h'); // cursor shown again
+  expect(existsSync(outFile) ? readFileSync(outFile, 'utf8') : '').toBe('');
+});
+
+it('refuses without a terminal, pointing to --date (exit 2)', async () => {
+  let out = '';
+  let err = '';
+  const stdin = Readable.from([]) as unknown as NodeJS.ReadableStream;
+  const code = await main(['select', ...base], workerEnv, { cwd: env.workDir, stdin, stdout: (t) => (out += t), stderr: (t) => (err += t), stderrIsTTY: false });
+  expect(code).toBe(2);
+  expect(out).toBe('');
+  expect(err.trim().split('\n')).toHaveLength(1);
+  expect(err).toMatch(/needs a terminal.*--date/);
+});
