@@ -232,6 +232,8 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
   const failure = `${firstFailure.service}: ${firstFailure.reason.replace(/\.$/, '')}`;
   const toRevert = journal.data.services.filter((e) => e.state === 'done' || e.state === 'failed');
   logger.info(`Putting back ${toRevert.length} service${toRevert.length === 1 ? '' : 's'} after the failure of ${firstFailure.service}.`);
+  // Services whose change never took (refused, or already back): put back without a deployment.
+  const unchanged = new Set<string>();
   await runPool(toRevert, parallel, async (e) => {
     const svc = serviceConfig(services, e.service, journal.file);
     journal.set(e.service, 'reverting');
@@ -243,6 +245,8 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
         await target.deploy(svc, e.before);
         await target.waitHealthy(svc, e.before, timeoutMs);
         logger.info(`${e.service}: put back, healthy after ${secondsSince(c, t0)}`);
+      } else {
+        unchanged.add(e.service);
       }
       journal.set(e.service, 'reverted');
       await c.emit({ type: 'service-reverted', run: info, change: changeOf(e) });
@@ -252,8 +256,8 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
     }
   });
 
-  const states = journal.data.services.map((e) => ({ service: e.service, state: stateWords(e) }));
-  const reverted = names((e) => e.state === 'reverted');
+  const states = journal.data.services.map((e) => ({ service: e.service, state: unchanged.has(e.service) ? `unchanged (runs ${e.before})` : stateWords(e) }));
+  const reverted = names((e) => e.state === 'reverted' && !unchanged.has(e.service));
   if (names((e) => e.state === 'revert-failed').length === 0) {
     journal.finish('failed');
     const reason = `${what} failed (${failure}); ${reverted.length ? `every changed service was put back (${list(reverted)})` : 'nothing was changed'}.`;
@@ -270,7 +274,7 @@ function stateWords(e: SnapshotService): string {
   switch (e.state) {
     case 'pending': return 'untouched (still runs ' + e.before + ')';
     case 'reverted': return 'put back (runs ' + e.before + ')';
-    case 'revert-failed': return `NOT put back (may run ${e.after}, should run ${e.before}: ${e.error ?? 'unknown error'})`;
+    case 'revert-failed': return `NOT put back (may run ${e.after}, should run ${e.before}: ${(e.error ?? 'unknown error').replace(/\.$/, '')})`;
     case 'done': return 'changed (runs ' + e.after + ')';
     default: return e.state;
   }

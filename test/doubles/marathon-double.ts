@@ -34,7 +34,7 @@ export interface AppSpec {
 
 export interface AppFaults {
   /** The next PUTs of this app answer this status (409 as "locked by deployment"); `times` default: every time. */
-  put?: { status: 409 | 422 | 500 | 503; times?: number };
+  put?: { status: 409 | 422 | 500 | 503; times?: number; /** Only PUTs of this image fail. */ image?: string };
   /** The next GETs of this app answer this status. */
   get?: { status: 500 | 503; times?: number };
   /** Deployments of this app never finish (tasks keep failing to start). */
@@ -270,7 +270,14 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
         return { status: 200, json: { app: appInfo(app) } };
       }
       if (method === 'PUT') {
-        const f = takeFault(id, 'put');
+        let wanted: string | undefined;
+        try {
+          wanted = (JSON.parse(body) as MarathonApp).container?.docker?.image;
+        } catch {
+          /* answered below */
+        }
+        const only = faults[id]?.put?.image;
+        const f = only === undefined || only === wanted ? takeFault(id, 'put') : undefined;
         if (f === 409) return lockedAnswer(id, true);
         if (f === 422) return { status: 422, json: { message: 'Object is not valid', details: [{ path: '/container/docker/image', errors: ['image rejected by an admission rule of this test'] }] } };
         if (f) return { status: f, json: { message: 'Marathon is not available right now.' } };
