@@ -35,7 +35,7 @@ export interface MarathonTargetConfig {
   tls?: TlsConfig;
 }
 export interface SwarmTargetConfig { host?: string; stack?: string; tls?: TlsConfig }
-export interface DockerTargetConfig { host?: string; container?: string; history?: string; tls?: TlsConfig }
+export interface DockerTargetConfig { host?: string; container?: string; history?: string; monitor?: number; tls?: TlsConfig }
 export interface KubernetesTargetConfig { kubeconfig?: string; context?: string; namespace?: string; revisions?: boolean }
 export interface GithubTargetConfig { repo: string; branch?: string; paths: string[]; pullRequest?: boolean }
 

@@ -9,6 +9,12 @@ export const realClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
+/** The clock a target context carries (tests and chaos suites inject now/sleep), else real time. */
+export function clockOf(ctx: { now?: () => Date; sleep?: (ms: number) => Promise<void> }): Clock {
+  const now = ctx.now;
+  return { now: now ? () => now().getTime() : realClock.now, sleep: ctx.sleep ?? realClock.sleep };
+}
+
 /**
  * The engine writes RFC 3339 times with nanoseconds ("2026-11-21T21:04:16.123456789Z"); Date.parse
  * is only specified for milliseconds, so the extra digits are cut first. Undefined when absent or

@@ -7,7 +7,7 @@
 import type { ServiceConfig, SwarmTargetConfig } from '../config/types';
 import { createEngineClient, EngineClient, Service, Task } from '../docker/engine';
 import { resolveEngineAddress } from '../docker/host';
-import { Clock, engineTime, realClock } from '../docker/time';
+import { Clock, clockOf, engineTime } from '../docker/time';
 import { failure, inputError, RollbackError } from '../errors';
 import { sameImage } from '../gitops/image-ref';
 import type { Deployed, Target, TargetContext } from './types';
@@ -15,7 +15,7 @@ import type { Deployed, Target, TargetContext } from './types';
 export interface SwarmTargetDeps {
   engine?: EngineClient;
   clock?: Clock;
-  /** Pause between two looks at an update in progress. Default 1 s. */
+  /** Pause between two looks at an update in progress. Default ctx.pollMs, else 1 s. */
   pollMs?: number;
   /** Attempts at an update the engine calls "out of sequence" (someone else changed the service). Default 5. */
   updateAttempts?: number;
@@ -49,8 +49,8 @@ export function createSwarmTarget(ctx: TargetContext, deps: SwarmTargetDeps = {}
   const configWhere = `${ctx.config.source} environments.${ctx.environment.name}.target.swarm`;
   const address = resolveEngineAddress(config.host, config.tls, ctx.env, configWhere);
   const engine = deps.engine ?? createEngineClient({ address, configWhere });
-  const clock = deps.clock ?? realClock;
-  const pollMs = deps.pollMs ?? 1000;
+  const clock: Clock = deps.clock ?? clockOf(ctx);
+  const pollMs = deps.pollMs ?? ctx.pollMs ?? 1000;
   const updateAttempts = deps.updateAttempts ?? 5;
   const log = ctx.logger;
   /**

@@ -1,0 +1,203 @@
+/**
+ * The docker target against the REAL Docker engine, pulling from the REAL registry: containers are
+ * replaced in place, keep their configuration, fail safely (the old container comes back), and
+ * every replacement lands in the per-host history file. Checked with the docker CLI.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DockerTargetConfig, ServiceConfig } from '../../src/config/types';
+import type { EngineClient } from '../../src/docker/engine';
+import { readHistory } from '../../src/docker/history';
+import { createDockerTarget } from '../../src/targets/docker';
+import type { Target } from '../../src/targets/types';
+import { pushImage, RunningRegistry, startRegistry } from '../support/registry';
+import { cleanup, docker, engineAvailable, FAILS, localEngine, RUNS, runId, targetContext } from './docker-helpers';
+
+const ready = engineAvailable();
+const maybe = ready ? describe : describe.skip;
+if (!ready) console.warn('docker target suite: no Docker engine answers; run scripts/ensure-test-env.sh.');
+
+jest.setTimeout(150_000);
+
+maybe('docker target on the real engine', () => {
+  const id = runId();
+  let reg: RunningRegistry;
+  let engine: EngineClient;
+  let stateDir: string;
+  const refs: Record<string, Record<string, string>> = {};
+  const services: ServiceConfig[] = ['api', 'web', 'worker'].map((name) => ({ name, repository: `${id}/${name}` }));
+  const timings: string[] = [];
+  const name = (service: string) => `${id}-${service}`;
+  const targetConfig = (extra: Partial<DockerTargetConfig> = {}) => ({ docker: { container: `${id}-{service}`, monitor: 1, ...extra } });
+
+  async function push(service: string, tag: string, created: string, cmd = RUNS, config: Record<string, unknown> = {}) {
+    const digest = await pushImage(reg, {
+      repository: `${id}/${service}`,
+      tag,
+      created,
+      cmd,
+      config: { Env: ['PATH=/bin', `IMAGE_TAG=${tag}`], Labels: { 'org.example.version': tag }, ...config },
+    });
+    (refs[service] ??= {})[tag] = `${reg.host}/${id}/${service}:${tag}@${digest}`;
+  }
+
+  /** docker run as an operator would: env, a label, a restart policy, a named and an anonymous volume. */
+  async function runContainer(service: string, image: string) {
+    await engine.pullImage(image);
+    const created = await engine.json<{ Id: string }>('POST', '/containers/create', {
+      query: { name: name(service) },
+      body: {
+        Image: image,
+        Env: [`SERVICE=${service}`, 'LOG_LEVEL=debug'],
+        Labels: { 'rollback-test': id, team: 'shop' },
+        Volumes: { '/cache': {} },
+        StopTimeout: 2,
+        HostConfig: { NetworkMode: 'none', RestartPolicy: { Name: 'unless-stopped' }, Binds: [`${id}-${service}-data:/data`] },
+      },
+    });
+    const res = await engine.call('POST', `/containers/${created.Id}/start`);
+    expect(res.status).toBe(204);
+  }
+
+  const inspect = (service: string) => JSON.parse(docker('inspect', name(service)))[0];
+
+  async function rollTo(target: Target, changes: [ServiceConfig, string][], timeoutMs: number) {
+    const deployed = await Promise.allSettled(changes.map(([s, image]) => target.deploy(s, image)));
+    return Promise.allSettled(
+      changes.map(([s, image], i) => (deployed[i].status === 'rejected' ? Promise.reject((deployed[i] as PromiseRejectedResult).reason) : target.waitHealthy(s, image, timeoutMs))),
+    );
+  }
+
+  beforeAll(async () => {
+    reg = await startRegistry();
+    engine = localEngine();
+    stateDir = mkdtempSync(join(tmpdir(), 'rollback-docker-'));
+    await push('api', '1-stage', '2026-11-01T10:00:00Z');
+    await push('api', '3-stage', '2026-11-03T10:00:00Z');
+    const health = { Healthcheck: { Test: ['CMD', 'true'], Interval: 500e6, Timeout: 1e9, Retries: 1, StartPeriod: 0 } };
+    await push('web', '2-stage', '2026-11-02T10:00:00Z', RUNS, health);
+    await push('web', '3-stage', '2026-11-03T11:00:00Z', RUNS, health);
+    await push('web', '5-stage', '2026-11-05T11:00:00Z', RUNS, { Healthcheck: { ...health.Healthcheck, Test: ['CMD-SHELL', 'echo db down; false'] } });
+    await push('worker', '1-stage', '2026-11-01T09:00:00Z');
+    await push('worker', '3-stage', '2026-11-03T09:00:00Z');
+    await push('worker', '4-stage', '2026-11-04T09:00:00Z', FAILS);
+    for (const s of services) await runContainer(s.name, refs[s.name]['3-stage']);
+  });
+
+  afterAll(async () => {
+    if (engine) {
+      await cleanup(engine, id, reg?.host);
+      for (const s of services) await engine.call('DELETE', `/volumes/${id}-${s.name}-data`, { query: { force: true } });
+      await engine.close();
+    }
+    await reg?.stop();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    if (timings.length) console.log(`docker timings: ${timings.join('; ')}`);
+  });
+
+  it('replaces 3 containers with a date\'s images keeping their configuration, records them, and undoes', async () => {
+    const { ctx } = targetContext(targetConfig(), services, stateDir);
+    const target = createDockerTarget(ctx, { pollMs: 200, stopSeconds: 2 });
+    try {
+      for (const s of services) {
+        expect(await target.current(s)).toEqual({ image: refs[s.name]['3-stage'], id: name(s.name) });
+        expect(await target.busy(s)).toBeUndefined();
+      }
+      docker('exec', name('api'), 'sh', '-c', 'echo kept > /data/file; echo anon > /cache/file');
+      const plan: [ServiceConfig, string][] = [
+        [services[0], refs.api['1-stage']],
+        [services[1], refs.web['2-stage']],
+        [services[2], refs.worker['1-stage']],
+      ];
+      let t = Date.now();
+      const results = await rollTo(target, plan, 60_000);
+      timings.push(`rollback of 3 containers ${Date.now() - t} ms`);
+      expect(results.map((r) => (r.status === 'rejected' ? String(r.reason) : r.status))).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+      for (const [s, image] of plan) {
+        const c = inspect(s.name);
+        expect(c.Config.Image).toBe(image);
+        expect(c.State.Running).toBe(true);
+        const tag = image.replace(/^.*:(\d-stage)@.*$/, '$1');
+        // The user's settings stay; the image's own values come from the NEW image, not the old one.
+        expect(c.Config.Env).toEqual(expect.arrayContaining([`SERVICE=${s.name}`, 'LOG_LEVEL=debug', `IMAGE_TAG=${tag}`]));
+        expect(c.Config.Env.filter((e: string) => e.startsWith('IMAGE_TAG='))).toHaveLength(1);
+        expect(c.Config.Labels).toMatchObject({ 'rollback-test': id, team: 'shop', 'org.example.version': tag });
+        expect(c.HostConfig.RestartPolicy.Name).toBe('unless-stopped');
+        expect(c.HostConfig.NetworkMode).toBe('none');
+        expect(c.Config.StopTimeout).toBe(2);
+      }
+      expect(inspect('web').State.Health.Status).toBe('healthy');
+      // Named and anonymous volumes came along with their data.
+      expect(docker('exec', name('api'), 'cat', '/data/file', '/cache/file')).toBe('kept\nanon');
+      // No old container is left behind.
+      expect(docker('ps', '-a', '--filter', `name=${id}-`, '--format', '{{.Names}}').split('\n').sort()).toEqual(services.map((s) => name(s.name)).sort());
+
+      const history = readHistory(join(stateDir, 'docker-history-unix-var-run-docker.sock.json'), 'unix:///var/run/docker.sock');
+      expect(history.entries.map((e) => [e.container, e.replaced, e.by]).sort()).toEqual(
+        plan.map(([s, image]) => [name(s.name), refs[s.name]['3-stage'], image]).sort(),
+      );
+
+      t = Date.now();
+      const back = await rollTo(target, services.map((s) => [s, refs[s.name]['3-stage']]), 60_000);
+      timings.push(`undo of 3 containers ${Date.now() - t} ms`);
+      expect(back.every((r) => r.status === 'fulfilled')).toBe(true);
+      for (const s of services) {
+        expect(inspect(s.name).Config.Image).toBe(refs[s.name]['3-stage']);
+        expect(inspect(s.name).State.Running).toBe(true);
+      }
+      expect(docker('exec', name('api'), 'cat', '/data/file', '/cache/file')).toBe('kept\nanon');
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('brings the old container back when the new image exits at start or turns unhealthy', async () => {
+    const { ctx } = targetContext(targetConfig(), services, stateDir);
+    const target = createDockerTarget(ctx, { pollMs: 200, stopSeconds: 2 });
+    try {
+      const before = Object.fromEntries(services.map((s) => [s.name, inspect(s.name).Id]));
+      const t = Date.now();
+      const results = await rollTo(target, [[services[1], refs.web['5-stage']], [services[2], refs.worker['4-stage']]], 30_000);
+      timings.push(`exit and unhealthy detected and put back after ${Date.now() - t} ms`);
+      const reasons = results.map((r) => (r.status === 'rejected' ? String(r.reason.message) : 'fulfilled'));
+      expect(reasons[0]).toMatch(new RegExp(`Container ${name('web')} on .* is unhealthy \\(healthcheck said: db down\\); the old container ${name('web')} was put back`));
+      expect(reasons[1]).toMatch(new RegExp(`Container ${name('worker')} on .* exited with code 3.*config missing.*the old container ${name('worker')} was put back`));
+      for (const s of [services[1], services[2]]) {
+        const c = inspect(s.name);
+        // The very same container, under its own name, running its old image again.
+        expect(c.Id).toBe(before[s.name]);
+        expect(c.Config.Image).toBe(refs[s.name]['3-stage']);
+        expect(c.State.Running).toBe(true);
+        expect(await target.current(s)).toEqual({ image: refs[s.name]['3-stage'], id: name(s.name) });
+      }
+      expect(docker('ps', '-a', '--filter', `name=${id}-`, '--format', '{{.Names}}').split('\n').sort()).toEqual(services.map((s) => name(s.name)).sort());
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('refuses to start over a container left by an interrupted rollback, and names a missing container', async () => {
+    const { ctx } = targetContext(targetConfig(), services, stateDir);
+    const target = createDockerTarget(ctx);
+    try {
+      docker('rename', name('worker'), `${name('worker')}-rollback-old-20261121T000000Z`);
+      try {
+        expect(await target.busy(services[2])).toMatch(
+          new RegExp(`Container ${name('worker')}-rollback-old-20261121T000000Z is left from an interrupted rollback of '${name('worker')}'`),
+        );
+        await expect(target.current(services[2])).rejects.toMatchObject({
+          kind: 'input',
+          message: expect.stringContaining(`Container '${name('worker')}' (for service worker) does not exist on the Docker engine at unix:///var/run/docker.sock`),
+        });
+      } finally {
+        docker('rename', `${name('worker')}-rollback-old-20261121T000000Z`, name('worker'));
+      }
+      expect(await target.busy(services[2])).toBeUndefined();
+      expect(existsSync(stateDir)).toBe(true);
+      expect(readFileSync(join(stateDir, 'docker-history-unix-var-run-docker.sock.json'), 'utf8')).toContain('"schemaVersion": 1');
+    } finally {
+      await target.close();
+    }
+  });
+});
