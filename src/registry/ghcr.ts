@@ -38,9 +38,26 @@ export function splitPackage(repository: string): { owner: string; name: string 
   return { owner: repository.slice(0, i), name: repository.slice(i + 1) };
 }
 
-export function ghcrSource(config: Config, options: SourceOptions, github: Partial<GithubOptions> = {}): ImageSource {
+export interface GhcrPackages {
+  readonly apiUrl: string;
+  /** Every active version of the package behind `repository` (owner/package), all pages. */
+  versions(repository: string): Promise<PackageVersion[]>;
+  requests(): number;
+  close(): Promise<void>;
+}
+
+export interface GhcrOptions {
+  logger: SourceOptions['logger'];
+  http?: SourceOptions['http'];
+  onRequest?: SourceOptions['onRequest'];
+  github?: Partial<GithubOptions>;
+}
+
+export function ghcrPackages(config: Config, options: GhcrOptions): GhcrPackages {
   let count = 0;
+  const github = options.github ?? {};
   const gh: Github = createGithub({
+    // A GHCR pull token is a GitHub token: the registry password serves when github.token is not set.
     token: config.github?.token ?? config.registry.password,
     apiUrl: config.github?.apiUrl,
     ...github,
@@ -54,35 +71,42 @@ export function ghcrSource(config: Config, options: SourceOptions, github: Parti
   /** Whether each owner is an organization or a user, learned from the first 404. */
   const ownerKind = new Map<string, 'org' | 'user'>();
 
-  async function versions(owner: string, name: string): Promise<PackageVersion[]> {
+  async function versions(repository: string): Promise<PackageVersion[]> {
+    const { owner, name } = splitPackage(repository);
     const list = (kind: 'org' | 'user') =>
       kind === 'org'
         ? gh.octokit.paginate(gh.octokit.rest.packages.getAllPackageVersionsForPackageOwnedByOrg, { org: owner, package_type: 'container', package_name: name, per_page: 100, state: 'active' })
         : gh.octokit.paginate(gh.octokit.rest.packages.getAllPackageVersionsForPackageOwnedByUser, { username: owner, package_type: 'container', package_name: name, per_page: 100, state: 'active' });
     const known = ownerKind.get(owner);
     const kinds: ('org' | 'user')[] = known ? [known] : ['org', 'user'];
+    const what = `Listing the versions of package ${owner}/${name} on ${GHCR_HOST}`;
     for (const kind of kinds) {
       try {
         const out = (await list(kind)) as PackageVersion[];
         ownerKind.set(owner, kind);
         return out;
       } catch (err) {
+        // The API has separate paths for organizations and users; a 404 as one means: try the other.
         if ((err as { status?: number }).status === 404 && kind === 'org' && !known) continue;
-        throw githubError(err, `Listing the versions of package ${owner}/${name} on ${GHCR_HOST}`);
+        throw githubError(err, what);
       }
     }
-    throw githubError({ status: 404, message: 'Package not found' }, `Listing the versions of package ${owner}/${name} on ${GHCR_HOST}`);
+    throw githubError({ status: 404, response: { data: { message: 'Package not found' } } }, what);
   }
 
+  return { apiUrl: gh.apiUrl, versions, requests: () => count, close: () => gh.close() };
+}
+
+/** The image source for ghcr.io: one listing per repository, each tag of each version an image. */
+export function ghcrSource(config: Config, options: SourceOptions, github: Partial<GithubOptions> = {}): ImageSource {
+  const packages = ghcrPackages(config, { ...options, github });
   return {
-    describe: () => `${GHCR_HOST} through the GitHub Packages API at ${gh.apiUrl}`,
-    requests: () => count,
-    close: () => gh.close(),
+    describe: () => `${GHCR_HOST} through the GitHub Packages API at ${packages.apiUrl}`,
+    requests: () => packages.requests(),
+    close: () => packages.close(),
     async images(repository, accepts, onProgress) {
-      const { owner, name } = splitPackage(repository);
-      const all = await versions(owner, name);
       const found: FoundImage[] = [];
-      for (const v of all) {
+      for (const v of await packages.versions(repository)) {
         if (!/^sha256:[a-f0-9]{64}$/.test(v.name) || Number.isNaN(Date.parse(v.created_at))) {
           options.logger.debug(`${repository}: version ${v.name} skipped (not a digest, or no created_at)`);
           continue;
@@ -96,4 +120,9 @@ export function ghcrSource(config: Config, options: SourceOptions, github: Parti
       return found;
     },
   };
+}
+
+/** Preflight for `run`: is this digest still a version of its package (not deleted since `get`)? */
+export function ghcrImageExists(packages: GhcrPackages): (image: { repository: string; digest: string }) => Promise<boolean> {
+  return async (image) => (await packages.versions(image.repository)).some((v) => v.name === image.digest);
 }

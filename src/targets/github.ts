@@ -32,12 +32,13 @@ export function createGithubTarget(ctx: TargetContext, deps: GithubTargetDeps = 
   const gh: Github = createGithub({
     token: ctx.config.github?.token,
     apiUrl: ctx.config.github?.apiUrl,
+    sleep: ctx.sleep,
     ...deps.github,
     http: { onRetry: (reason, ms) => ctx.logger.debug(`github: ${reason}; retrying in ${ms} ms`), ...deps.github?.http },
   });
   const o = gh.octokit;
   const host = registryHost(ctx.config.registry.url);
-  const now = deps.now ?? (() => new Date());
+  const now = deps.now ?? ctx.now ?? (() => new Date());
   const pathsOf = (s: ServiceConfig) => s.github?.paths ?? cfg.paths;
   const where = `${cfg.repo}@${branch}`;
 
@@ -118,14 +119,18 @@ export function createGithubTarget(ctx: TargetContext, deps: GithubTargetDeps = 
       tree.push({ path, mode: '100644' as const, type: 'blob' as const, sha: blob.sha });
     }
     const newTree = await call(`Writing the tree to ${cfg.repo}`, () => o.rest.git.createTree({ owner, repo, base_tree: snap.tree, tree }));
-    const commit = await call(`Writing the commit to ${cfg.repo}`, () => o.rest.git.createCommit({ owner, repo, message, tree: newTree.sha, parents: [snap.head] }));
+    const body = changes.map((c) => {
+      const was = imagesIn(snap, c.service)[0]?.image;
+      return `- ${c.service.name}: ${was && was !== c.image ? `${was} -> ` : ''}${c.image}`;
+    });
+    const full = `${message}\n\n${body.join('\n')}\n`;
+    const commit = await call(`Writing the commit to ${cfg.repo}`, () => o.rest.git.createCommit({ owner, repo, message: full, tree: newTree.sha, parents: [snap.head] }));
     if (cfg.pullRequest) {
       const stamp = now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
       const head = `rollback/${ctx.environment.name}-${stamp}-${commit.sha.slice(0, 7)}`;
       await call(`Creating branch ${head} in ${cfg.repo}`, () => o.rest.git.createRef({ owner, repo, ref: `refs/heads/${head}`, sha: commit.sha }));
-      const [title, ...body] = message.split('\n');
       const pr = await call(`Opening a pull request from ${head} to ${branch} in ${cfg.repo}`, () =>
-        o.rest.pulls.create({ owner, repo, title, head, base: branch, body: body.join('\n').trim() || title }));
+        o.rest.pulls.create({ owner, repo, title: message, head, base: branch, body: `${body.join('\n')}\n\nOpened by the rollback worker; the rollback takes effect once this is merged.` }));
       ctx.logger.info(`Opened pull request #${pr.number} (${pr.html_url}) with ${edited.size} manifest(s) changed; it rolls back once merged.`);
       return true;
     }

@@ -46,12 +46,14 @@ export function createKubernetesTarget(ctx: TargetContext, deps: KubernetesDeps 
     readFile: deps.readFile,
   });
   const kube: KubeClient = createKubeClient(conn, {
+    sleep: ctx.sleep,
     ...deps.http,
     onRetry: (reason, ms) => ctx.logger.debug(`kubernetes: ${reason}; retrying in ${ms} ms`),
   });
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const now = deps.now ?? Date.now;
-  const pollMs = deps.pollMs ?? 2000;
+  const sleep = deps.sleep ?? ctx.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const ctxNow = ctx.now;
+  const now = deps.now ?? (ctxNow ? () => ctxNow().getTime() : Date.now);
+  const pollMs = deps.pollMs ?? ctx.pollMs ?? 2000;
   const ns = conn.namespace;
   const host = registryHost(ctx.config.registry.url);
   /** The generation each of our patches produced, so a wait never accepts the previous rollout's "done". */
@@ -182,7 +184,7 @@ export function createKubernetesTarget(ctx: TargetContext, deps: KubernetesDeps 
       const start = now();
       const mine = patched.get(service.name);
       let why = 'not looked at yet';
-      for (;;) {
+      for (let look = 0; ; look++) {
         const l = await locate(service);
         const running = l.workload.spec.template.spec.containers[l.container].image;
         const expected = mine?.image ?? image;
@@ -196,7 +198,8 @@ export function createKubernetesTarget(ctx: TargetContext, deps: KubernetesDeps 
         if (now() - start >= timeoutMs) {
           throw failure(`Service ${service.name}: ${label(l)} did not finish rolling out to ${shortImage(image)} within ${Math.round(timeoutMs / 1000)} s (${why}).`);
         }
-        await sleep(Math.min(pollMs, Math.max(0, timeoutMs - (now() - start))));
+        // Look again soon at first (a small rollout takes seconds), then every pollMs.
+        await sleep(Math.min(pollMs, 100 * 2 ** look, Math.max(0, timeoutMs - (now() - start))));
       }
     },
 

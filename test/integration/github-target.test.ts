@@ -123,7 +123,11 @@ test('github target: get -> plan -> run is ONE commit, only image values change;
     expect(outcome.exitCode).toBe(0);
     const commits = gh.commits('shop/gitops', 'main');
     expect(commits.length - before).toBe(1);
-    expect(commits[0].message).toMatch(/^Rollback of prod to 2026-11-18/);
+    expect(commits[0].message).toBe(
+      'Rollback of prod to 2026-11-18, approved by alice\n\n' +
+      `- api: ghcr.io/shop/api:3-prod@${d('3')} -> ghcr.io/shop/api:2-prod@${d('2')}\n` +
+      `- web: ghcr.io/alice/web:8-prod@${d('b')} -> ghcr.io/alice/web:7-prod@${d('a')}\n`,
+    );
     expect(gh.file('shop/gitops', 'main', 'prod/apps.yaml')).toBe(MANIFEST(`ghcr.io/shop/api:2-prod@${d('2')}`, `ghcr.io/alice/web:7-prod@${d('a')}`));
     expect(gh.file('shop/gitops', 'main', 'README.md')).toBe('untouched\n');
 
@@ -144,7 +148,7 @@ test('github target: a push racing the commit is re-read once; twice is a failur
     gh.raceNextRefUpdate('shop/gitops', 'main', 'README.md', 'someone else\n');
     expect((await runRollback(deps, request(catalog, '2026-11-18'))).exitCode).toBe(0);
     // Their commit is kept, ours is on top of it.
-    expect(gh.commits('shop/gitops', 'main').map((c) => c.message.split('\n')[0])).toEqual(['Rollback of prod to 2026-11-18', 'a concurrent push', 'initial']);
+    expect(gh.commits('shop/gitops', 'main').map((c) => c.message.split('\n')[0])).toEqual(['Rollback of prod to 2026-11-18, approved by alice', 'a concurrent push', 'initial']);
     expect(gh.file('shop/gitops', 'main', 'README.md')).toBe('someone else\n');
 
     const fileBefore = gh.file('shop/gitops', 'main', 'prod/apps.yaml');

@@ -12,9 +12,11 @@ import type { Config, EnvironmentConfig } from '../../config/types';
 import { inputError } from '../../errors';
 import { createHttpClient, type HttpClient } from '../../http/client';
 import { approverOf, fanOut } from '../../notify/index';
+import { createGithubDeploymentsNotifier } from '../../notify/github-deployments';
 import { createSlackNotifier } from '../../notify/slack';
 import type { Notifier } from '../../notify/types';
 import { createRegistryClient } from '../../registry/client';
+import { ghcrImageExists, ghcrPackages, isGhcr } from '../../registry/ghcr';
 import { runRollback, type EngineDeps, type Outcome } from '../../run/engine';
 import { openTarget } from '../../targets';
 import type { Target } from '../../targets/types';
@@ -52,12 +54,20 @@ export async function setup(ctx: CommandContext, io: RunIo, withNotifiers: boole
   const http = createHttpClient({ sleep: io.engine?.sleep });
   const notifiers: Notifier[] = [...(io.notifiers ?? [])];
   if (withNotifiers && config.notify.slack) notifiers.push(createSlackNotifier({ webhook: config.notify.slack.webhook, channel: config.notify.slack.channel, http }));
+  const deployments = withNotifiers && config.github?.deployments
+    ? createGithubDeploymentsNotifier({
+      repo: config.github.deployments.repo, ref: config.github.deployments.ref, token: config.github.token, apiUrl: config.github.apiUrl,
+      logUrl: ctx.env.BUILD_URL, github: { sleep: io.engine?.sleep },
+    })
+    : undefined;
+  if (deployments) notifiers.push(deployments);
   const target = await (io.open ?? openTarget)({ config, environment, env: ctx.env, logger: ctx.logger, stateDir, sleep: io.engine?.sleep, now: io.engine?.now });
   return {
     config, environment, catalogFile, stateDir, target, http, notifier: fanOut(notifiers, ctx.logger),
     close: async () => {
       await target.close();
       await http.close();
+      await deployments?.close();
     },
   };
 }
@@ -83,11 +93,13 @@ export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<n
   const catalog = readCatalogFor(resolve(ctx.cwd, ctx.options.catalog), envName);
   const date = requireOption(ctx.options, 'date', '--date');
   const s = await setup(ctx, io, true);
-  const registry = io.engine?.imageExists ? undefined : createRegistryClient(s.config.registry, { logger: ctx.logger });
+  // ghcr.io: the preflight asks the GitHub Packages API, as `get` did (src/registry/ghcr.ts).
+  const ghcr = !io.engine?.imageExists && isGhcr(s.config.registry.url) ? ghcrPackages(s.config, { logger: ctx.logger, github: { sleep: io.engine?.sleep } }) : undefined;
+  const registry = io.engine?.imageExists || ghcr ? undefined : createRegistryClient(s.config.registry, { logger: ctx.logger });
   try {
     const outcome = await runRollback({
       target: s.target, notifier: s.notifier, logger: ctx.logger, stateDir: s.stateDir,
-      imageExists: registry ? (image) => registry.hasManifest(image.repository, image.digest) : undefined,
+      imageExists: ghcr ? ghcrImageExists(ghcr) : registry ? (image) => registry.hasManifest(image.repository, image.digest) : undefined,
       ...io.engine,
     }, {
       environment: envName, services: s.config.services, approver: approverOf(ctx.options.approver, ctx.env), dryRun: ctx.options.dryRun,
@@ -97,5 +109,6 @@ export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<n
   } finally {
     await s.close();
     await registry?.close();
+    await ghcr?.close();
   }
 }
