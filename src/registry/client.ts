@@ -111,6 +111,7 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     dispatcher: agent,
     onRequest: (method, url) => {
       count++;
+      logger.debug(`${method} ${displayUrl(url)}`);
       opts.http?.onRequest?.(method, url);
       opts.onRequest?.(method, url);
     },

@@ -9,7 +9,8 @@
  * substring of "METHOD /path?query"), optionally for a number of requests only.
  */
 import { createHash } from 'node:crypto';
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface DoubleImage {
@@ -54,6 +55,8 @@ export interface RegistryDoubleOptions {
   linkOrigin?: string;
   /** Leave Docker-Content-Digest off HEAD answers (some registries do). */
   omitHeadDigest?: boolean;
+  /** Serve HTTPS with this PEM key and certificate (for the ca / insecure settings). */
+  tls?: { key: string; cert: string };
 }
 
 export interface LoggedRequest {
@@ -247,7 +250,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
     return send(res, 200, blob, { 'content-type': 'application/octet-stream', 'docker-content-digest': decodeURIComponent(m[4]) }, head);
   }
 
-  const server: Server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     const line = `${req.method} ${req.url}`;
     requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, accept: req.headers.accept });
     inFlight++;
@@ -268,15 +271,17 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
       return;
     }
     return send(res, fault.status, fault.body ?? JSON.stringify({ errors: [{ code: 'FAULT', message: `injected ${fault.status}` }] }), fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
-  });
-  server.on('connection', (s) => {
+  };
+  const server: Server = options.tls ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, listener) : createServer(listener);
+  server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
+  const scheme = options.tls ? 'https' : 'http';
   return Object.assign(double, {
-    url: `http://127.0.0.1:${port}`,
+    url: `${scheme}://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     requests,
     tokensIssued: () => issued,

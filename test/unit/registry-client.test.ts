@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { RegistryConfig } from '../../src/config/types';
 import { RollbackError } from '../../src/errors';
 import { mask, memoryLogger } from '../../src/log';
@@ -276,5 +280,47 @@ describe('unreachable registry', () => {
     const err = await rejection(c.tags('shop/api'));
     expect(err.exitCode).toBe(1);
     expect(err.message).toMatch(/^Registry http:\/\/127\.0\.0\.1:9 cannot be reached: GET http:\/\/127\.0\.0\.1:9\/v2\/ failed: ECONNREFUSED/);
+  });
+});
+
+describe('TLS', () => {
+  let dir: string;
+  let tls: { key: string; cert: string };
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rollback-tls-'));
+    // A self-signed certificate for 127.0.0.1, as a registry on a private network would have.
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    tls = { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses a self-signed certificate by default and says what to set (exit 1)', async () => {
+    const { client } = await setup({ tls });
+    const err = await rejection(client.tags('shop/web'));
+    expect(err.exitCode).toBe(1);
+    expect(err.message).toMatch(/^Registry https:\/\/127\.0\.0\.1:\d+ cannot be reached: GET .* failed: .*(SELF_SIGNED|UNABLE_TO_VERIFY).*set registry\.ca to its CA file \(or registry\.insecure: true\)\.$/);
+  });
+
+  it('trusts it with registry.ca', async () => {
+    const { client } = await setup({ tls }, { ca: join(dir, 'cert.pem') });
+    expect(await client.tags('shop/web')).toEqual(['w1-prod']);
+  });
+
+  it('accepts it with registry.insecure', async () => {
+    const { client } = await setup({ tls }, { insecure: true });
+    expect(await client.tags('shop/web')).toEqual(['w1-prod']);
+  });
+
+  it('says an unreadable CA file is bad input (exit 2)', () => {
+    let err: unknown;
+    try {
+      createRegistryClient({ url: 'https://127.0.0.1:1', concurrency: 1, ca: join(dir, 'missing.pem') }, { logger: memoryLogger() });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(RollbackError);
+    expect((err as RollbackError).exitCode).toBe(2);
+    expect((err as RollbackError).message).toBe(`registry.ca file ${join(dir, 'missing.pem')} cannot be read (ENOENT).`);
   });
 });
