@@ -74,9 +74,13 @@ export async function cleanup(engine: EngineClient, id: string, registryHost?: s
   } catch {
     /* no swarm */
   }
+  const volumes = new Set<string>();
   for (const c of await engine.listContainers(label)) {
+    // Volumes the docker target carried over are named mounts now, which `rm -v` keeps: collect them.
+    for (const m of (await engine.inspectContainer(c.Id))?.Mounts ?? []) if (m.Type === 'volume' && m.Name) volumes.add(m.Name);
     await engine.call('DELETE', `/containers/${c.Id}`, { query: { force: true, v: true } });
   }
+  for (const v of volumes) await engine.call('DELETE', `/volumes/${v}`, { query: { force: true } });
   if (registryHost) {
     // Swarm tasks' containers go away a moment after their service; retry image removal briefly.
     for (let attempt = 0; attempt < 20; attempt++) {
