@@ -1,3 +1,14 @@
 #!/usr/bin/env bash
-# Placeholder until vars/ exists: npm-groovy-lint over vars/ and Jenkinsfile.example.
-exit 0
+# npm-groovy-lint (CodeNarc) over the Jenkins side: vars/ and Jenkinsfile.example. Fails on any error.
+# It runs offline; it needs Java (CodeNarc is a Java program), which Groovy needs anyway.
+# The rules are recommended-jenkinsfile, except that `@Library('rollback') _` may leave `_` unused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${JAVA_HOME:-}" ]; then
+  for j in /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/default-java; do
+    [ -x "$j/bin/java" ] && export JAVA_HOME="$j" && break
+  done
+fi
+# --noserver: no CodeNarc server left running on a shared machine after the lint.
+exec npx --no-install npm-groovy-lint --noserver --failon error --loglevel error \
+  --config scripts/groovylint.json vars/rollback.groovy Jenkinsfile.example
