@@ -142,7 +142,7 @@ describe('Marathon target', () => {
     await t.close();
     const wrong = open(m, { username: 'ops', password: 'wr0ng-password' });
     t = wrong.target;
-    const err = await t.current(svc('api')).catch((e) => e as Error);
+    const err = (await t.current(svc('api')).then(() => new Error('no error'), (e: Error) => e));
     expect(err.message).toBe(`Marathon at ${m.url}/ refused the request GET /v2/apps (401); check the Marathon credentials of this environment.`);
     expect(JSON.stringify(wrong.logger.lines) + err.message).not.toContain('wr0ng-password');
   });
