@@ -1,0 +1,54 @@
+import { memoryLogger, mask } from '../../src/log';
+import { createHttpClient } from '../../src/http/client';
+import { approverOf, fanOut } from '../../src/notify/index';
+import { createSlackNotifier, slackMessage } from '../../src/notify/slack';
+import type { RunInfo } from '../../src/notify/types';
+import { startSlack } from '../doubles/slack-double';
+
+const run = (n = 3): RunInfo => ({
+  action: 'run', environment: 'prod', date: '2026-11-19', approver: 'alice', target: 'Marathon at http://m/ under /ds/prod', dryRun: false,
+  changes: Array.from({ length: n }, (_, i) => ({ service: `svc${i}`, from: `reg.example.com/shop/svc${i}:9-prod`, to: `reg.example.com/shop/svc${i}:8-prod@sha256:${'ab'.repeat(32)}`, day: '2026-11-18' })),
+});
+
+describe('Slack messages and the notifier fan-out', () => {
+  it('names environment, date, approver and every service old -> new, in Block Kit within its limits', () => {
+    const msg = slackMessage({ type: 'done', run: run() })!;
+    const text = JSON.stringify(msg);
+    for (const s of ['prod', '2026-11-19', 'alice', 'svc0', 'svc2', 'shop/svc1:9-prod → shop/svc1:8-prod@abababababab']) expect(text).toContain(s);
+    const big = slackMessage({ type: 'started', run: run(300) })!;
+    const blocks = big.blocks as { type: string; text?: { text: string } }[];
+    expect(blocks.every((b) => !b.text || b.text.text.length <= 3000)).toBe(true);
+    expect(blocks.map((b) => b.text?.text ?? '').join('\n')).toContain('svc299');
+    expect(slackMessage({ type: 'service-done', run: run(), change: run().changes[0] })).toBeUndefined();
+    const partial = JSON.stringify(slackMessage({ type: 'partial', run: run(), reason: 'r', states: [{ service: 'svc1', state: 'NOT put back' }] }));
+    expect(partial).toContain('could NOT be fully put back');
+    expect(partial).toContain('svc1`: NOT put back');
+  });
+
+  it('posts to the webhook; a Slack failure is a warning naming Slack, never the URL', async () => {
+    const slack = await startSlack();
+    const http = createHttpClient({ sleep: async () => {}, attempts: 2 });
+    try {
+      const logger = memoryLogger();
+      const notifier = fanOut([createSlackNotifier({ webhook: slack.webhook, http })], logger);
+      await notifier.notify({ type: 'started', run: run() });
+      expect(slack.posts).toHaveLength(1);
+      expect(slack.posts[0].body.text).toContain('Rollback of prod to 2026-11-19 started by alice');
+      slack.fail = { status: 500, reason: 'internal_error' };
+      await notifier.notify({ type: 'done', run: run() });
+      expect(logger.lines).toEqual(['warning: Slack notification (done) failed, the rollback goes on: the Slack webhook answered 500 (internal_error).']);
+      expect(mask(slack.webhook)).toBe('***');
+    } finally {
+      await http.close();
+      await slack.stop();
+    }
+  });
+
+  it('takes the approver from --approver, else the Jenkins build user, else the login', () => {
+    expect(approverOf('carol', { BUILD_USER: 'Bob B', USER: 'jenkins' })).toBe('carol');
+    expect(approverOf(undefined, { BUILD_USER: 'Bob B', BUILD_USER_ID: 'bob', USER: 'jenkins' })).toBe('Bob B');
+    expect(approverOf(undefined, { BUILD_USER_ID: 'bob', USER: 'jenkins' })).toBe('bob');
+    expect(approverOf(' ', { USER: 'jenkins' })).toBe('jenkins');
+    expect(approverOf(undefined, {})).toBe('unknown');
+  });
+});
