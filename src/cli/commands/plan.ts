@@ -8,8 +8,20 @@ import { buildPlan, checkDate, formatPlan, planJson } from '../../plan/plan';
 import { inputError } from '../../errors';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
-import { readCatalogFor, setup, type RunIo } from './run';
+import type { Catalog } from '../../catalog/types';
+import { readCatalogFor, setup, type RunIo, type Setup } from './run';
 import { runPool } from '../../run/pool';
+
+/** What every service of the catalog runs now, asked of the target (plan and select need it). */
+export async function currentImages(s: Pick<Setup, 'config' | 'target'>, catalog: Catalog): Promise<Record<string, string>> {
+  const current: Record<string, string> = {};
+  await runPool(catalog.services, s.config.parallel, async (cs) => {
+    const service = s.config.services.find((x) => x.name === cs.name);
+    if (!service) throw inputError(`The catalog lists service '${cs.name}', which is not in ${s.config.source}; run 'rollback get' again.`);
+    current[cs.name] = (await s.target.current(service)).image;
+  });
+  return current;
+}
 
 export async function planCommand(ctx: CommandContext, io: RunIo = {}): Promise<number> {
   const envName = requireOption(ctx.options, 'env', '--env');
@@ -18,13 +30,7 @@ export async function planCommand(ctx: CommandContext, io: RunIo = {}): Promise<
   const date = checkDate(catalog, ctx.options.date);
   const s = await setup(ctx, io, false);
   try {
-    const current: Record<string, string> = {};
-    await runPool(catalog.services, s.config.parallel, async (cs) => {
-      const service = s.config.services.find((x) => x.name === cs.name);
-      if (!service) throw inputError(`The catalog lists service '${cs.name}', which is not in ${s.config.source}; run 'rollback get' again.`);
-      current[cs.name] = (await s.target.current(service)).image;
-    });
-    const plan = buildPlan(catalog, date, current);
+    const plan = buildPlan(catalog, date, await currentImages(s, catalog));
     ctx.stdout(ctx.options.json ? planJson(plan) : formatPlan(plan));
     return 0;
   } finally {

@@ -6,24 +6,19 @@
  * the list itself goes to the terminal on stderr.
  * Cancelling (Esc, q, Ctrl-C) changes nothing and exits 1, like any run that did nothing.
  */
-import { dirname, resolve } from 'node:path';
-import { readCatalog } from '../../catalog/io';
-import type { Catalog } from '../../catalog/types';
-import { environmentOf, loadConfig } from '../../config/load';
+import { resolve } from 'node:path';
 import { failure, inputError } from '../../errors';
 import { buildPlan, parseReference, type Plan } from '../../plan/plan';
-import { openTarget } from '../../targets';
-import type { Target } from '../../targets/types';
-import { colorEnabled } from '../progress';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
+import { colorEnabled } from '../progress';
 import { pickInTerminal, type PickerItem, type TerminalIn, type TerminalOut } from '../terminal';
+import { currentImages } from './plan';
+import { readCatalogFor, setup, type RunIo } from './run';
 
-export interface SelectIo {
+export interface SelectIo extends RunIo {
   /** Where the list is drawn; process.stderr by default. */
   terminal?: TerminalOut;
-  /** Opens the environment's target (tests and the demo may pass their own). */
-  open?: typeof openTarget;
 }
 
 const tagOf = (reference: string) => {
@@ -50,17 +45,6 @@ export function pickerItem(plan: Plan): PickerItem {
   return { label, detail };
 }
 
-/** Asks the target what every service runs now; planning needs it for every date. */
-async function currentImages(target: Target, catalog: Catalog, config: ReturnType<typeof loadConfig>): Promise<Record<string, string>> {
-  const current: Record<string, string> = {};
-  for (const s of catalog.services) {
-    const service = config.services.find((c) => c.name === s.name);
-    if (!service) throw inputError(`The catalog lists service '${s.name}', which is not in ${config.source}; run 'rollback get' again.`);
-    current[s.name] = (await target.current(service)).image;
-  }
-  return current;
-}
-
 export async function selectCommand(ctx: CommandContext, io: SelectIo = {}): Promise<number> {
   const input = (ctx.stdin ?? process.stdin) as TerminalIn;
   const terminal = io.terminal ?? process.stderr;
@@ -68,30 +52,23 @@ export async function selectCommand(ctx: CommandContext, io: SelectIo = {}): Pro
   if (!input.isTTY || !input.setRawMode || !(ctx.stderrIsTTY ?? terminal.isTTY)) {
     throw inputError("'rollback select' needs a terminal to ask in (stdin and stderr must be a TTY); in scripts, Ansible and Jenkins pass the date with --date (one of the dates 'rollback get' prints).");
   }
-  const configFile = resolve(ctx.cwd, requireOption(ctx.options, 'config', '--config'));
   const envName = requireOption(ctx.options, 'env', '--env');
-  const config = loadConfig(configFile, ctx.env);
-  const environment = environmentOf(config, envName);
-  const catalogFile = resolve(ctx.cwd, ctx.options.catalog);
-  const catalog = readCatalog(catalogFile);
-  if (catalog.environment !== envName) {
-    throw inputError(`Catalog ${catalogFile} was written for '${catalog.environment}', not '${envName}'; run 'rollback get --env ${envName}' first.`);
-  }
+  requireOption(ctx.options, 'config', '--config');
+  const catalog = readCatalogFor(resolve(ctx.cwd, ctx.options.catalog), envName);
   if (catalog.choices.length === 0) {
     throw failure(`The catalog for ${envName} has no rollback points (no tag matches ${catalog.tagPattern}); there is nothing to choose.`);
   }
-
-  const target = await (io.open ?? openTarget)({ config, environment, env: ctx.env, logger: ctx.logger, stateDir: dirname(catalogFile) });
+  const s = await setup(ctx, io, false);
   let plans: Plan[];
   try {
-    const current = await currentImages(target, catalog, config);
+    const current = await currentImages(s, catalog);
     plans = catalog.choices.map((date) => buildPlan(catalog, date, current));
   } finally {
-    await target.close();
+    await s.close();
   }
 
   const items = plans.map(pickerItem);
-  const title = `Roll ${envName} back to which date? (${target.describe()})`;
+  const title = `Roll ${envName} back to which date? (${s.target.describe()})`;
   const result = await pickInTerminal(input, terminal, items, { title, color: colorEnabled(ctx.env) });
   if ('cancelled' in result) {
     ctx.logger.info(`No date chosen (${result.cancelled}); nothing was changed.`);
