@@ -1,0 +1,397 @@
+/**
+ * `npm run bench`: `get` and `run` at fleet scale, side by side with the skopeo loop a user would
+ * write and with our own algorithm one request at a time. Prints a Markdown report on stdout,
+ * progress on stderr, and writes the figures to bench/results/ (latest.json, latest.md).
+ *
+ * Everything runs on this machine: the real registry (docker-registry) behind a delaying proxy
+ * (bench/delay-proxy.ts), the Marathon double, the registry double for the 100k-tag run, and the
+ * bundle under resources/ for start-up and memory. Sizes can be turned down for a quick look:
+ *   BENCH_REPOS=30 BENCH_TAGS=200 BENCH_SKOPEO_REPOS=3 BENCH_SEQUENTIAL_REPOS=10 BENCH_SCALE_TAGS=100000
+ *   BENCH_ONLY=get,run,scale,startup (a comma list of parts to run)
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { getCatalog } from '../src/catalog/get';
+import { writeCatalog } from '../src/catalog/io';
+import type { Catalog } from '../src/catalog/types';
+import { main } from '../src/cli/main';
+import { loadConfig } from '../src/config/load';
+import type { Config } from '../src/config/types';
+import { createLogger } from '../src/log';
+import { startMarathon } from '../test/doubles/marathon-double';
+import { DoubleFleet, startRegistryDouble } from '../test/doubles/registry-double';
+import { startRegistry } from '../test/support/registry';
+import { startDelayProxy } from './delay-proxy';
+import { BenchFigures, extrapolate, formatReport, GetFigures, judge, Machine, Measure, median, RunFigures, ScaleFigures, StartupFigures } from './report';
+import { expectedNewest, fleetImages, repositoryName, SeededImage, seedFleet } from './seed';
+
+const ROOT = resolve(__dirname, '..');
+const BUNDLE = join(ROOT, 'resources', 'rollback.js');
+const RESULTS = join(ROOT, 'bench', 'results');
+
+const num = (name: string, fallback: number) => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, not '${v}'`);
+  return n;
+};
+
+const SIZES = {
+  rttMs: num('BENCH_RTT_MS', 20),
+  repos: num('BENCH_REPOS', 30),
+  tags: num('BENCH_TAGS', 200),
+  skopeoRepos: num('BENCH_SKOPEO_REPOS', 3),
+  sequentialRepos: num('BENCH_SEQUENTIAL_REPOS', 10),
+  runServices: num('BENCH_RUN_SERVICES', 30),
+  deployMs: num('BENCH_DEPLOY_MS', 1000),
+  scaleRepos: num('BENCH_SCALE_REPOS', 50),
+  scaleTags: num('BENCH_SCALE_TAGS', 100_000),
+  startupRuns: num('BENCH_STARTUP_RUNS', 20),
+};
+const ENVIRONMENTS = ['master', 'stage', 'develop'];
+const ENV = 'master';
+const PARTS = new Set((process.env.BENCH_ONLY || 'get,run,scale,startup').split(',').map((s) => s.trim()));
+
+const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+const seconds = (startNs: bigint) => Number(process.hrtime.bigint() - startNs) / 1e9;
+
+function machine(): Machine {
+  return {
+    nproc: Number(spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()) || cpus().length,
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    memoryGiB: totalmem() / 2 ** 30,
+    node: process.versions.node,
+    platform: `${process.platform} ${process.arch}`,
+  };
+}
+
+/** A rollback.yml for the bench fleet; returns its path. */
+function writeConfig(dir: string, name: string, o: { registryUrl: string; services: number; concurrency?: number; marathonUrl?: string; parallel?: number }): string {
+  const file = join(dir, name);
+  const doc = {
+    registry: { url: o.registryUrl, ...(o.concurrency ? { concurrency: o.concurrency } : {}) },
+    services: Array.from({ length: o.services }, (_, i) => ({ name: repositoryName(i + 1).split('/')[1], repository: repositoryName(i + 1) })),
+    environments: { [ENV]: { tags: `-${ENV}$`, target: { marathon: { url: o.marathonUrl ?? 'http://127.0.0.1:9/', appPrefix: '/bench/master' } } } },
+    ...(o.parallel ? { parallel: o.parallel } : {}),
+    deployTimeout: 120,
+  };
+  writeFileSync(file, stringify(doc));
+  return file;
+}
+
+/** Does the catalog hold, per service, exactly the seeded newest `limit` images of the environment? */
+function catalogMatches(catalog: Catalog, expected: Map<string, SeededImage[]>): boolean {
+  for (const s of catalog.services) {
+    const want = expected.get(s.repository) ?? [];
+    const got = s.images.map((i) => `${i.tag} ${Date.parse(i.created)}`);
+    const exp = want.map((i) => `${i.tag} ${Date.parse(i.created)}`);
+    if (got.join(',') !== exp.join(',')) return false;
+  }
+  return catalog.services.length > 0;
+}
+
+/** Runs bench/skopeo-loop.sh; returns its wall time and whether its answer matches the fleet. */
+function skopeoLoop(host: string, repositories: string[], limit: number, expected: Map<string, SeededImage[]>): Promise<{ seconds: number; correct: boolean }> {
+  return new Promise((resolvePromise, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn('bash', [join(ROOT, 'bench', 'skopeo-loop.sh'), host, ENV, String(limit), ...repositories], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    // Bounded: a stuck skopeo must not hold the bench past its budget.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const took = seconds(start);
+      if (code !== 0) return reject(new Error(`skopeo loop exited ${code}: ${err.trim().split('\n').pop()}`));
+      const by = new Map<string, string[]>();
+      for (const line of out.trim().split('\n')) {
+        // "<created, which has spaces> repository:tag"
+        const ref = line.trim().split(' ').pop() ?? '';
+        const [repo, tag] = ref.split(':');
+        by.set(repo, [...(by.get(repo) ?? []), tag]);
+      }
+      const correct = repositories.every((r) => (by.get(r) ?? []).join(',') === (expected.get(r) ?? []).map((i) => i.tag).join(','));
+      resolvePromise({ seconds: took, correct });
+    });
+  });
+}
+
+async function benchGet(work: string, notes: string[]): Promise<{ figures: GetFigures; catalogFile: string; registryUrl: string; stop: () => Promise<void> }> {
+  progress(`starting the real registry and seeding ${SIZES.repos} x ${SIZES.tags} tags ...`);
+  const registry = await startRegistry();
+  const spec = { repos: SIZES.repos, tagsPerRepo: SIZES.tags, environments: ENVIRONMENTS, newest: new Date('2026-11-20T18:00:00Z') };
+  let t = process.hrtime.bigint();
+  const images = await seedFleet(registry, spec);
+  const seedSeconds = seconds(t);
+  const [host, port] = registry.host.split(':');
+  const proxy = await startDelayProxy({ host, port: Number(port) }, SIZES.rttMs);
+  const stop = async () => {
+    await proxy.close();
+    await registry.stop();
+  };
+  try {
+    const configFile = writeConfig(work, 'get.yml', { registryUrl: proxy.url, services: SIZES.repos });
+    const config = loadConfig(configFile, {});
+    const expected = expectedNewest(images, ENV, config.limit);
+    const logs: string[] = [];
+    const logger = createLogger({ quiet: true, write: (l) => logs.push(l) });
+
+    const measureGet = async (cfg: Config, cacheFile: string | undefined): Promise<{ m: Measure; catalog: Catalog }> => {
+      proxy.reset();
+      const start = process.hrtime.bigint();
+      const catalog = await getCatalog(cfg, ENV, { logger, cacheFile });
+      const took = seconds(start);
+      const c = proxy.counts();
+      return { m: { seconds: took, requests: c.requests, connections: c.connections }, catalog };
+    };
+
+    progress('a. cold get ...');
+    mkdirSync(join(work, 'state'), { recursive: true });
+    const cacheFile = join(work, 'state', 'dates-cache.json');
+    const cold = await measureGet(config, cacheFile);
+    const catalogFile = join(work, 'state', 'catalog.json');
+    writeCatalog(catalogFile, cold.catalog);
+    progress(`   ${cold.m.seconds.toFixed(2)} s, ${cold.m.requests} requests`);
+
+    progress('b. warm get ...');
+    const warm = await measureGet(config, cacheFile);
+    progress(`   ${warm.m.seconds.toFixed(2)} s, ${warm.m.requests} requests`);
+
+    const seqRepos = Math.min(SIZES.sequentialRepos, SIZES.repos);
+    progress(`d. our algorithm one request at a time, on ${seqRepos} repositories ...`);
+    const seqConfig: Config = { ...config, registry: { ...config.registry, concurrency: 1 }, services: config.services.slice(0, seqRepos) };
+    const seq = await measureGet(seqConfig, undefined);
+    const seqExpected = new Map([...expected].filter(([r]) => seqConfig.services.some((s) => s.repository === r)));
+    progress(`   ${seq.m.seconds.toFixed(2)} s, ${seq.m.requests} requests`);
+
+    const skRepos = Math.min(SIZES.skopeoRepos, SIZES.repos);
+    progress(`c. skopeo loop on ${skRepos} repositories ...`);
+    proxy.reset();
+    const sk = await skopeoLoop(proxy.host, config.services.slice(0, skRepos).map((s) => s.repository), config.limit, expected);
+    const skCounts = proxy.counts();
+    progress(`   ${sk.seconds.toFixed(2)} s, ${skCounts.requests} requests`);
+
+    const warnings = logs.filter((l) => l.startsWith('warning'));
+    if (warnings.length) notes.push(`get warned: ${warnings.slice(0, 3).join(' / ').trim()}`);
+    const floorSeconds = (cold.m.requests / config.registry.concurrency) * (SIZES.rttMs / 1000);
+    return {
+      catalogFile,
+      registryUrl: proxy.url,
+      stop,
+      figures: {
+        rttMs: SIZES.rttMs,
+        repositories: SIZES.repos,
+        tagsPerRepository: SIZES.tags,
+        environments: ENVIRONMENTS,
+        environment: ENV,
+        environmentTags: images.filter((i) => i.environment === ENV).length,
+        limit: config.limit,
+        concurrency: config.registry.concurrency,
+        seedSeconds,
+        cold: cold.m,
+        warm: warm.m,
+        skopeo: extrapolate({ seconds: sk.seconds, requests: skCounts.requests, connections: skCounts.connections }, skRepos, SIZES.repos),
+        sequential: extrapolate(seq.m, seqRepos, SIZES.repos),
+        floor: { seconds: floorSeconds, requests: cold.m.requests },
+        correct: {
+          cold: catalogMatches(cold.catalog, expected),
+          warm: catalogMatches(warm.catalog, expected),
+          skopeo: sk.correct,
+          sequential: catalogMatches(seq.catalog, seqExpected),
+        },
+      },
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The image each service must run after a rollback to `date`: its newest kept image of that day or older. */
+function plannedImages(catalog: Catalog, date: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of catalog.services) {
+    const img = s.images.find((i) => i.day <= date);
+    if (img) out.set(s.name, img.reference);
+  }
+  return out;
+}
+
+async function benchRun(work: string, catalogFile: string, registryUrl: string): Promise<RunFigures> {
+  const catalog = JSON.parse(readFileSync(catalogFile, 'utf8')) as Catalog;
+  const services = catalog.services.slice(0, SIZES.runServices);
+  // A date a few days back, so that every service changes.
+  const date = catalog.choices[Math.min(3, catalog.choices.length - 1)];
+  const planned = plannedImages(catalog, date);
+  let correct = true;
+  const once = async (parallel: number | undefined, label: string): Promise<number> => {
+    const marathon = await startMarathon({
+      apps: services.map((s) => ({ id: `/bench/master/${s.name}`, image: s.images[0].reference })),
+      deployMs: SIZES.deployMs,
+    });
+    try {
+      const configFile = writeConfig(work, `run-${label}.yml`, { registryUrl, services: services.length, marathonUrl: marathon.url, parallel });
+      const logs: string[] = [];
+      const start = process.hrtime.bigint();
+      const code = await main(['run', '--config', configFile, '--env', ENV, '--date', date, '--catalog', catalogFile, '--approver', 'bench'], {}, {
+        cwd: work,
+        stdout: () => undefined,
+        stderr: (t) => logs.push(t),
+        stderrIsTTY: false,
+      });
+      const took = seconds(start);
+      if (code !== 0) throw new Error(`run (${label}) exited ${code}: ${logs.join('').trim().split('\n').pop()}`);
+      for (const s of services) {
+        if (marathon.running.get(`/bench/master/${s.name}`) !== planned.get(s.name)) correct = false;
+      }
+      return took;
+    } finally {
+      await marathon.stop();
+    }
+  };
+  const defaultParallel = loadConfig(writeConfig(work, 'defaults.yml', { registryUrl, services: 1 }), {}).parallel;
+  progress(`run: ${services.length} services, ${SIZES.deployMs} ms each, all at once ...`);
+  const all = await once(services.length, 'all');
+  progress(`   ${all.toFixed(2)} s; default parallel ${defaultParallel} ...`);
+  const def = await once(undefined, 'default');
+  progress(`   ${def.toFixed(2)} s; one at a time ...`);
+  const one = await once(1, 'one');
+  progress(`   ${one.toFixed(2)} s`);
+  // Single-service run: what one service costs end to end (plan, preflight, deploy, wait).
+  return {
+    services: services.length,
+    deployMs: SIZES.deployMs,
+    allAtOnce: { parallel: services.length, seconds: all },
+    defaultParallel: { parallel: defaultParallel, seconds: def },
+    oneAtATime: { parallel: 1, seconds: one },
+    slowestServiceSeconds: one / services.length,
+    correct,
+  };
+}
+
+/** A fleet of `tags` tags for the registry double, half of them in the measured environment. */
+function scaleFleet(repos: number, tags: number): { fleet: DoubleFleet; environmentTags: number } {
+  const perRepo = Math.ceil(tags / repos);
+  const images = fleetImages({ repos, tagsPerRepo: perRepo, environments: [ENV, 'develop'], newest: new Date('2026-11-20T18:00:00Z') });
+  const fleet: DoubleFleet = {};
+  for (const img of images) (fleet[img.repository] ??= {})[img.tag] = { created: img.created };
+  return { fleet, environmentTags: images.filter((i) => i.environment === ENV).length };
+}
+
+/** Runs the bundle with a preload that records its peak RSS (process.resourceUsage, kB). */
+function runBundle(args: string[], cwd: string): Promise<{ code: number; seconds: number; maxRssKb: number; stderr: string }> {
+  const rssFile = join(cwd, `maxrss-${process.hrtime.bigint()}`);
+  return new Promise((resolvePromise, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(process.execPath, ['--require', join(ROOT, 'bench', 'maxrss.cjs'), BUNDLE, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH, BENCH_MAXRSS_FILE: rssFile },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const took = seconds(start);
+      let maxRssKb = Number.NaN;
+      try {
+        maxRssKb = Number(readFileSync(rssFile, 'utf8'));
+      } catch {
+        /* reported as NaN */
+      }
+      resolvePromise({ code: code ?? -1, seconds: took, maxRssKb, stderr });
+    });
+  });
+}
+
+async function benchScale(work: string): Promise<ScaleFigures> {
+  const { fleet, environmentTags } = scaleFleet(SIZES.scaleRepos, SIZES.scaleTags);
+  const tags = Object.values(fleet).reduce((n, r) => n + Object.keys(r).length, 0);
+  progress(`scale: get over ${tags} tags (${environmentTags} of ${ENV}) from the registry double, peak RSS ...`);
+  const double = await startRegistryDouble({ fleet });
+  try {
+    const dir = join(work, 'scale');
+    mkdirSync(dir, { recursive: true });
+    const configFile = writeConfig(dir, 'scale.yml', { registryUrl: double.url, services: SIZES.scaleRepos });
+    const r = await runBundle(['get', '--config', configFile, '--env', ENV, '--catalog', join(dir, 'catalog.json')], dir);
+    if (r.code !== 0) throw new Error(`get over ${tags} tags exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
+    progress(`   ${(r.maxRssKb / 1024).toFixed(0)} MB, ${r.seconds.toFixed(1)} s, ${double.requests.length} requests`);
+    return { repositories: SIZES.scaleRepos, tags, environmentTags, maxRssMB: r.maxRssKb / 1024, seconds: r.seconds, requests: double.requests.length };
+  } finally {
+    await double.stop();
+  }
+}
+
+function benchStartup(): StartupFigures {
+  progress(`start-up: node ${BUNDLE.slice(ROOT.length + 1)} --help, ${SIZES.startupRuns} runs ...`);
+  const time = (args: string[]) => {
+    const start = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, args, { stdio: 'ignore', timeout: 30_000 });
+    if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`);
+    return seconds(start) * 1000;
+  };
+  // Interleaved with bare node, so both see the same load on a shared machine.
+  const times: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < SIZES.startupRuns; i++) {
+    times.push(time([BUNDLE, '--help']));
+    bare.push(time(['-e', '0']));
+  }
+  return {
+    runs: times.length,
+    medianMs: median(times),
+    minMs: Math.min(...times),
+    maxMs: Math.max(...times),
+    bareNodeMedianMs: median(bare),
+    bundleBytes: statSync(BUNDLE).size,
+  };
+}
+
+async function benchMain(): Promise<number> {
+  const work = mkdtempSync(join(tmpdir(), 'rollback-bench-'));
+  const notes: string[] = [];
+  const partial: Omit<BenchFigures, 'goals'> = { generatedAt: new Date().toISOString(), machine: machine(), notes };
+  try {
+    if (PARTS.has('get') || PARTS.has('run')) {
+      const g = await benchGet(work, notes);
+      try {
+        if (PARTS.has('get')) partial.get = g.figures;
+        if (PARTS.has('run')) partial.run = await benchRun(work, g.catalogFile, g.registryUrl);
+      } finally {
+        await g.stop();
+      }
+    }
+    if (PARTS.has('scale')) partial.scale = await benchScale(work);
+    if (PARTS.has('startup')) partial.startup = benchStartup();
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const figures: BenchFigures = { ...partial, goals: judge(partial) };
+  const report = formatReport(figures);
+  mkdirSync(RESULTS, { recursive: true });
+  const json = JSON.stringify(figures, null, 2) + '\n';
+  writeFileSync(join(RESULTS, 'latest.json'), json);
+  writeFileSync(join(RESULTS, `bench-${figures.generatedAt.replace(/[:.]/g, '-')}.json`), json);
+  writeFileSync(join(RESULTS, 'latest.md'), report);
+  process.stdout.write(report);
+  progress(`figures written to bench/results/latest.json and latest.md`);
+  return 0;
+}
+
+benchMain().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The script a user would write instead of `rollback get`: list the tags of each repository,
+# keep the environment's, ask skopeo for each image's creation date, sort, keep the newest.
+# Usage: skopeo-loop.sh REGISTRY_HOST TAG_SUFFIX LIMIT REPOSITORY...
+# Prints "created repository:tag" lines, newest `LIMIT` per repository.
+# --tls-verify=false because the bench registry speaks plain http; --no-tags because skopeo
+# inspect otherwise lists every tag again for each image (a stronger baseline, not a weaker one).
+set -euo pipefail
+host=$1 suffix=$2 limit=$3
+shift 3
+for repo in "$@"; do
+  for tag in $(skopeo list-tags --tls-verify=false "docker://$host/$repo" | jq -r '.Tags[]' | grep -- "-$suffix\$"); do
+    echo "$(skopeo inspect --tls-verify=false --no-tags --format '{{.Created}}' "docker://$host/$repo:$tag") $repo:$tag"
+  done | sort -r | head -n "$limit"
+done

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `npm run bench`: `get` and `run` at fleet scale, side by side with a skopeo loop and with our own
+# algorithm one request at a time (see docs/bench.md). Installs what it needs when missing
+# (docker-registry, skopeo, jq; needs root and apt), builds the bundle it measures, then runs
+# bench/main.ts. Prints the report on stdout; figures go to bench/results/latest.{json,md}.
+# Bounded: the whole run is killed after BENCH_TIMEOUT seconds (default 600).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v jq >/dev/null || need+=(jq)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "The bench needs ${need[*]}; install them (Debian: apt-get install ${need[*]}) or run as root." >&2
+    exit 1
+  fi
+  echo "Installing ${need[*]} ..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+[ -d node_modules ] || npm ci --no-audit --no-fund
+
+# The bundle is what users run (start-up and memory are measured on it): build it fresh.
+npm run -s build
+exec timeout --kill-after=10 "${BENCH_TIMEOUT:-600}" npx --no-install tsx bench/main.ts "$@"
