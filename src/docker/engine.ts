@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
 import { failure, inputError, RollbackError } from '../errors';
 import { createHttpClient, HttpClient, HttpClientOptions, HttpResponse } from '../http/client';
+import { parseImageRef, registryHost } from '../gitops/image-ref';
 import { addSecret } from '../log';
 import type { EngineAddress } from './host';
 
@@ -39,6 +40,21 @@ export function registryAuthHeader(auth: RegistryAuth | undefined): Record<strin
     .replace(/\//g, '_');
   addSecret(value);
   return { 'x-registry-auth': value };
+}
+
+/**
+ * The credentials to pull `image`: the context's, else the configured registry's when the image
+ * lives on that registry (never sent to another host).
+ */
+export function pullAuthFor(
+  image: string,
+  given: RegistryAuth | undefined,
+  registry: { url: string; username?: string; password?: string } | undefined,
+): RegistryAuth | undefined {
+  if (given) return given;
+  if (!registry?.username || registry.password === undefined) return undefined;
+  const host = registryHost(registry.url);
+  return parseImageRef(image).host === host ? { username: registry.username, password: registry.password, serverAddress: host } : undefined;
 }
 
 export function compareApiVersions(a: string, b: string): number {

@@ -8,7 +8,7 @@
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import type { DockerTargetConfig, ServiceConfig } from '../config/types';
-import { ContainerInspect, createEngineClient, EngineClient, engineMessage } from '../docker/engine';
+import { ContainerInspect, createEngineClient, EngineClient, engineMessage, pullAuthFor } from '../docker/engine';
 import { appendHistory, hostSlug } from '../docker/history';
 import { resolveEngineAddress } from '../docker/host';
 import { recreateRequest } from '../docker/recreate';
@@ -149,7 +149,7 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
         return;
       }
       // Pull first: if the image cannot be had, nothing has changed yet.
-      await engine.pullImage(image, ctx.registryAuth);
+      await engine.pullImage(image, pullAuthFor(image, ctx.registryAuth, ctx.config.registry));
       const request = recreateRequest(old, await engine.inspectImage(old.Image), image);
       const oldName = `${name}-rollback-old-${stamp(clock.now())}`;
       const base = { container: name, oldId: old.Id, oldName, oldWasRunning: old.State.Running, oldImage };

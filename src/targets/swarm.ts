@@ -5,7 +5,7 @@
  * update completed and every running task runs the new image.
  */
 import type { ServiceConfig, SwarmTargetConfig } from '../config/types';
-import { createEngineClient, EngineClient, Service, Task } from '../docker/engine';
+import { createEngineClient, EngineClient, pullAuthFor, Service, Task } from '../docker/engine';
 import { resolveEngineAddress } from '../docker/host';
 import { Clock, clockOf, engineTime } from '../docker/time';
 import { failure, inputError, RollbackError } from '../errors';
@@ -81,7 +81,7 @@ export function createSwarmTarget(ctx: TargetContext, deps: SwarmTargetDeps = {}
       const spec = structuredClone(current.Spec);
       spec.TaskTemplate = { ...spec.TaskTemplate, ContainerSpec: { ...spec.TaskTemplate?.ContainerSpec, Image: image } };
       try {
-        const warnings = await engine.updateService(current, spec, ctx.registryAuth);
+        const warnings = await engine.updateService(current, spec, pullAuthFor(image, ctx.registryAuth, ctx.config.registry));
         for (const w of warnings) log.warn(`Swarm service ${name}: ${w}`);
         return engineTime(current.UpdatedAt) ?? 0;
       } catch (err) {

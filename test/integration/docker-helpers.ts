@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Config, EnvironmentConfig, ServiceConfig, TargetConfig } from '../../src/config/types';
-import { createEngineClient, EngineClient } from '../../src/docker/engine';
+import { createEngineClient, EngineClient, RegistryAuth, registryAuthHeader } from '../../src/docker/engine';
 import { resolveEngineAddress } from '../../src/docker/host';
 import { memoryLogger } from '../../src/log';
 import type { TargetContext } from '../../src/targets/types';
@@ -96,4 +96,44 @@ export async function cleanup(engine: EngineClient, id: string, registryHost?: s
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+/** A swarm service as `docker stack deploy` would name it, tuned so tests are quick: 1 s monitor, 1 s grace. */
+export async function createSwarmService(engine: EngineClient, o: { name: string; image: string; id: string; stack: string; env?: string[]; auth?: RegistryAuth }) {
+  await engine.json('POST', '/services/create', {
+    headers: registryAuthHeader(o.auth),
+    body: {
+      Name: `${o.stack}_${o.name}`,
+      Labels: { 'rollback-test': o.id, 'com.docker.stack.namespace': o.stack },
+      TaskTemplate: {
+        ContainerSpec: { Image: o.image, StopGracePeriod: 1e9, Env: o.env },
+        RestartPolicy: { Condition: 'on-failure', Delay: 1e9 },
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+      UpdateConfig: { Parallelism: 1, Monitor: 1e9, FailureAction: 'pause', Order: 'stop-first' },
+    },
+  });
+}
+
+/** `docker run -d` as an operator would: env, labels, a restart policy, a named and an anonymous volume. */
+export async function runContainer(engine: EngineClient, o: { name: string; image: string; id: string; service: string; auth?: RegistryAuth }) {
+  await engine.pullImage(o.image, o.auth);
+  const created = await engine.json<{ Id: string }>('POST', '/containers/create', {
+    query: { name: o.name },
+    body: {
+      Image: o.image,
+      Env: [`SERVICE=${o.service}`, 'LOG_LEVEL=debug'],
+      Labels: { 'rollback-test': o.id, team: 'shop' },
+      Volumes: { '/cache': {} },
+      StopTimeout: 2,
+      HostConfig: { NetworkMode: 'none', RestartPolicy: { Name: 'unless-stopped' }, Binds: [`${o.name}-data:/data`] },
+    },
+  });
+  const res = await engine.call('POST', `/containers/${created.Id}/start`);
+  if (res.status !== 204) throw new Error(`start ${o.name}: ${res.status} ${res.body.toString()}`);
+}
+
+/** Removes the named volumes runContainer created. */
+export async function removeDataVolumes(engine: EngineClient, names: string[]) {
+  for (const n of names) await engine.call('DELETE', `/volumes/${n}-data`, { query: { force: true } });
 }

@@ -12,7 +12,7 @@ import { readHistory } from '../../src/docker/history';
 import { createDockerTarget } from '../../src/targets/docker';
 import type { Target } from '../../src/targets/types';
 import { pushImage, RunningRegistry, startRegistry } from '../support/registry';
-import { cleanup, docker, engineAvailable, FAILS, localEngine, RUNS, runId, targetContext } from './docker-helpers';
+import { cleanup, docker, engineAvailable, FAILS, localEngine, removeDataVolumes, RUNS, runContainer as runContainerOn, runId, targetContext } from './docker-helpers';
 
 const ready = engineAvailable();
 const maybe = ready ? describe : describe.skip;
@@ -42,23 +42,7 @@ maybe('docker target on the real engine', () => {
     (refs[service] ??= {})[tag] = `${reg.host}/${id}/${service}:${tag}@${digest}`;
   }
 
-  /** docker run as an operator would: env, a label, a restart policy, a named and an anonymous volume. */
-  async function runContainer(service: string, image: string) {
-    await engine.pullImage(image);
-    const created = await engine.json<{ Id: string }>('POST', '/containers/create', {
-      query: { name: name(service) },
-      body: {
-        Image: image,
-        Env: [`SERVICE=${service}`, 'LOG_LEVEL=debug'],
-        Labels: { 'rollback-test': id, team: 'shop' },
-        Volumes: { '/cache': {} },
-        StopTimeout: 2,
-        HostConfig: { NetworkMode: 'none', RestartPolicy: { Name: 'unless-stopped' }, Binds: [`${id}-${service}-data:/data`] },
-      },
-    });
-    const res = await engine.call('POST', `/containers/${created.Id}/start`);
-    expect(res.status).toBe(204);
-  }
+  const runContainer = (service: string, image: string) => runContainerOn(engine, { name: name(service), image, id, service });
 
   const inspect = (service: string) => JSON.parse(docker('inspect', name(service)))[0];
 
@@ -88,7 +72,7 @@ maybe('docker target on the real engine', () => {
   afterAll(async () => {
     if (engine) {
       await cleanup(engine, id, reg?.host);
-      for (const s of services) await engine.call('DELETE', `/volumes/${id}-${s.name}-data`, { query: { force: true } });
+      await removeDataVolumes(engine, services.map((s) => name(s.name)));
       await engine.close();
     }
     await reg?.stop();

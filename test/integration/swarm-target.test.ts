@@ -11,7 +11,7 @@ import type { EngineClient } from '../../src/docker/engine';
 import { createSwarmTarget } from '../../src/targets/swarm';
 import type { Target } from '../../src/targets/types';
 import { pushImage, RunningRegistry, startRegistry } from '../support/registry';
-import { cleanup, docker, engineAvailable, FAILS, localEngine, RUNS, runId, swarmActive, targetContext } from './docker-helpers';
+import { cleanup, createSwarmService, docker, engineAvailable, FAILS, localEngine, RUNS, runId, swarmActive, targetContext } from './docker-helpers';
 
 const ready = engineAvailable() && swarmActive();
 const maybe = ready ? describe : describe.skip;
@@ -37,21 +37,7 @@ maybe('swarm target on the real engine', () => {
     (refs[service] ??= {})[tag] = `${reg.host}/${id}/${service}:${tag}@${digest}`;
   }
 
-  /** Creates <stack>_<service> at `image`, tuned so tests are quick: 1 s monitor, 1 s grace. */
-  async function createService(name: string, image: string) {
-    await engine.json('POST', '/services/create', {
-      body: {
-        Name: `${stack}_${name}`,
-        Labels: { 'rollback-test': id, 'com.docker.stack.namespace': stack },
-        TaskTemplate: {
-          ContainerSpec: { Image: image, StopGracePeriod: 1e9, Env: [`SERVICE=${name}`] },
-          RestartPolicy: { Condition: 'on-failure', Delay: 1e9 },
-        },
-        Mode: { Replicated: { Replicas: 1 } },
-        UpdateConfig: { Parallelism: 1, Monitor: 1e9, FailureAction: 'pause', Order: 'stop-first' },
-      },
-    });
-  }
+  const createService = (name: string, image: string) => createSwarmService(engine, { name, image, id, stack, env: [`SERVICE=${name}`] });
 
   /** What `docker service inspect` and `docker service ps` say: spec image, and images of running tasks. */
   function observed(name: string) {
