@@ -4,6 +4,7 @@
  * Deploying patches that container's image; health is `kubectl rollout status`'s verdict.
  * No kubectl: REST through src/kube/client.ts.
  */
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { KubernetesTargetConfig, ServiceConfig } from '../config/types';
 import { failure, inputError } from '../errors';
 import type { HttpClientOptions } from '../http/client';
@@ -38,7 +39,8 @@ interface Located {
 export function createKubernetesTarget(ctx: TargetContext, deps: KubernetesDeps = {}): Target {
   const cfg = (ctx.environment.target as { kubernetes: KubernetesTargetConfig }).kubernetes;
   const conn: KubeConnection = loadKubeConnection({
-    kubeconfig: cfg.kubeconfig,
+    // Like every path in rollback.yml, a relative kubeconfig is read beside that file.
+    kubeconfig: cfg.kubeconfig && !isAbsolute(cfg.kubeconfig) ? resolve(dirname(ctx.config.source), cfg.kubeconfig) : cfg.kubeconfig,
     context: cfg.context,
     namespace: cfg.namespace,
     env: ctx.env,
@@ -177,7 +179,7 @@ export function createKubernetesTarget(ctx: TargetContext, deps: KubernetesDeps 
       for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
         if (await patchOnce(service, image)) return;
       }
-      throw failure(`Service ${service.name}: its workload in namespace ${ns} kept changing while we patched it (409 Conflict ${CONFLICT_ATTEMPTS} times); someone else is deploying it.`);
+      throw failure(`The workload of service ${service.name} in namespace ${ns} kept changing while we patched it (409 Conflict ${CONFLICT_ATTEMPTS} times); someone else is deploying it.`);
     },
 
     async waitHealthy(service: ServiceConfig, image: string, timeoutMs: number): Promise<void> {
@@ -189,14 +191,14 @@ export function createKubernetesTarget(ctx: TargetContext, deps: KubernetesDeps 
         const running = l.workload.spec.template.spec.containers[l.container].image;
         const expected = mine?.image ?? image;
         if (!sameImage(running, expected) && !sameImage(running, image)) {
-          throw failure(`Service ${service.name}: ${label(l)} was changed to ${running} by someone else while we waited for ${image}.`);
+          throw failure(`${label(l)} (service ${service.name}) was changed to ${running} by someone else while we waited for ${image}.`);
         }
         const v = rolloutVerdict(l.kind, l.workload, mine?.generation ?? 0);
         if (v.state === 'done') return;
-        if (v.state === 'failed') throw failure(`Service ${service.name}: the rollout of ${label(l)} to ${shortImage(image)} failed: it ${v.why}.`);
+        if (v.state === 'failed') throw failure(`The rollout of ${label(l)} (service ${service.name}) to ${shortImage(image)} failed: it ${v.why}.`);
         why = v.why;
         if (now() - start >= timeoutMs) {
-          throw failure(`Service ${service.name}: ${label(l)} did not finish rolling out to ${shortImage(image)} within ${Math.round(timeoutMs / 1000)} s (${why}).`);
+          throw failure(`${label(l)} (service ${service.name}) did not finish rolling out to ${shortImage(image)} within ${Math.round(timeoutMs / 1000)}s (${why}).`);
         }
         // Look again soon at first (a small rollout takes seconds), then every pollMs.
         await sleep(Math.min(pollMs, 100 * 2 ** look, Math.max(0, timeoutMs - (now() - start))));

@@ -107,7 +107,7 @@ test('progress deadline exceeded is a failure with the reason', async () => {
   await target.deploy(svc('api'), to);
   const err = await target.waitHealthy(svc('api'), to, 600_000).catch((e) => e);
   expect(err).toBeInstanceOf(RollbackError);
-  expect(err.message).toMatch(/^Service api: the rollout of Deployment shop\/api to registry.example.com\/shop\/api:0-prod failed: it exceeded its progress deadline/);
+  expect(err.message).toMatch(/^The rollout of Deployment shop\/api \(service api\) to registry.example.com\/shop\/api:0-prod failed: it exceeded its progress deadline/);
 });
 
 test('pods that never become ready time out after deployTimeout, by the injected clock', async () => {
@@ -115,7 +115,7 @@ test('pods that never become ready time out after deployTimeout, by the injected
   const to = img('shop/db', '0-prod', 'c');
   await target.deploy(svc('db'), to);
   const err = await target.waitHealthy(svc('db'), to, 30_000).catch((e) => e);
-  expect(err.message).toMatch(/^Service db: StatefulSet shop\/db did not finish rolling out to .* within 30 s \(\d+ of 2 pods ready\)\.$/);
+  expect(err.message).toMatch(/^StatefulSet shop\/db \(service db\) did not finish rolling out to .* within 30s \(\d+ of 2 pods ready\)\.$/);
   expect(clock).toBeGreaterThanOrEqual(30_000);
   expect(clock).toBeLessThan(32_000);
 });
@@ -128,7 +128,7 @@ test('409 conflicts are re-read and retried, then refused with a sentence', asyn
   expect(kube.image('Deployment', 'api', 'main', 'shop')).toBe(to);
   kube.conflicts('api', 5);
   const err = await target.deploy(svc('api'), img('shop/api', '1-prod', 'd')).catch((e) => e);
-  expect(err.message).toBe('Service api: its workload in namespace shop kept changing while we patched it (409 Conflict 3 times); someone else is deploying it.');
+  expect(err.message).toBe('The workload of service api in namespace shop kept changing while we patched it (409 Conflict 3 times); someone else is deploying it.');
 });
 
 test('5xx answers are retried by the shared HTTP client', async () => {
@@ -144,7 +144,7 @@ test('a change by someone else during the wait is a failure, not a success', asy
   await target.deploy(svc('api'), to);
   kube.externalChange('Deployment', 'api', 'main', 'shop/api:hotfix', 'shop');
   const err = await target.waitHealthy(svc('api'), to, 60_000).catch((e) => e);
-  expect(err.message).toBe('Service api: Deployment shop/api was changed to shop/api:hotfix by someone else while we waited for ' + to + '.');
+  expect(err.message).toBe('Deployment shop/api (service api) was changed to shop/api:hotfix by someone else while we waited for ' + to + '.');
 });
 
 test('revisions: true goes back to the ReplicaSet template that ran the image (rollout undo style)', async () => {
