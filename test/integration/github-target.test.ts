@@ -3,10 +3,11 @@
  * `get`, and the GitOps github target through the run engine: get -> plan -> run (one commit)
  * -> failure (nothing changed) -> undo; faults: rate limits, 5xx, a concurrent push.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getCatalog } from '../../src/catalog/get';
+import { main } from '../../src/cli/main';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
 import { mask, memoryLogger } from '../../src/log';
@@ -194,4 +195,41 @@ test('github target: a service whose image is in no manifest is refused before a
   } finally {
     await target.close();
   }
+});
+
+test('through main(): get (GHCR) -> plan -> run losing a race twice (nothing changed) -> run -> undo', async () => {
+  writeFileSync(
+    join(dir, 'rollback.yml'),
+    `registry: {url: https://ghcr.io}\ngithub:\n  token: \${GH_TOKEN}\n  apiUrl: ${gh.url}\n  deployments: {repo: shop/audit}\nservices:\n  - {name: api, repository: shop/api}\n  - {name: web, repository: alice/web}\nenvironments:\n  prod:\n    tags: '-prod$'\n    target:\n      github: {repo: shop/gitops, paths: [prod/apps.yaml]}\n`,
+  );
+  const cli = async (...argv: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const code = await main([...argv, '--config', 'rollback.yml', '--env', 'prod'], { GH_TOKEN: TOKEN }, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), cwd: dir, stderrIsTTY: false });
+    expect(stderr + stdout).not.toContain(TOKEN);
+    return { code, stdout, stderr };
+  };
+  const got = await cli('get');
+  expect(got).toMatchObject({ code: 0, stdout: '2026-11-20\n2026-11-19\n2026-11-18\n2026-11-15\n2026-11-14\n' });
+  const plan = await cli('plan', '--date', '2026-11-15');
+  expect(plan.code).toBe(0);
+  const start = gh.file('shop/gitops', 'main', 'prod/apps.yaml');
+
+  gh.raceNextRefUpdate('shop/gitops', 'main', 'README.md', 'busy repo\n', 2);
+  const lost = await cli('run', '--date', '2026-11-15', '--approver', 'alice');
+  expect(lost.code).toBe(1);
+  expect(lost.stderr).toMatch(/kept moving while we committed .*nothing was changed/);
+  expect(gh.file('shop/gitops', 'main', 'prod/apps.yaml')).toBe(start);
+
+  const ok = await cli('run', '--date', '2026-11-15', '--approver', 'alice');
+  expect(ok.code).toBe(0);
+  expect(gh.file('shop/gitops', 'main', 'prod/apps.yaml')).toBe(MANIFEST(`ghcr.io/shop/api:1-prod@${d('1')}`, `ghcr.io/alice/web:7-prod@${d('a')}`));
+  expect(gh.commits('shop/gitops', 'main')[0].message.split('\n')[0]).toBe('Rollback of prod to 2026-11-15, approved by alice');
+  // The audit: one deployment per service and run, success for the run that went through.
+  const last = gh.deployments.slice(-2);
+  expect(last.map((x) => [x.payload.service, gh.statuses.get(x.id)!.map((s: { state: string }) => s.state)])).toEqual([['api', ['in_progress', 'success']], ['web', ['in_progress', 'success']]]);
+
+  const undone = await cli('undo', '--approver', 'bob');
+  expect(undone.code).toBe(0);
+  expect(gh.file('shop/gitops', 'main', 'prod/apps.yaml')).toBe(start);
 });
