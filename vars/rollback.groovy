@@ -136,7 +136,7 @@ final String CATALOG_STASH = 'rollback-catalog'
 @groovy.transform.Field
 final String NODE_VERSION_SCRIPT = 'command -v node >/dev/null 2>&1 && node --version || echo none'
 @groovy.transform.Field
-final String WORKER_SCRIPT = '''set +e
+final String WORKER_SCRIPT = '''set +ex
 { node "$ROLLBACK_WORKER" "$ROLLBACK_COMMAND" 2>&1 >"$ROLLBACK_OUT"; echo $? >"$ROLLBACK_RC"; } | tee "$ROLLBACK_ERR" >&2
 exit "$(cat "$ROLLBACK_RC")"'''
 

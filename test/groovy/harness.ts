@@ -2,7 +2,7 @@
  * Drives the Groovy pipeline harness (test/groovy/run-scenarios.groovy) from jest: one JVM runs
  * every scenario of a suite, because JVM start-ups are the slow part on a shared machine.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,22 +58,34 @@ export function javaHome(): string {
   return '';
 }
 
-/** Runs the scenarios on real Groovy; throws with Groovy's output when the harness itself breaks. */
-export function runScenarios(scenarios: Scenario[]): Map<string, ScenarioResult> {
+/**
+ * Runs the scenarios on real Groovy; throws with Groovy's output when the harness itself breaks.
+ * Asynchronous, so doubles served from this process (Marathon, Slack) answer while Groovy runs.
+ */
+export async function runScenarios(scenarios: Scenario[]): Promise<Map<string, ScenarioResult>> {
   const dir = mkdtempSync(join(tmpdir(), 'jenkins-scenarios-'));
   try {
     const input = join(dir, 'scenarios.json');
     const output = join(dir, 'results.json');
     writeFileSync(input, JSON.stringify(scenarios));
-    const res = spawnSync('groovy', [join(ROOT, 'test', 'groovy', 'run-scenarios.groovy'), input, output], {
+    const child = spawn('groovy', [join(ROOT, 'test', 'groovy', 'run-scenarios.groovy'), input, output], {
       env: { ...process.env, JAVA_HOME: javaHome() },
-      encoding: 'utf8',
-      timeout: 240_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    if (res.status !== 0 || !existsSync(output)) {
-      throw new Error(`groovy harness failed (exit ${res.status}):\n${res.stdout}\n${res.stderr}`);
+    let said = '';
+    child.stdout.on('data', (d) => (said += d));
+    child.stderr.on('data', (d) => (said += d));
+    // A bound on a hung harness, far above a normal run; not a speed assertion.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(killer);
+    if (code !== 0 || !existsSync(output)) {
+      throw new Error(`groovy harness failed (exit ${code}):\n${said}`);
     }
-    const results = JSON.parse(readFileSync(output, 'utf8')) as ScenarioResult[];
+    const text = readFileSync(output, 'utf8');
+    // For a person debugging a scenario: JENKINS_HARNESS_RESULTS=/tmp/results.json keeps every log and call.
+    if (process.env.JENKINS_HARNESS_RESULTS) writeFileSync(process.env.JENKINS_HARNESS_RESULTS, text);
+    const results = JSON.parse(text) as ScenarioResult[];
     return new Map(results.map((r) => [r.name, r]));
   } finally {
     rmSync(dir, { recursive: true, force: true });

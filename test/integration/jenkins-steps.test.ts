@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, Scenario, ScenarioResult, runScenarios, shCalls, stepsNamed, workerCalls } from '../groovy/harness';
 
-const WORKER_SCRIPT = `set +e
+const WORKER_SCRIPT = `set +ex
 { node "$ROLLBACK_WORKER" "$ROLLBACK_COMMAND" 2>&1 >"$ROLLBACK_OUT"; echo $? >"$ROLLBACK_RC"; } | tee "$ROLLBACK_ERR" >&2
 exit "$(cat "$ROLLBACK_RC")"`;
 const NODE_VERSION_SCRIPT = 'command -v node >/dev/null 2>&1 && node --version || echo none';
@@ -42,7 +42,7 @@ const result = (name: string) => {
   return r;
 };
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'jenkins-steps-'));
   const repo = join(dir, 'repo');
   mkdirSync(repo);
@@ -65,7 +65,7 @@ beforeAll(() => {
     agentEnv: { STUB_RECORD: join(dir, `${name}.jsonl`), STUB_DATES: DATES.join(','), ...extra.agentEnv },
   });
   const pick = { DATE: '2026-11-17', user: 'alice' };
-  results = runScenarios([
+  results = await runScenarios([
     scenario('pick', { inputs: [pick] }),
     scenario('date-given', { params: { environment: 'stage', DATE: ' 2026-11-12 ' }, causes: [{ _class: 'hudson.model.Cause$UserIdCause', userId: 'bob' }] }),
     scenario('injection', { params: { environment: 'prod', DATE: injected } }),

@@ -1,0 +1,141 @@
+/**
+ * End to end, the way an operator meets it: Jenkinsfile.example on real Groovy 2.4 (the pipeline
+ * harness), the real worker bundle (resources/rollback.js, built by `npm test`), the REAL registry
+ * with basic auth, and the Marathon and Slack doubles. Credentials reach the worker only through
+ * withCredentials; the fleet really goes back to the picked date.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
+import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
+import { startSlack, type SlackDouble } from '../doubles/slack-double';
+import { ROOT, Scenario, ScenarioResult, runScenarios, shCalls, stepsNamed } from '../groovy/harness';
+
+const ready = registryAvailable() && existsSync(join(ROOT, 'resources', 'rollback.js'));
+const maybe = ready ? describe : describe.skip;
+
+const REGISTRY = { username: 'jenkins', password: 'reg-Secret-e2e-77' };
+const MARATHON = { username: 'ops', password: 'marathon-Secret-e2e-42' };
+const D = '2026-11-19';
+
+// prod: api has no image on D (goes to its newest before), web was built late on D.
+const IMAGES = [
+  { repository: 'shop/api', tag: '1-prod', created: '2026-11-17T10:00:00Z' },
+  { repository: 'shop/api', tag: '2-prod', created: '2026-11-20T09:00:00Z' },
+  { repository: 'shop/web', tag: '1-prod', created: '2026-11-17T08:00:00Z' },
+  { repository: 'shop/web', tag: '2-prod', created: '2026-11-19T23:30:00Z' },
+  { repository: 'shop/web', tag: '3-prod', created: '2026-11-20T11:00:00Z' },
+  { repository: 'shop/api', tag: '1-stage', created: '2026-11-10T10:00:00Z' },
+  { repository: 'shop/api', tag: '2-stage', created: '2026-11-18T10:00:00Z' },
+  { repository: 'shop/web', tag: '1-stage', created: '2026-11-12T10:00:00Z' },
+  { repository: 'shop/web', tag: '2-stage', created: '2026-11-18T12:00:00Z' },
+  { repository: 'shop/api', tag: '1-dev', created: '2026-11-15T10:00:00Z' },
+  { repository: 'shop/web', tag: '1-dev', created: '2026-11-15T11:00:00Z' },
+];
+
+maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, Marathon and Slack doubles)', () => {
+  let reg: RunningRegistry;
+  let marathon: MarathonDouble;
+  let slack: SlackDouble;
+  let dir: string;
+  let results: Map<string, ScenarioResult>;
+  let before: Record<string, string>;
+  const pwned = join(tmpdir(), `pwned-e2e-${process.pid}`);
+  const images = () => Object.fromEntries([...marathon.apps.values()].map((a) => [a.id, a.container.docker.image]));
+  const result = (name: string) => results.get(name)!;
+
+  beforeAll(async () => {
+    reg = await startRegistry({ auth: REGISTRY });
+    for (const i of IMAGES) await pushImage(reg, i);
+    slack = await startSlack();
+    const app = (env: string, service: string, tag: string) => ({ id: `/ds/${env}/${service}`, image: `${reg.host}/shop/${service}:${tag}` });
+    marathon = await startMarathon({
+      deployMs: 20,
+      auth: { basic: MARATHON },
+      apps: [app('prod', 'api', '2-prod'), app('prod', 'web', '3-prod'), app('stage', 'api', '2-stage'), app('stage', 'web', '2-stage'), app('dev', 'api', '1-dev'), app('dev', 'web', '1-dev')],
+    });
+    before = images();
+    dir = mkdtempSync(join(tmpdir(), 'jenkins-e2e-'));
+    const repo = join(dir, 'repo');
+    mkdirSync(repo);
+    const target = (env: string) => [
+      `  ${env}:`, '    target:', '      marathon:', `        url: ${marathon.url}`, `        appPrefix: /ds/${env}`,
+      '        username: ${TARGET_USER}', '        password: ${TARGET_PASSWORD}',
+    ];
+    writeFileSync(join(repo, 'rollback.yml'), [
+      'registry:', `  url: ${reg.url}`, '  username: ${REGISTRY_USER}', '  password: ${REGISTRY_PASSWORD}',
+      'services:', '  - name: api', '    repository: shop/api', '  - name: web', '    repository: shop/web',
+      'environments:', ...target('prod'), ...target('stage'), ...target('dev'),
+      'deployTimeout: 5',
+      'notify:', '  slack:', '    webhook: ${SLACK_WEBHOOK}', '',
+    ].join('\n'));
+    const jenkinsfile = readFileSync(join(ROOT, 'Jenkinsfile.example'), 'utf8');
+    const scenario = (name: string, extra: Partial<Scenario>): Scenario => ({
+      name,
+      jenkinsfile,
+      repo,
+      credentials: {
+        'rollback-registry': REGISTRY,
+        'rollback-target': MARATHON,
+        'rollback-slack': { secret: slack.webhook },
+      },
+      ...extra,
+    });
+    results = await runScenarios([
+      scenario('prod-pick', { params: { environment: 'prod' }, inputs: [{ DATE: D, user: 'alice' }] }),
+      scenario('stage-dry-run', { params: { environment: 'stage', DATE: '2026-11-12', DRY_RUN: true } }),
+      scenario('dev-injection', { params: { environment: 'dev', DATE: `2026-01-01; touch ${pwned}` } }),
+    ]);
+  }, 240_000);
+
+  afterAll(async () => {
+    await marathon?.stop();
+    await slack?.stop();
+    await reg?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    rmSync(pwned, { force: true });
+  });
+
+  test('prod, pick D: the whole fleet runs the digest-pinned images of D, approved by alice', async () => {
+    const r = result('prod-pick');
+    expect({ result: r.result, error: r.error }).toEqual({ result: 'SUCCESS', error: null });
+    const [input] = stepsNamed(r, 'input');
+    const [param] = input.parameters as Array<{ choices: string[]; description: string }>;
+    expect(param.choices).toEqual(['2026-11-20', '2026-11-19', '2026-11-17']);
+    // The question shows what D would do before anyone chooses it.
+    expect(param.description).toContain(`${D}:\n`);
+    expect(param.description).toContain('shop/web:2-prod@sha256:');
+    expect(images()['/ds/prod/api']).toMatch(new RegExp(`^${reg.host}/shop/api:1-prod@sha256:[0-9a-f]{64}$`));
+    expect(images()['/ds/prod/web']).toMatch(new RegExp(`^${reg.host}/shop/web:2-prod@sha256:[0-9a-f]{64}$`));
+    expect(slack.allText()).toContain('alice');
+    expect(slack.allText()).toContain(D);
+    expect(r.description).toBe(`rolled back prod to ${D}`);
+  });
+
+  test('stage, DRY_RUN with a DATE: no question, no change', () => {
+    const r = result('stage-dry-run');
+    expect({ result: r.result, error: r.error }).toEqual({ result: 'SUCCESS', error: null });
+    expect(stepsNamed(r, 'input')).toEqual([]);
+    expect(images()['/ds/stage/api']).toBe(before['/ds/stage/api']);
+    expect(images()['/ds/stage/web']).toBe(before['/ds/stage/web']);
+    expect(marathon.requests.filter((q) => q.method !== 'GET' && q.path.includes('/ds/stage'))).toEqual([]);
+    expect(r.description).toBe('dry run of rollback of stage to 2026-11-12: checked, nothing was changed');
+  });
+
+  test('dev, a DATE with shell syntax: nothing runs, nothing changes, one bad-input sentence', () => {
+    const r = result('dev-injection');
+    expect(existsSync(pwned)).toBe(false);
+    expect(r.result).toBe('FAILURE');
+    expect(r.error).toMatch(/^rollback run: bad input: .*2026-01-01; touch .*2026-11-15/);
+    expect(images()['/ds/dev/api']).toBe(before['/ds/dev/api']);
+    expect(marathon.requests.filter((q) => q.method !== 'GET' && q.path.includes('/ds/dev'))).toEqual([]);
+  });
+
+  test('no secret reaches a shell script, the parameters, the log or the description', () => {
+    for (const r of results.values()) {
+      const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env.ROLLBACK_PARAMS])) + r.log + (r.description ?? '');
+      for (const secret of [REGISTRY.password, MARATHON.password, slack.secret]) expect(visible).not.toContain(secret);
+    }
+  });
+});
