@@ -222,7 +222,7 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
     const changed = names((e) => e.state === 'done');
     return {
       exitCode: 0,
-      summary: `${what}: ${changed.length} service${changed.length === 1 ? '' : 's'} changed (${list(changed)}), approved by ${info.approver}.`,
+      summary: `${what}: ${changed.length} service${changed.length === 1 ? '' : 's'} ${info.action === 'undo' ? 'put back' : 'changed'} (${list(changed)}), approved by ${info.approver}.`,
       snapshot: journal.file,
       services: journal.data.services.map((e) => ({ service: e.service, state: e.state })),
     };
