@@ -57,10 +57,17 @@ export function createGithubTarget(ctx: TargetContext, deps: GithubTargetDeps = 
     const commit = await call(`Reading commit ${head.slice(0, 7)} of ${cfg.repo}`, () => o.rest.git.getCommit({ owner, repo, commit_sha: head }));
     const files = new Map<string, string>();
     for (const path of [...new Set(paths)]) {
-      const data = await call(`Reading ${path} in ${where}`, () => o.rest.repos.getContent({ owner, repo, path, ref: head })) as { type?: string; content?: string; encoding?: string };
-      if (data.type !== 'file' || typeof data.content !== 'string') throw inputError(`${path} in ${where} is not a file (github.paths must name YAML files).`);
-      // The contents API answers base64 with line breaks for files up to 1 MB.
-      files.set(path, Buffer.from(data.content.replace(/\n/g, ''), 'base64').toString('utf8'));
+      const data = await call(`Reading ${path} in ${where}`, () => o.rest.repos.getContent({ owner, repo, path, ref: head })) as { type?: string; content?: string; encoding?: string; sha?: string };
+      if (data.type !== 'file' || typeof data.sha !== 'string') throw inputError(`${path} in ${where} is not a file (github.paths must name YAML files).`);
+      if (data.encoding === 'base64' && typeof data.content === 'string') {
+        // Files up to 1 MB come inline, base64 with line breaks.
+        files.set(path, Buffer.from(data.content.replace(/\n/g, ''), 'base64').toString('utf8'));
+      } else {
+        // Larger files come with encoding "none" and no content: read the blob instead.
+        // https://docs.github.com/en/rest/repos/contents#size-limits
+        const blob = await call(`Reading ${path} in ${where}`, () => o.rest.git.getBlob({ owner, repo, file_sha: data.sha! }));
+        files.set(path, Buffer.from(blob.content, blob.encoding === 'base64' ? 'base64' : 'utf8').toString('utf8'));
+      }
     }
     return { head, tree: commit.tree.sha, files };
   }

@@ -51,7 +51,7 @@ export interface GithubDouble {
 
 const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
 
-export async function startGithubDouble(options: { token?: string; perPage?: number } = {}): Promise<GithubDouble> {
+export async function startGithubDouble(options: { token?: string; perPage?: number; contentLimit?: number } = {}): Promise<GithubDouble> {
   const requests: RecordedRequest[] = [];
   const packages = new Map<string, Obj[]>();
   const blobs = new Map<string, string>();
@@ -159,6 +159,10 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
       const blob = commit ? trees.get(commit.tree)!.get(path) : undefined;
       if (!blob) return notFound(res);
       const content = blobs.get(blob)!;
+      if (Buffer.byteLength(content) > (options.contentLimit ?? 1024 * 1024)) {
+        // Over the contents API's limit: no inline content, the blob must be read via git data.
+        return send(res, 200, { type: 'file', encoding: 'none', content: '', size: Buffer.byteLength(content), name: path.split('/').pop(), path, sha: blob });
+      }
       return send(res, 200, { type: 'file', encoding: 'base64', size: Buffer.byteLength(content), name: path.split('/').pop(), path, sha: blob, content: Buffer.from(content).toString('base64').replace(/(.{60})/g, '$1\n') });
     }
 
@@ -170,6 +174,10 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
     if ((m = rest.match(/^\/git\/commits\/([0-9a-f]+)$/)) && method === 'GET') {
       const c = commitObjs.get(m[1]);
       return c ? send(res, 200, { sha: c.sha, message: c.message, tree: { sha: c.tree }, parents: c.parents.map((s) => ({ sha: s })) }) : notFound(res);
+    }
+    if ((m = rest.match(/^\/git\/blobs\/([0-9a-f]+)$/)) && method === 'GET') {
+      const content = blobs.get(m[1]);
+      return content === undefined ? notFound(res) : send(res, 200, { sha: m[1], size: Buffer.byteLength(content), encoding: 'base64', content: Buffer.from(content).toString('base64') });
     }
     if (rest === '/git/blobs' && method === 'POST') {
       const content = body.encoding === 'base64' ? Buffer.from(body.content, 'base64').toString('utf8') : body.content;

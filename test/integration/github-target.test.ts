@@ -233,3 +233,17 @@ test('through main(): get (GHCR) -> plan -> run losing a race twice (nothing cha
   expect(undone.code).toBe(0);
   expect(gh.file('shop/gitops', 'main', 'prod/apps.yaml')).toBe(start);
 });
+
+test('github target: a manifest over the contents API size limit is read as a blob', async () => {
+  await gh.close();
+  gh = await startGithubDouble({ token: TOKEN, contentLimit: 100 });
+  config = configFor(gh.url);
+  gh.addRepo('shop/gitops', 'main', { 'prod/apps.yaml': MANIFEST(`ghcr.io/shop/api:3-prod@${d('3')}`, `ghcr.io/alice/web:8-prod@${d('b')}`) });
+  const target = createGithubTarget({ config, environment: config.environments.prod, env: {}, logger: memoryLogger(), stateDir: dir }, { github: noSleep });
+  try {
+    expect((await target.current(config.services[1])).image).toBe(`ghcr.io/alice/web:8-prod@${d('b')}`);
+    expect(gh.requests.some((r) => r.method === 'GET' && r.path.includes('/git/blobs/'))).toBe(true);
+  } finally {
+    await target.close();
+  }
+});
