@@ -26,8 +26,8 @@ export interface FleetApp {
 export interface DemoEnvironment {
   workDir: string;
   configFile: string;
-  /** Lines describing what runs where. */
-  description: string[];
+  /** 127.0.0.1:PORT, as image references spell the registry. */
+  registryHost: string;
   /** Variables the worker needs: the secrets rollback.yml names with ${VAR}. */
   workerEnv: Record<string, string>;
   /** Every app in Marathon, read through its REST API, sorted by id. */
@@ -115,7 +115,7 @@ export async function startEnvironment(options: EnvironmentOptions = {}): Promis
     return {
       workDir,
       configFile,
-      description: [],
+      registryHost: registry.host,
       workerEnv: { REGISTRY_USER: registryUser, REGISTRY_PASSWORD: registryPassword, SLACK_WEBHOOK: slack.webhook },
       async fleet() {
         // Read through Marathon's public API, as an operator would: GET /v2/apps

@@ -5,6 +5,8 @@
  * so the test suite runs this very flow and checks what it did.
  */
 import { relative } from 'node:path';
+import { describePlan } from '../src/cli/commands/select';
+import type { PlanService } from '../src/plan/plan';
 import type { DemoEnvironment, FleetApp } from './environment';
 import { defaultDate } from './story';
 import type { Worker, WorkerResult } from './worker';
@@ -31,7 +33,7 @@ export interface FlowResult {
   choices: string[];
   date?: string;
   /** The plan of the chosen date, as `rollback plan --json` printed it. */
-  plan?: { services: { service: string; current: string; target: string | null; action: string }[] };
+  plan?: PlanJson;
   before: FleetApp[];
   afterRun?: FleetApp[];
   afterUndo?: FleetApp[];
@@ -45,11 +47,12 @@ export async function runFlow(env: DemoEnvironment, worker: Worker, options: Flo
   const config = relative(env.workDir, env.configFile) || env.configFile;
   const base = ['--config', config, '--env', 'prod'];
   const step = (n: number, text: string) => say(`\n${bold(`${n}. ${text}`)}`);
+  // Image references are long (registry host, 64-digit digests); the demo shortens them when it shows them.
   const show = (text: string, indent = '   ') => {
-    for (const line of text.replace(/\n+$/, '').split('\n')) if (line.trim()) say(dim(`${indent}${line}`));
+    for (const line of text.replace(/\n+$/, '').split('\n')) if (line.trim()) say(dim(`${indent}${shortenReferences(line, env.registryHost)}`));
   };
   const rollback = async (args: string[], opts: { interactive?: boolean; quiet?: boolean } = {}): Promise<WorkerResult> => {
-    say(`   $ rollback ${args.join(' ')}`);
+    say(`   $ rollback ${args.map((a) => (/^[\w./:@=-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')}`);
     const r = await worker.run(args, { interactive: opts.interactive });
     if (!opts.quiet) {
       show(r.stderr, '   | ');
@@ -65,10 +68,20 @@ export async function runFlow(env: DemoEnvironment, worker: Worker, options: Flo
   result.choices = got.stdout.split('\n').filter(Boolean);
   say(`   ${result.choices.length} rollback points; develop and stage builds were left out by the tag rule of prod.`);
 
-  step(2, 'What would each date change?');
+  step(2, 'What would each date change? (against what Marathon runs now)');
+  say(`   $ rollback plan ${base.join(' ')} --date <each date> --json   ${dim('(summarised)')}`);
+  const plans = new Map<string, PlanJson>();
   for (const date of result.choices) {
-    const p = await rollback(['plan', ...base, '--date', date]);
-    if (p.code !== 0) return fail(say, result, p, 'plan');
+    const p = await worker.run(['plan', ...base, '--date', date, '--json']);
+    if (p.code !== 0) {
+      show(p.stderr, '   | ');
+      return fail(say, result, p, 'plan');
+    }
+    const plan = JSON.parse(p.stdout) as PlanJson;
+    plans.set(date, plan);
+    const { label, detail } = describePlan(date, plan.services);
+    say(`   ${label}`);
+    for (const line of detail.slice(1)) say(dim(`       ${line}`));
   }
 
   step(3, 'Choose the date');
@@ -89,34 +102,32 @@ export async function runFlow(env: DemoEnvironment, worker: Worker, options: Flo
   }
   if (!date) return fail(say, result, undefined, 'select');
   result.date = date;
-  const planned = await worker.run(['plan', ...base, '--date', date, '--json']);
-  if (planned.code !== 0) return fail(say, result, planned, 'plan');
-  result.plan = JSON.parse(planned.stdout) as FlowResult['plan'];
+  result.plan = plans.get(date);
 
   step(4, `Roll prod back to ${date}`);
   result.before = await env.fleet();
   say('   The fleet in Marathon before:');
-  showFleet(say, result.before);
+  showFleet(say, env.registryHost, result.before);
   const run = await rollback(['run', ...base, '--date', date, '--approver', options.approver]);
   result.afterRun = await env.fleet();
   result.slack = env.slackMessages();
   if (run.code !== 0) return fail(say, result, run, 'run');
   say('   The fleet after (* changed):');
-  showFleet(say, result.afterRun, result.before);
-  say('   Slack received:');
-  for (const m of result.slack) show(m, '     ');
+  showFleet(say, env.registryHost, result.afterRun, result.before);
+  say(`   Slack received ${result.slack.length} message${result.slack.length === 1 ? '' : 's'}; the last one:`);
+  if (result.slack.length) show(result.slack[result.slack.length - 1], '     ');
 
   step(5, 'Undo: put back what the rollback replaced');
   const undo = options.interactive && options.confirm ? await options.confirm('   Undo the rollback now? [Y/n] ') : options.undo;
   if (!undo) {
     say('   Skipped (the environment is thrown away anyway).');
   } else {
-    const u = await rollback(['undo', ...base]);
+    const u = await rollback(['undo', ...base, '--approver', options.approver]);
     result.afterUndo = await env.fleet();
     result.slack = env.slackMessages();
     if (u.code !== 0) return fail(say, result, u, 'undo');
     say('   The fleet after undo (* changed):');
-    showFleet(say, result.afterUndo, result.afterRun);
+    showFleet(say, env.registryHost, result.afterUndo, result.afterRun);
   }
   result.code = 0;
   return result;
@@ -128,17 +139,23 @@ function fail(say: (t: string) => void, result: FlowResult, r: WorkerResult | un
   return result;
 }
 
-/** The image reference, short enough to read: repository:tag, the digest abbreviated. */
-export function shortImage(image: string): string {
-  const withoutHost = image.replace(/^[^/]+[.:][^/]*\//, '');
-  return withoutHost.replace(/@sha256:([0-9a-f]{12})[0-9a-f]+$/, '@sha256:$1…');
+/** `rollback plan --json`, as printed. */
+export interface PlanJson {
+  environment: string;
+  date: string;
+  services: PlanService[];
 }
 
-function showFleet(say: (t: string) => void, fleet: FleetApp[], previous?: FleetApp[]): void {
+/** Text with the demo registry's host left out of image references and digests cut to 12 digits. */
+export function shortenReferences(text: string, registryHost: string): string {
+  return text.split(`${registryHost}/`).join('').replace(/sha256:([0-9a-f]{12})[0-9a-f]{52}/g, 'sha256:$1…');
+}
+
+function showFleet(say: (t: string) => void, registryHost: string, fleet: FleetApp[], previous?: FleetApp[]): void {
   const width = Math.max(...fleet.map((a) => a.id.length));
   for (const app of fleet) {
     const was = previous?.find((p) => p.id === app.id)?.image;
     const mark = previous && was !== app.image ? '*' : ' ';
-    say(`   ${mark} ${app.id.padEnd(width)}  ${shortImage(app.image)}`);
+    say(`   ${mark} ${app.id.padEnd(width)}  ${shortenReferences(app.image, registryHost)}`);
   }
 }

@@ -139,18 +139,29 @@ export function formatPlan(plan: Plan): string {
   return [line(header), ...rows.map(line), ...notes, summary].join('\n') + '\n';
 }
 
+/** One service of the plan as scripts see it (`plan --json`), also what `select` and the demo draw from. */
+export interface PlanService {
+  service: string;
+  current: string;
+  /** Target image reference; null when the service is left as it is. */
+  target: string | null;
+  day: string | null;
+  action: PlanAction;
+  reason: string;
+}
+
+export function planServices(plan: Plan): PlanService[] {
+  return plan.entries.map((e) => ({
+    service: e.service,
+    current: e.current,
+    target: e.target?.reference ?? null,
+    day: e.day ?? null,
+    action: e.action,
+    reason: e.reason,
+  }));
+}
+
 /** The plan as JSON (stdout of `rollback plan --json`): stable field names for scripts. */
 export function planJson(plan: Plan): string {
-  return JSON.stringify({
-    environment: plan.environment,
-    date: plan.date,
-    services: plan.entries.map((e) => ({
-      service: e.service,
-      current: e.current,
-      target: e.target?.reference ?? null,
-      day: e.day ?? null,
-      action: e.action,
-      reason: e.reason,
-    })),
-  }, null, 2) + '\n';
+  return JSON.stringify({ environment: plan.environment, date: plan.date, services: planServices(plan) }, null, 2) + '\n';
 }

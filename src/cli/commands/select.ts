@@ -8,7 +8,7 @@
  */
 import { resolve } from 'node:path';
 import { failure, inputError } from '../../errors';
-import { buildPlan, parseReference, type Plan } from '../../plan/plan';
+import { buildPlan, parseReference, planServices, type Plan, type PlanService } from '../../plan/plan';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
 import { colorEnabled } from '../progress';
@@ -26,20 +26,21 @@ const tagOf = (reference: string) => {
   return r.tag ?? (r.digest ? `@${r.digest.slice(0, 19)}` : reference);
 };
 
-/** One line per date, and the per-service lines shown under the list (pure). */
-export function pickerItem(plan: Plan): PickerItem {
-  const changes = plan.entries.filter((e) => e.action === 'change').length;
-  const total = plan.entries.length;
-  const label = changes === 0
-    ? `${plan.date}  nothing changes (the fleet already runs these images)`
-    : `${plan.date}  ${changes} of ${total} service${total === 1 ? '' : 's'} change: ${plan.entries.filter((e) => e.action === 'change').map((e) => e.service).join(', ')}`;
-  const width = Math.max(...plan.entries.map((e) => e.service.length));
-  const detail = [`Plan for ${plan.date}:`];
-  for (const e of plan.entries) {
+/** One line saying what a date changes, and one line per service, compactly (pure). */
+export function describePlan(date: string, entries: PlanService[]): PickerItem {
+  const changed = entries.filter((e) => e.action === 'change');
+  const total = entries.length;
+  const label = changed.length === 0
+    ? `${date}  nothing changes (the fleet already runs these images)`
+    : `${date}  ${changed.length} of ${total} service${total === 1 ? '' : 's'} change: ${changed.map((e) => e.service).join(', ')}`;
+  const width = Math.max(...entries.map((e) => e.service.length));
+  const detail = [`Plan for ${date}:`];
+  for (const e of entries) {
     const name = e.service.padEnd(width);
+    const to = e.target ? tagOf(e.target) : '';
     // A build from an earlier day is the seed's special case: say so, it is what people double-check.
-    if (e.action === 'change') detail.push(`${name}  ${tagOf(e.current)} -> ${e.target!.tag}  (built ${e.day}${e.day !== plan.date ? `, no build on ${plan.date}` : ''})`);
-    else if (e.action === 'skip') detail.push(`${name}  stays on ${e.target!.tag}  (already runs it)`);
+    if (e.action === 'change') detail.push(`${name}  ${tagOf(e.current)} -> ${to}  (built ${e.day}${e.day !== date ? `, no build on ${date}` : ''})`);
+    else if (e.action === 'skip') detail.push(`${name}  stays on ${to}  (already runs it)`);
     else detail.push(`${name}  ${e.reason}`);
   }
   return { label, detail };
@@ -67,7 +68,7 @@ export async function selectCommand(ctx: CommandContext, io: SelectIo = {}): Pro
     await s.close();
   }
 
-  const items = plans.map(pickerItem);
+  const items = plans.map((p) => describePlan(p.date, planServices(p)));
   const title = `Roll ${envName} back to which date? (${s.target.describe()})`;
   const result = await pickInTerminal(input, terminal, items, { title, color: colorEnabled(ctx.env) });
   if ('cancelled' in result) {
