@@ -24,6 +24,12 @@ export interface RequestOptions {
   maxBytes?: number;
   /** Overrides the client's per-request timeout. */
   timeoutMs?: number;
+  /**
+   * Keep the connection open after a HEAD. undici closes it by default, against servers that send
+   * a body with HEAD (https://github.com/nodejs/undici/issues/258); well-behaved APIs such as a
+   * registry pass true, or every HEAD costs a new TCP (and TLS) handshake.
+   */
+  keepAliveAfterHead?: boolean;
 }
 
 export interface HttpClientOptions {
@@ -109,6 +115,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       dispatcher,
       headersTimeout: t,
       bodyTimeout: t,
+      ...(method === 'HEAD' && o.keepAliveAfterHead ? { reset: false } : {}),
     });
     const limit = o.maxBytes ?? 64 * 1024 * 1024;
     const chunks: Buffer[] = [];

@@ -130,7 +130,8 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
   let bearer: { realm: string; service?: string } | undefined;
   const configDates = new Map<string, Promise<string | undefined>>();
 
-  const send = (url: string, o: RequestOptions) => limiter.run(() => http.request(url, o));
+  // Registries answer HEAD without a body, so its connection can be reused (see keepAliveAfterHead).
+  const send = (url: string, o: RequestOptions) => limiter.run(() => http.request(url, { keepAliveAfterHead: true, ...o }));
 
   const wrongCredentials = (where: string, res: HttpResponse) =>
     inputError(

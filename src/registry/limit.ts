@@ -12,11 +12,21 @@ export interface Limiter {
 export function createLimiter(size: number): Limiter {
   if (!Number.isInteger(size) || size < 1) throw new Error(`concurrency must be a positive integer, not ${size}`);
   let running = 0;
-  const waiting: (() => void)[] = [];
+  // A queue with a moving head: shift() would copy the whole array each time, and a get of
+  // 100k tags queues 100k requests at once.
+  let waiting: (() => void)[] = [];
+  let head = 0;
   const release = () => {
     running--;
-    const next = waiting.shift();
-    if (next) next();
+    if (head < waiting.length) {
+      const next = waiting[head];
+      waiting[head++] = undefined as never;
+      if (head > 1024 && head * 2 > waiting.length) {
+        waiting = waiting.slice(head);
+        head = 0;
+      }
+      next();
+    }
   };
   return {
     active: () => running,

@@ -81,6 +81,8 @@ export interface RegistryDouble {
   count(match?: RegExp | string): number;
   /** Most requests ever in flight at once. */
   peakConcurrency(): number;
+  /** TCP connections accepted so far (connection reuse keeps this near the concurrency). */
+  connections(): number;
   stop(): Promise<void>;
 }
 
@@ -114,6 +116,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let inFlight = 0;
+  let connections = 0;
   let peak = 0;
   const double = { fleet: options.fleet } as RegistryDouble;
 
@@ -274,6 +277,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
   };
   const server: Server = options.tls ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, listener) : createServer(listener);
   server.on('connection', (s: Socket) => {
+    connections++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -290,6 +294,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
     clearFaults: () => void (faults = []),
     count: (match?: RegExp | string) => requests.filter((r) => match === undefined || matches(match, `${r.method} ${r.path}`)).length,
     peakConcurrency: () => peak,
+    connections: () => connections,
     stop: async () => {
       for (const t of timers) clearTimeout(t);
       timers.clear();

@@ -273,6 +273,20 @@ describe('faults', () => {
   });
 });
 
+describe('connection reuse', () => {
+  it('keeps connections open across GETs and HEADs (at most one per concurrent request)', async () => {
+    const many: DoubleFleet = { 'shop/api': Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`t${i}-prod`, { created: '2026-11-01T00:00:00Z' }])) };
+    double = await startRegistryDouble({ fleet: many });
+    const c = createRegistryClient({ url: double.url, concurrency: 3 }, { logger: memoryLogger() });
+    client = c;
+    const tags = await c.tags('shop/api');
+    await Promise.all(tags.map((t) => c.imageDate('shop/api', t)));
+    await Promise.all(tags.map((t) => c.digest('shop/api', t)));
+    expect(double.count(/^HEAD /)).toBe(30);
+    expect(double.connections()).toBeLessThanOrEqual(3);
+  });
+});
+
 describe('unreachable registry', () => {
   it('says it cannot be reached, exit 1', async () => {
     const c = createRegistryClient({ url: 'http://127.0.0.1:9', concurrency: 2 }, { logger: memoryLogger(), http: { sleep: async () => undefined } });
