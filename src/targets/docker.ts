@@ -22,7 +22,7 @@ export interface DockerTargetDeps {
   clock?: Clock;
   /** Pause between two looks at a new container. Default ctx.pollMs, else 1 s. */
   pollMs?: number;
-  /** Seconds the engine gives the old container to stop before it kills it. Default 10 (docker stop's). */
+  /** Seconds the engine gives the old container to stop before it kills it. Default: the container's own StopTimeout, else 10 (the engine decides). */
   stopSeconds?: number;
 }
 
@@ -53,7 +53,7 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
   const clock: Clock = deps.clock ?? clockOf(ctx);
   const pollMs = deps.pollMs ?? ctx.pollMs ?? 1000;
   const monitorMs = (config.monitor ?? 5) * 1000;
-  const stopSeconds = deps.stopSeconds ?? 10;
+  const stopSeconds = deps.stopSeconds;
   const historyFile = config.history
     ? isAbsolute(config.history) ? config.history : resolve(config.history)
     : join(ctx.stateDir, `docker-history-${hostSlug(address.host)}.json`);
@@ -156,7 +156,7 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
       await call('POST', `/containers/${old.Id}/rename`, `rename ${name} to ${oldName}`, { name: oldName });
       let newId: string | undefined;
       try {
-        await call('POST', `/containers/${old.Id}/stop`, `stop ${name}`, { t: stopSeconds }, [204, 304]);
+        await call('POST', `/containers/${old.Id}/stop`, `stop ${name}`, stopSeconds === undefined ? undefined : { t: stopSeconds }, [204, 304]);
         const created = await engine.json<{ Id: string; Warnings?: string[] }>('POST', '/containers/create', { query: { name }, body: request.body });
         newId = created.Id;
         for (const w of created.Warnings ?? []) log.warn(`container ${name}: ${w}`);

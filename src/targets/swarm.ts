@@ -127,10 +127,6 @@ export function createSwarmTarget(ctx: TargetContext, deps: SwarmTargetDeps = {}
       for (;;) {
         const svc = await engine.inspectService(name);
         if (!svc) throw failure(`Swarm service '${name}' disappeared while it was being updated to ${image}.`);
-        const specImage = svc.Spec.TaskTemplate?.ContainerSpec?.Image ?? '';
-        if (!sameImage(specImage, image)) {
-          throw failure(`Swarm service '${name}' was changed to ${specImage} by someone else while it was being updated to ${image}.`);
-        }
         const tasks = await engine.listTasks({ service: [svc.ID] });
         const ours = tasks.filter((t) => sameImage(taskImage(t), image) && (engineTime(t.CreatedAt) ?? 0) >= since);
         const failed = ours.filter((t) => FAILED_TASK_STATES.has(t.Status?.State ?? ''));
@@ -142,6 +138,11 @@ export function createSwarmTarget(ctx: TargetContext, deps: SwarmTargetDeps = {}
           throw failure(
             `Swarm service '${name}' did not take ${image}: the update is ${state.replace('_', ' ')}${svc.UpdateStatus?.Message ? ` (${svc.UpdateStatus.Message})` : ''}${task ? `; ${taskProblem(name, task)}` : ''}.`,
           );
+        }
+        // After the state check: Swarm's own rollback (failure action "rollback") puts the previous spec back too.
+        const specImage = svc.Spec.TaskTemplate?.ContainerSpec?.Image ?? '';
+        if (!sameImage(specImage, image)) {
+          throw failure(`Swarm service '${name}' was changed to ${specImage} by someone else while it was being updated to ${image}.`);
         }
         if (failed.length > 0) {
           throw failure(`Swarm service '${name}' did not take ${image}: ${taskProblem(name, newest(failed)!)}.`);

@@ -21,6 +21,7 @@ export interface DoubleService {
   UpdatedAt: string;
   Spec: { Name: string; TaskTemplate: { ContainerSpec: { Image: string; Env?: string[] } }; Mode: { Replicated: { Replicas: number } }; Labels?: Record<string, string> };
   UpdateStatus?: { State: string; Message?: string; StartedAt?: string };
+  PreviousSpec?: DoubleService['Spec'];
   /** Not part of the API: how the next update goes, and how far it is. */
   script: UpdateScript;
   step: number;
@@ -132,6 +133,8 @@ export async function startEngineDouble(): Promise<EngineDouble> {
           s.script === 'pauses'
             ? { State: 'paused', Message: `update paused due to failure or early termination of task ${String(t.ID)}` }
             : { State: 'rollback_completed', Message: 'rollback completed' };
+        // Swarm's own rollback puts the previous spec back (and with it the previous image).
+        if (s.script === 'rolls-back' && s.PreviousSpec) s.Spec = s.PreviousSpec;
       }
     }
   }
@@ -176,6 +179,7 @@ export async function startEngineDouble(): Promise<EngineDouble> {
         return send(res, 500, { message: 'rpc error: code = Unknown desc = update out of sequence' });
       }
       const spec = JSON.parse(body);
+      s.PreviousSpec = s.Spec;
       s.Spec = spec;
       s.Version.Index += 7;
       s.UpdatedAt = tick();

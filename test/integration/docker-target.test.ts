@@ -66,6 +66,7 @@ maybe('docker target on the real engine', () => {
     await push('worker', '1-stage', '2026-11-01T09:00:00Z');
     await push('worker', '3-stage', '2026-11-03T09:00:00Z');
     await push('worker', '4-stage', '2026-11-04T09:00:00Z', FAILS);
+    await push('worker', '6-stage', '2026-11-06T09:00:00Z', ['/bin/no-such-program']);
     for (const s of services) await runContainer(s.name, refs[s.name]['3-stage']);
   });
 
@@ -156,6 +157,26 @@ maybe('docker target on the real engine', () => {
         expect(await target.current(s)).toEqual({ image: refs[s.name]['3-stage'], id: name(s.name) });
       }
       expect(docker('ps', '-a', '--filter', `name=${id}-`, '--format', '{{.Names}}').split('\n').sort()).toEqual(services.map((s) => name(s.name)).sort());
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('a new container the engine cannot start, or an image it cannot pull, leaves the old one running', async () => {
+    const { ctx } = targetContext(targetConfig(), services, stateDir);
+    const target = createDockerTarget(ctx, { pollMs: 200, stopSeconds: 2 });
+    try {
+      const before = inspect('worker').Id;
+      const t = Date.now();
+      await expect(target.deploy(services[2], refs.worker['6-stage'])).rejects.toThrow(
+        new RegExp(`^Container ${name('worker')} could not be replaced by one on .*6-stage.*: .*could not start the new container ${name('worker')} \\(HTTP \\d+\\): .*no-such-program.*; the old container ${name('worker')} was put back on .*3-stage`),
+      );
+      timings.push(`start failure put back after ${Date.now() - t} ms`);
+      const missing = `${reg.host}/${id}/worker:9-stage@sha256:${'0'.repeat(64)}`;
+      await expect(target.deploy(services[2], missing)).rejects.toThrow(/could not pull .*9-stage.*: .*(not found|unknown)/);
+      const c = inspect('worker');
+      expect([c.Id, c.Config.Image, c.State.Running]).toEqual([before, refs.worker['3-stage'], true]);
+      expect(docker('ps', '-a', '--filter', `name=${id}-worker`, '--format', '{{.Names}}')).toBe(name('worker'));
     } finally {
       await target.close();
     }
