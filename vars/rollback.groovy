@@ -96,7 +96,9 @@ Map select(Map args = [:]) {
         question.submitter = args.submitter
     }
     // Jenkins reports a timeout and a person's abort with the same exception; its causes need
-    // script approval, so the build's own clock tells them apart (currentBuild is whitelisted).
+    // script approval, so the build's own clock tells them apart: currentBuild.duration is
+    // whitelisted and, while the build runs, is the time since it started (workflow-support
+    // RunWrapper.getDuration: https://github.com/jenkinsci/workflow-support-plugin).
     long askedAt = currentBuild.duration
     def answer = null
     try {
@@ -170,9 +172,10 @@ private Map worker(String command, Map args, Map extra) {
         "ROLLBACK_ERR=${dir}/err",
         "ROLLBACK_RC=${dir}/rc",
     ]
+    List bindings = credentialBindings(args)
     int code = 0
     withEnv(vars) {
-        withCredentials(credentialBindings(args)) {
+        withCredentials(bindings) {
             code = sh(script: WORKER_SCRIPT, returnStatus: true, label: "rollback ${command}")
         }
     }

@@ -77,7 +77,7 @@ beforeAll(async () => {
     scenario('run-fails', { inputs: [pick], agentEnv: { STUB_RUN_EXIT: '1', STUB_RUN_SAYS: 'api did not become healthy; all 3 services were put back.' } }),
     scenario('run-partly', { inputs: [pick], agentEnv: { STUB_RUN_EXIT: '3', STUB_RUN_SAYS: 'web is on web:1.2, api could not be put back.' } }),
     scenario('whole-flow', {
-      jenkinsfile: "@Library('rollback') _\nrollback(env: 'prod', registryCredentialsId: 'rollback-registry', timeout: 60)\n",
+      jenkinsfile: "@Library('rollback') _\nrollback(env: 'prod', registryCredentialsId: 'rollback-registry', timeout: 60, submitter: 'ops,carol')\n",
       inputs: [{ DATE: '2026-11-19', user: 'carol' }],
     }),
     scenario('whole-flow-date', { jenkinsfile: "@Library('rollback') _\nrollback(env: 'dev', date: '2026-11-02', approver: 'release-bot')\n" }),
@@ -238,6 +238,7 @@ describe('rollback(...): the whole flow in one call', () => {
     expect(records('whole-flow').pop()!.params.approver).toBe('carol');
     expect(stepsNamed(r, 'input')[0].node).toBeNull();
     expect(stepsNamed(r, 'timeout')[0]).toMatchObject({ time: 60 });
+    expect(stepsNamed(r, 'input')[0].submitter).toBe('ops,carol');
     expect(stepsNamed(r, 'node')).toHaveLength(2);
     expect(stepsNamed(r, 'checkout')).toHaveLength(2);
     expect(stepsNamed(r, 'withCredentials')[0].bindings).toEqual([expect.objectContaining({ credentialsId: 'rollback-registry' })]);
