@@ -12,6 +12,7 @@ command -v groovy >/dev/null || need+=(groovy)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v tc >/dev/null || need+=(iproute2)
+command -v script >/dev/null || need+=(bsdutils)   # util-linux `script`: a real pty for the select tests
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
