@@ -18,6 +18,7 @@ let env: DemoEnvironment;
 let bundle: WorkerBundle;
 let workerEnv: NodeJS.ProcessEnv;
 let choices: string[];
+let getStderr = '';
 const base = ['--config', 'rollback.yml', '--env', 'prod'];
 
 beforeAll(async () => {
@@ -30,6 +31,7 @@ beforeAll(async () => {
   let err = '';
   const code = await main(['get', ...base], workerEnv, { cwd: env.workDir, stdout: (t) => (out += t), stderr: (t) => (err += t), stderrIsTTY: false });
   if (code !== 0) throw new Error(`get failed (${code}): ${err}`);
+  getStderr = err;
   choices = out.split('\n').filter(Boolean);
 });
 
@@ -110,4 +112,35 @@ it('refuses without a terminal, pointing to --date (exit 2)', async () => {
   expect(out).toBe('');
   expect(err.trim().split('\n')).toHaveLength(1);
   expect(err).toMatch(/needs a terminal.*--date/);
+});
+
+describe('get on a terminal', () => {
+  const get = (extraEnv: NodeJS.ProcessEnv, name: string) => {
+    const cmd = `cd ${shq(env.workDir)} && ${shq(process.execPath)} ${shq(bundle.file)} get ${base.join(' ')} --catalog ${name}.json > ${name}.out`;
+    return runInPty(cmd, { cwd: root, env: { ...workerEnv, ...extraEnv } });
+  };
+
+  it('draws a progress line (repositories, tags, requests/s), erases it, and keeps stdout to the dates', async () => {
+    const pty = get({}, 'progress');
+    expect(await pty.exited).toBe(0);
+    const screen = pty.screen();
+    expect(screen).toMatch(/\r\x1b\[2K\x1b\[2mreading the registry: \d+\/4 repositories, \d+\/\d+ tags, \d+ requests, [\d.]+ req\/s/);
+    expect(screen).toContain('4/4 repositories');
+    // Erased before the summary line, so the summary starts on a clean line.
+    expect(screen).toMatch(/\r\x1b\[2KRead \d+ prod tags/);
+    expect(readFileSync(join(env.workDir, 'progress.out'), 'utf8')).toBe(choices.map((d) => `${d}\n`).join(''));
+  });
+
+  it('has no colour with NO_COLOR', async () => {
+    const pty = get({ NO_COLOR: '1' }, 'nocolor');
+    expect(await pty.exited).toBe(0);
+    expect(pty.screen()).toContain('reading the registry: ');
+    expect(pty.screen()).not.toContain('\x1b[2m');
+  });
+
+  it('stays silent when stderr is not a terminal', () => {
+    expect(getStderr).toMatch(/^Read \d+ prod tags/);
+    expect(getStderr).not.toContain('reading the registry');
+    expect(getStderr).not.toContain('\x1b');
+  });
 });
