@@ -41,6 +41,11 @@ export interface EngineDeps {
   busyWaitMs?: number;
   /** Poll interval of that wait. Default 2 s. */
   busyPollMs?: number;
+  /**
+   * Aborted when the run must stop (SIGTERM from a Jenkins abort, Ctrl-C): no new service
+   * starts, in-flight ones finish, and everything changed is put back, as for a failure.
+   */
+  signal?: AbortSignal;
 }
 
 export interface CommonRequest {
@@ -170,11 +175,15 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
   const changeOf = (e: SnapshotService): Change => ({ service: e.service, from: e.before, to: e.after, day: e.day });
   await c.emit({ type: 'started', run: info });
 
-  let firstFailure: { service: string; reason: string } | undefined;
+  let firstFailure: { service?: string; reason: string } | undefined;
+  const stopped = () => {
+    if (!firstFailure && c.deps.signal?.aborted) firstFailure = { reason: `interrupted by ${String(c.deps.signal.reason ?? 'a signal')}` };
+    return firstFailure !== undefined;
+  };
   const pending = journal.data.services.filter((e) => e.state === 'pending');
 
   const deployOne = async (e: SnapshotService) => {
-    if (firstFailure) return; // stop starting new services; in-flight ones finish
+    if (stopped()) return; // stop starting new services; in-flight ones finish
     const svc = serviceConfig(services, e.service, journal.file);
     const t0 = c.now().getTime();
     journal.set(e.service, 'deploying');
@@ -202,7 +211,7 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
     try {
       await target.deployAll(pending.map((e) => ({ service: serviceConfig(services, e.service, journal.file), image: e.after })), `${what}, approved by ${info.approver}`);
       await runPool(pending, parallel, async (e) => {
-        if (firstFailure) return;
+        if (stopped()) return;
         await target.waitHealthy(serviceConfig(services, e.service, journal.file), e.after, timeoutMs);
         journal.set(e.service, 'done');
         logger.info(`${e.service}: ${e.before} -> ${e.after}, healthy`);
@@ -216,6 +225,8 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
   }
 
   const names = (pred: (e: SnapshotService) => boolean) => journal.data.services.filter(pred).map((e) => e.service);
+  // An interruption after the last service started changes nothing: the run is complete.
+  if (firstFailure && firstFailure.service === undefined && journal.data.services.every((e) => e.state === 'done')) firstFailure = undefined;
   if (!firstFailure) {
     journal.finish('done');
     await c.emit({ type: 'done', run: info });
@@ -229,9 +240,9 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
   }
 
   // Put back every service that is or may be changed, to the image recorded before the change.
-  const failure = `${firstFailure.service}: ${firstFailure.reason.replace(/\.$/, '')}`;
+  const failure = `${firstFailure.service ? `${firstFailure.service}: ` : ''}${firstFailure.reason.replace(/\.$/, '')}`;
   const toRevert = journal.data.services.filter((e) => e.state === 'done' || e.state === 'failed');
-  logger.info(`Putting back ${toRevert.length} service${toRevert.length === 1 ? '' : 's'} after the failure of ${firstFailure.service}.`);
+  logger.info(`Putting back ${toRevert.length} service${toRevert.length === 1 ? '' : 's'} after ${firstFailure.service ? `the failure of ${firstFailure.service}` : `the run was ${firstFailure.reason}`}.`);
   // Services whose change never took (refused, or already back): put back without a deployment.
   const unchanged = new Set<string>();
   await runPool(toRevert, parallel, async (e) => {

@@ -27,6 +27,7 @@ maybe('a worker killed mid-run (SIGKILL)', () => {
   const err: string[] = [];
   let child: ChildProcess | undefined;
   let killAfterPut = 0;
+  let killWith: NodeJS.Signals = 'SIGKILL';
 
   const env = () => ({ PATH: process.env.PATH, MARATHON_URL: m.url, USER: 'ci' });
   const args = (cmd: string, ...rest: string[]) => [cmd, '--config', join(dir, 'rollback.yml'), '--env', 'prod', '--catalog', join(dir, '.rollback', 'catalog.json'), ...rest];
@@ -68,7 +69,7 @@ maybe('a worker killed mid-run (SIGKILL)', () => {
       // The kill lands right after Marathon answered the k-th PUT: the change is applied, the
       // worker never learns it.
       onRequest: (r) => {
-        if (r.method === 'PUT' && m.requests.filter((x) => x.method === 'PUT').length === killAfterPut) child?.kill('SIGKILL');
+        if (r.method === 'PUT' && m.requests.filter((x) => x.method === 'PUT').length === killAfterPut) child?.kill(killWith);
       },
     });
   });
@@ -80,6 +81,7 @@ maybe('a worker killed mid-run (SIGKILL)', () => {
   /** Runs `rollback run` in a real process and kills it after the k-th PUT; resolves with its signal. */
   function runAndKill(k: number): Promise<NodeJS.Signals | null> {
     killAfterPut = k;
+    killWith = 'SIGKILL';
     const c = spawn(process.execPath, ['--import', LOADER, join(ROOT, 'src/index.ts'), ...args('run', '--date', D)], { env: env(), cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
     let stderr = '';
@@ -99,6 +101,19 @@ maybe('a worker killed mid-run (SIGKILL)', () => {
       expect(images()).toEqual(START());
     });
   }
+
+  it('SIGTERM (a Jenkins abort) after change 1: no new service starts, the changed one is put back, exit 1', async () => {
+    killAfterPut = 1;
+    killWith = 'SIGTERM';
+    const c = spawn(process.execPath, ['--import', LOADER, join(ROOT, 'src/index.ts'), ...args('run', '--date', D)], { env: env(), cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = c;
+    let stderr = '';
+    c.stderr!.on('data', (d) => { stderr += d; });
+    const code = await new Promise<number | null>((res) => c.on('exit', (x) => res(x)));
+    expect({ code, last: stderr.trim().split('\n').pop() }).toEqual({ code: 1, last: 'rollback: Rollback of prod to 2026-11-18 failed (interrupted by SIGTERM); every changed service was put back (api).' });
+    expect(images()).toEqual(START());
+    expect(m.requests.filter((r) => r.method === 'PUT').map((r) => r.path)).toEqual(['/v2/apps/ds/prod/api', '/v2/apps/ds/prod/api']);
+  });
 
   it('killed after change 2: undo straight away puts both changed services back', async () => {
     expect(await runAndKill(2)).toBe('SIGKILL');

@@ -232,6 +232,21 @@ describe('run engine', () => {
     }
   }
 
+  it('an interruption (SIGTERM) stops new services and puts back what changed', async () => {
+    const target = new FakeTarget();
+    const controller = new AbortController();
+    const orig = target.waitHealthy.bind(target);
+    target.waitHealthy = async (s, image) => {
+      if (s.name === 'web') controller.abort('SIGTERM');
+      return orig(s, image);
+    };
+    const out = await runRollback(deps(target, { signal: controller.signal }).d, req({ parallel: 1 }));
+    expect(out.exitCode).toBe(1);
+    expect(out.summary).toBe('Rollback of prod to 2026-11-18 failed (interrupted by SIGTERM); every changed service was put back (api, web).');
+    expect(target.images).toEqual(START);
+    expect(target.calls.filter((c) => c.startsWith('deploy db') || c.startsWith('deploy auth'))).toEqual([]);
+  });
+
   it('keeps snapshots as files under runs/ with a pointer to the latest', async () => {
     const target = new FakeTarget();
     const out = await runRollback(deps(target).d, req());

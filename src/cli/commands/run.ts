@@ -80,6 +80,29 @@ export function readCatalogFor(file: string, envName: string): Catalog {
   return catalog;
 }
 
+/**
+ * While a run changes the fleet, the first SIGTERM (Jenkins abort) or SIGINT (Ctrl-C) stops it the
+ * safe way: no new service starts and what changed is put back. A second signal ends the process
+ * at once (default behaviour again); the snapshot then lets `rollback undo` finish the job.
+ */
+export async function withInterrupts<T>(ctx: CommandContext, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    ctx.logger.info(`Received ${sig}: no new service starts, and what changed is put back (send it again to stop at once; then run 'rollback undo').`);
+    controller.abort(sig);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    return await work(controller.signal);
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}
+
 /** Prints the outcome's sentence and turns it into the exit code. */
 export function finish(ctx: CommandContext, outcome: Outcome): number {
   if (outcome.exitCode === 0) ctx.logger.info(outcome.summary);
@@ -97,14 +120,14 @@ export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<n
   const ghcr = !io.engine?.imageExists && isGhcr(s.config.registry.url) ? ghcrPackages(s.config, { logger: ctx.logger, github: { sleep: io.engine?.sleep } }) : undefined;
   const registry = io.engine?.imageExists || ghcr ? undefined : createRegistryClient(s.config.registry, { logger: ctx.logger });
   try {
-    const outcome = await runRollback({
-      target: s.target, notifier: s.notifier, logger: ctx.logger, stateDir: s.stateDir,
+    const outcome = await withInterrupts(ctx, (signal) => runRollback({
+      target: s.target, notifier: s.notifier, logger: ctx.logger, stateDir: s.stateDir, signal,
       imageExists: ghcr ? ghcrImageExists(ghcr) : registry ? (image) => registry.hasManifest(image.repository, image.digest) : undefined,
       ...io.engine,
     }, {
       environment: envName, services: s.config.services, approver: approverOf(ctx.options.approver, ctx.env), dryRun: ctx.options.dryRun,
       parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000, catalog, date,
-    });
+    }));
     return finish(ctx, outcome);
   } finally {
     await s.close();

@@ -8,17 +8,17 @@ import { approverOf } from '../../notify/index';
 import { undoRollback } from '../../run/engine';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
-import { finish, setup, type RunIo } from './run';
+import { finish, setup, withInterrupts, type RunIo } from './run';
 
 export async function undoCommand(ctx: CommandContext, io: RunIo = {}): Promise<number> {
   const envName = requireOption(ctx.options, 'env', '--env');
   const s = await setup(ctx, io, true);
   try {
-    const outcome = await undoRollback({ target: s.target, notifier: s.notifier, logger: ctx.logger, stateDir: s.stateDir, ...io.engine }, {
+    const outcome = await withInterrupts(ctx, (signal) => undoRollback({ target: s.target, notifier: s.notifier, logger: ctx.logger, stateDir: s.stateDir, signal, ...io.engine }, {
       environment: envName, services: s.config.services, approver: approverOf(ctx.options.approver, ctx.env), dryRun: ctx.options.dryRun,
       parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000,
       snapshot: ctx.options.snapshot ? resolve(ctx.cwd, ctx.options.snapshot) : undefined,
-    });
+    }));
     return finish(ctx, outcome);
   } finally {
     await s.close();
