@@ -5,6 +5,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request } from 'undici';
 import type { Catalog } from '../../src/catalog/types';
 import { main } from '../../src/cli/main';
 import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
@@ -187,5 +188,16 @@ maybe('rollback run, end to end (real registry, Marathon double, Slack double)',
     for (const secret of [MARATHON_PASSWORD, slack.secret, Buffer.from(`ops:${MARATHON_PASSWORD}`).toString('base64')]) {
       expect(everything).not.toContain(secret);
     }
+  });
+
+  it('preflight: an image deleted from the registry since get stops the run before any change', async () => {
+    // Kept last: it deletes a manifest the other tests plan with.
+    const web = catalog.services.find((s) => s.name === 'web')!.images.find((i) => i.tag === '2-prod')!;
+    const res = await request(`${reg.url}/v2/shop/web/manifests/${web.digest}`, { method: 'DELETE' });
+    await res.body.dump();
+    expect(res.statusCode).toBe(202);
+    expect(await cli('run', ...common(), '--date', D)).toBe(1);
+    expect(err.join('').trim().split('\n').pop()).toBe(`rollback: Preflight: ${web.reference} (service web) is no longer in the registry; nothing was changed.`);
+    expect(m.requests.filter((r) => r.method !== 'GET')).toEqual([]);
   });
 });
