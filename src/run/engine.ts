@@ -170,7 +170,9 @@ function list(names: string[]): string {
  * Applies the changes of a journal whose entries are 'pending' (plus 'done' ones carried over from
  * an interrupted run, which are put back on failure like the others). The journal is on disk.
  */
-async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: ServiceConfig[], parallel: number, timeoutMs: number, what: string): Promise<Outcome> {
+async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: ServiceConfig[], parallel: number, timeoutMs: number, what: string,
+  /** Services the run leaves alone (already there, no rollback point), named in a partial outcome too. */
+  untouched: { service: string; state: string }[] = []): Promise<Outcome> {
   const { target, logger } = c.deps;
   const changeOf = (e: SnapshotService): Change => ({ service: e.service, from: e.before, to: e.after, day: e.day });
   await c.emit({ type: 'started', run: info });
@@ -267,7 +269,10 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
     }
   });
 
-  const states = journal.data.services.map((e) => ({ service: e.service, state: unchanged.has(e.service) ? `unchanged (runs ${e.before})` : stateWords(e) }));
+  const states = [
+    ...journal.data.services.map((e) => ({ service: e.service, state: unchanged.has(e.service) ? `unchanged (runs ${e.before})` : stateWords(e) })),
+    ...untouched.filter((u) => !journal.data.services.some((e) => e.service === u.service)),
+  ];
   const reverted = names((e) => e.state === 'reverted' && !unchanged.has(e.service));
   if (names((e) => e.state === 'revert-failed').length === 0) {
     journal.finish('failed');
@@ -356,7 +361,10 @@ export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Ou
     }, c.now);
     if (carried) markResumed(carried, c.now());
     logger.info(`Snapshot: ${displayPath(journal.file)}`);
-    const outcome = await applyChanges(c, journal, info, req.services, req.parallel, req.deployTimeoutMs, what);
+    const untouched = plan.entries.filter((e) => e.action !== 'change').map((e) => ({
+      service: e.service, state: e.action === 'skip' ? `already at its target (runs ${e.current})` : `left as it is (runs ${e.current})`,
+    }));
+    const outcome = await applyChanges(c, journal, info, req.services, req.parallel, req.deployTimeoutMs, what, untouched);
     return { ...outcome, plan };
   });
 }

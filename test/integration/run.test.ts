@@ -153,7 +153,7 @@ maybe('rollback run, end to end (real registry, Marathon double, Slack double)',
     m.faults['/ds/prod/shop/api'] = { put: { status: 422, image: `${reg.host}/shop/api:2-prod` } };
     expect(await cli('run', ...common(), '--date', D)).toBe(3);
     const last = err.join('').trim().split('\n').pop()!;
-    expect(last).toMatch(/could not be fully put back: api NOT put back \(may run \S+shop\/api:1-prod@sha256:\w+, should run \S+shop\/api:2-prod: Marathon refused .*\); web put back \(runs \S+shop\/web:3-prod\); run 'rollback undo' once the cause is fixed/);
+    expect(last).toMatch(/could not be fully put back: api NOT put back \(may run \S+shop\/api:1-prod@sha256:\w+, should run \S+shop\/api:2-prod: Marathon refused .*\); web put back \(runs \S+shop\/web:3-prod\); db already at its target \(runs \S+shop\/db:1-prod\); run 'rollback undo' once the cause is fixed/);
     expect(m.apps.get('/ds/prod/shop/web')!.container.docker.image).toBe(`${reg.host}/shop/web:3-prod`);
   });
 
