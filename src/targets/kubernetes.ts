@@ -171,7 +171,8 @@ export function createKubernetesTarget(ctx: TargetContext, deps: KubernetesDeps 
       if (l.workload.spec.paused) return `${label(l)} is paused (kubectl rollout resume it first).`;
       const v = rolloutVerdict(l.kind, l.workload);
       if (v.state === 'progressing') return `${label(l)} is still rolling out (${v.why}).`;
-      if (v.state === 'failed') return `${label(l)}'s last rollout failed (${v.why}); fix or undo it first.`;
+      // A rollout that failed (progress deadline) is over: rolling back is the remedy, not a reason to wait.
+      if (v.state === 'failed') ctx.logger.info(`${label(l)}: its last rollout failed (${v.why}); the rollback replaces it.`);
       return undefined;
     },
 

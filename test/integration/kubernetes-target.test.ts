@@ -101,6 +101,18 @@ test('a workload mid-rollout is busy', async () => {
   expect(await target.busy(svc('web'))).toMatch(/^Deployment shop\/web is still rolling out \(/);
 });
 
+test('a rollout stuck on its progress deadline is not busy: rolling back is the remedy', async () => {
+  kube.failNextRollout('api', 'deadline');
+  await target.deploy(svc('api'), img('shop/api', '4-prod', 'e'));
+  await target.waitHealthy(svc('api'), img('shop/api', '4-prod', 'e'), 60_000).catch(() => undefined);
+  expect(await target.busy(svc('api'))).toBeUndefined();
+  expect(logger.lines.join('\n')).toMatch(/Deployment shop\/api: its last rollout failed \(exceeded its progress deadline/);
+  const back = img('shop/api', '2-prod', 'a');
+  await target.deploy(svc('api'), back);
+  await target.waitHealthy(svc('api'), back, 60_000);
+  expect(kube.image('Deployment', 'api', 'main', 'shop')).toBe(back);
+});
+
 test('progress deadline exceeded is a failure with the reason', async () => {
   kube.failNextRollout('api', 'deadline');
   const to = img('shop/api', '0-prod', 'c');
