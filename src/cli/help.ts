@@ -20,6 +20,7 @@ Options:
       --snapshot FILE   snapshot for undo (default: the last run's, under .rollback/)
       --registry URL    without --config: the registry (the seed form, with --repos)
       --repos a,b,c     without --config: repositories; --env then means the tag suffix -<env>
+                        (credentials from REGISTRY_USER and REGISTRY_PASSWORD, never flags)
       --debug           show stack traces and every request
   -h, --help            this text
 

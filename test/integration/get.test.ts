@@ -133,6 +133,14 @@ describe('rollback get on a real registry', () => {
     expect(readCatalog(join(dir, 'seed/catalog.json')).services.map((s) => s.name)).toEqual(['api', 'web', 'worker']);
   });
 
+  it('fails with exit 2 and writes no catalog when no tag matches at all', async () => {
+    const out = await inProcess(['get', '--registry', reg.url, '--repos', 'shop/api,shop/web', '--env', 'qa', '--catalog', 'qa/catalog.json'], env, dir);
+    expect(out.code).toBe(2);
+    expect(out.stdout).toBe('');
+    expect(out.stderr).toMatch(/rollback: No service has an image whose tag matches \/-qa\$\/, so there is no date to go back to; check --env and the environment's tags\.\n$/);
+    expect(existsSync(join(dir, 'qa/catalog.json'))).toBe(false);
+  });
+
   it('refuses an unknown environment, naming the known ones (exit 2, nothing on stdout)', async () => {
     const out = await inProcess(['get', '--config', 'rollback.yml', '--env', 'production'], env, dir);
     expect(out).toEqual({ code: 2, stdout: '', stderr: "rollback: Environment 'production' is not in rollback.yml; it defines: prod, develop.\n" });

@@ -84,16 +84,18 @@ export async function getCommand(ctx: CommandContext): Promise<number> {
       progress.update(p);
     },
   }).finally(() => progress.done());
-  writeCatalog(catalogFile, catalog);
   const images = catalog.services.reduce((n, s) => n + s.images.length, 0);
   const seconds = (Date.now() - started) / 1000;
-  logger.info(
+  const summary =
     `Read ${last.tagsDone} ${catalog.environment} tags of ${catalog.services.length} services in ${seconds.toFixed(1)} s (${last.requests} requests); ` +
-      `kept ${images} images, ${catalog.choices.length} rollback points; catalog: ${options.catalog}.`,
-  );
+    `kept ${images} images, ${catalog.choices.length} rollback points`;
   if (catalog.choices.length === 0) {
+    // No catalog is written: an empty one would only let a later plan or run fail less clearly.
+    logger.info(`${summary}.`);
     throw inputError(`No service has an image whose tag matches /${catalog.tagPattern}/, so there is no date to go back to; check --env and the environment's tags.`);
   }
+  writeCatalog(catalogFile, catalog);
+  logger.info(`${summary}; catalog: ${options.catalog}.`);
   ctx.stdout(catalog.choices.map((d) => `${d}\n`).join(''));
   return 0;
 }
