@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm-groovy-lint (CodeNarc) over the Jenkins side: vars/ and Jenkinsfile.example. Fails on any error.
 # It runs offline; it needs Java (CodeNarc is a Java program), which Groovy needs anyway.
-# The rules are recommended-jenkinsfile, except that `@Library('rollback') _` may leave `_` unused.
+# The rules: npm-groovy-lint's recommended-jenkinsfile (which allows `@Library('rollback') _`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${JAVA_HOME:-}" ]; then

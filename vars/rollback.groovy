@@ -156,7 +156,9 @@ private void onAgent(Map args, Closure body) {
 private Map worker(String command, Map args, Map extra) {
     String dir = "${pwd(tmp: true)}/rollback"
     requireNode()
-    writeFile(file: "${dir}/rollback.js", text: libraryResource('rollback.js'))
+    // UTF-8 both ways: the agent's platform default may differ, and the worker's messages are UTF-8.
+    String bundle = libraryResource(resource: 'rollback.js', encoding: 'UTF-8')
+    writeFile(file: "${dir}/rollback.js", text: bundle, encoding: 'UTF-8')
     Map given = [config: args.config ?: 'rollback.yml', env: args.env] + extra
     Map params = [:]
     for (String key in given.keySet()) {
@@ -179,7 +181,9 @@ private Map worker(String command, Map args, Map extra) {
             code = sh(script: WORKER_SCRIPT, returnStatus: true, label: "rollback ${command}")
         }
     }
-    return [code: code, out: readFile("${dir}/out"), err: readFile("${dir}/err")]
+    String out = readFile(file: "${dir}/out", encoding: 'UTF-8')
+    String err = readFile(file: "${dir}/err", encoding: 'UTF-8')
+    return [code: code, out: out, err: err]
 }
 
 private void requireNode() {

@@ -119,8 +119,8 @@ class JenkinsHarness {
                 needAgent('writeFile')
                 File out = file(named.file)
                 out.parentFile.mkdirs()
-                out.text = named.text
-                record('writeFile', [file: named.file, length: named.text.length()])
+                out.setText(named.text, named.encoding ?: 'UTF-8')
+                record('writeFile', [file: named.file, length: named.text.length(), encoding: named.encoding])
                 return null
             case 'readFile':
                 needAgent('readFile')
@@ -130,10 +130,11 @@ class JenkinsHarness {
                 if (!f.exists()) {
                     throw new java.nio.file.NoSuchFileException(f.path)
                 }
-                return f.text
+                return f.getText(named.encoding ?: 'UTF-8')
             case 'libraryResource':
-                record('libraryResource', [resource: first])
-                return new File(scenario.resources ?: new File(root, 'resources').path, first).text
+                String resource = first instanceof Map ? named.resource : first
+                record('libraryResource', [resource: resource])
+                return new File(scenario.resources ?: new File(root, 'resources').path, resource).getText('UTF-8')
             case 'stash': return stash(named)
             case 'unstash': return unstash(first instanceof Map ? named.name : first)
             case 'withEnv': return withEnv(first as List, body)

@@ -81,6 +81,9 @@ beforeAll(async () => {
       inputs: [{ DATE: '2026-11-19', user: 'carol' }],
     }),
     scenario('whole-flow-date', { jenkinsfile: "@Library('rollback') _\nrollback(env: 'dev', date: '2026-11-02', approver: 'release-bot')\n" }),
+    scenario('plan-step', {
+      jenkinsfile: "@Library('rollback') _\nnode { rollback.choices(env: 'prod') }\nnode { def table = rollback.plan(env: 'prod', date: '2026-11-12'); echo \"returned ${table.length()} characters\" }\n",
+    }),
     scenario('no-env', { jenkinsfile: "@Library('rollback') _\nnode { rollback.choices(config: 'rollback.yml') }\n" }),
   ]);
 }, 240_000);
@@ -253,6 +256,18 @@ describe('rollback(...): the whole flow in one call', () => {
       ['get', { config: 'rollback.yml', env: 'dev' }],
       ['run', { config: 'rollback.yml', env: 'dev', date: '2026-11-02', dryRun: false, approver: 'release-bot' }],
     ]);
+  });
+
+  test('rollback.plan on another agent: unstashes the catalog, prints the table and returns it', () => {
+    const r = result('plan-step');
+    expect(r.error).toBeNull();
+    expect(records('plan-step').map((x) => [x.argv[0], x.params.date ?? null])).toEqual([['get', null], ['plan', '2026-11-12']]);
+    const table = 'SERVICE  NOW       AFTER\napi      api:1.3   api:1.2 (2026-11-12)\n';
+    expect(stepsNamed(r, 'echo').map((c) => c.message)).toContain(table);
+    expect(r.log).toContain(`returned ${table.length} characters`);
+    expect(stepsNamed(r, 'unstash')).toEqual([expect.objectContaining({ name: 'rollback-catalog', node: 'agent-2' })]);
+    // The bundle is written as UTF-8 whatever the agent's default encoding.
+    expect(stepsNamed(r, 'writeFile').every((c) => c.encoding === 'UTF-8')).toBe(true);
   });
 
   test('a missing env is one clear sentence', () => {
