@@ -247,3 +247,24 @@ test('github target: a manifest over the contents API size limit is read as a bl
     await target.close();
   }
 });
+
+test('github target: a failure after the blobs are written, before the branch moves, changes nothing', async () => {
+  const catalog = await get();
+  const target = createGithubTarget({ config, environment: config.environments.prod, env: {}, logger: memoryLogger(), stateDir: dir }, { github: noSleep });
+  try {
+    const { deps } = engineDeps(target);
+    const start = gh.file('shop/gitops', 'main', 'prod/apps.yaml');
+    const commits = gh.commits('shop/gitops', 'main').length;
+    // POSTs are not blindly resent: a 502 on the tree is an answer, and the run stops there.
+    gh.serverErrors(1, 502, /git\/trees/);
+    const outcome = await runRollback(deps, request(catalog, '2026-11-18'));
+    expect(outcome.exitCode).toBe(1);
+    expect(outcome.summary).toMatch(/Writing the tree to shop\/gitops failed \(HTTP 502\).*nothing was changed/);
+    expect(gh.requests.some((r) => r.method === 'POST' && r.path.endsWith('/git/blobs'))).toBe(true);
+    expect(gh.file('shop/gitops', 'main', 'prod/apps.yaml')).toBe(start);
+    expect(gh.commits('shop/gitops', 'main')).toHaveLength(commits);
+    expect((await runRollback(deps, request(catalog, '2026-11-18'))).exitCode).toBe(0);
+  } finally {
+    await target.close();
+  }
+});
