@@ -75,12 +75,15 @@ async function main(): Promise<number> {
   let env: DemoEnvironment | undefined;
   let worker: Worker | undefined;
   let cleaning: Promise<void> | undefined;
+  // Workers first (a run being stopped puts back what it changed, and needs Marathon for that).
   const cleanup = () => (cleaning ??= (async () => {
-    worker?.killAll();
+    await worker?.stopAll();
     await env?.close();
   })());
   // Ctrl-C, a closed terminal or a kill: take everything down, then leave with 128 + signal.
+  let interrupted = false;
   const onSignal = (signal: NodeJS.Signals, code: number) => {
+    interrupted = true;
     say(`\nInterrupted (${signal}): stopping the demo's registry, Marathon and Slack, removing its files.`);
     void cleanup().finally(() => process.exit(code));
   };
@@ -116,7 +119,8 @@ async function main(): Promise<number> {
     if (result.code === 0) say(`\n${b('Done')} in ${((Date.now() - started) / 1000).toFixed(1)} s. Cleaning up.`);
     return result.code;
   } catch (err) {
-    process.stderr.write(`demo: ${(err as Error).message}\n`);
+    // After an interrupt the flow trips over the servers going away; that is not news.
+    if (!interrupted) process.stderr.write(`demo: ${(err as Error).message}\n`);
     return 1;
   } finally {
     await cleanup();

@@ -2,8 +2,15 @@
  * Runs the real worker as its own process, exactly as Jenkins does (`node resources/rollback.js`),
  * or the TypeScript sources through tsx (for tests and development, when the bundle may be stale).
  * Every child is tracked so that Ctrl-C or an error never leaves one behind.
+ *
+ * Non-interactive children get their own process group, so a Ctrl-C in the terminal reaches the
+ * demo only; the demo then asks each running child to stop with ONE SIGTERM, which `rollback run`
+ * answers the safe way (no new service, put back what changed), and waits for it. A second
+ * signal would make the worker stop at once (src/cli/commands/run.ts, withInterrupts).
+ * `select` must stay in the terminal's foreground group to read keys, and handles Ctrl-C itself.
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { pathToFileURL } from 'node:url';
 
 export interface WorkerResult {
@@ -24,8 +31,8 @@ export interface WorkerOptions {
 export interface Worker {
   /** Output captured; `interactive` gives the child this terminal's stdin and stderr (for select). */
   run(args: string[], options?: { interactive?: boolean }): Promise<WorkerResult>;
-  /** Ends every running child (SIGTERM to its process group). */
-  killAll(): void;
+  /** Stops every running child: one SIGTERM, then SIGKILL to its group after `graceMs`. */
+  stopAll(graceMs?: number): Promise<void>;
 }
 
 export function createWorker(options: WorkerOptions): Worker {
@@ -40,6 +47,7 @@ export function createWorker(options: WorkerOptions): Worker {
           cwd: options.cwd,
           env: options.env,
           stdio: runOptions.interactive ? ['inherit', 'pipe', 'inherit'] : ['ignore', 'pipe', 'pipe'],
+          detached: !runOptions.interactive,
         });
         children.add(child);
         let stdout = '';
@@ -52,14 +60,27 @@ export function createWorker(options: WorkerOptions): Worker {
         });
         child.on('close', (code, signal) => {
           children.delete(child);
-          resolve({ code: code ?? (signal === 'SIGINT' ? 130 : 1), stdout, stderr });
+          // Killed by a signal: 128 + its number, as shells report it.
+          resolve({ code: code ?? 128 + (signal ? constants.signals[signal] : 0), stdout, stderr });
         });
       });
     },
-    killAll() {
-      for (const child of children) {
-        if (child.exitCode === null) child.kill('SIGTERM');
-      }
+    async stopAll(graceMs = 20_000) {
+      await Promise.all([...children].map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const closed = new Promise<void>((r) => child.once('close', () => r()));
+        child.kill('SIGTERM');
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), graceMs)));
+        if ((await Promise.race([closed, late])) === 'late') {
+          try {
+            process.kill(-child.pid!, 'SIGKILL');
+          } catch {
+            child.kill('SIGKILL');
+          }
+        }
+        clearTimeout(timer);
+      }));
     },
   };
 }
