@@ -5,7 +5,7 @@ Put a whole microservice fleet back to the images of a chosen date, all or nothi
 Commands:
   get      list the dates the fleet can go back to (one per line, newest first) and write the catalog
   plan     show what a date would change, per service (--json for machines)
-  select   choose a date in the terminal, with each date's plan shown
+  select   choose a date in the terminal, each shown with its plan; prints it (Esc: exit 1)
   run      roll the fleet back to --date; any failure puts back what changed
   undo     put back what the last run replaced
 
