@@ -210,17 +210,30 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
   if (target.deployAll && pending.length > 0) {
     // One atomic change for the whole fleet (GitOps); then each service is waited for.
     for (const e of pending) journal.set(e.service, 'deploying');
+    let accepted = false;
     try {
       await target.deployAll(pending.map((e) => ({ service: serviceConfig(services, e.service, journal.file), image: e.after })), `${what}, approved by ${info.approver}`);
+      accepted = true;
+    } catch (err) {
+      firstFailure = { reason: describeError(err) };
+      for (const e of pending) journal.set(e.service, 'failed', firstFailure.reason);
+    }
+    if (accepted) {
       await runPool(pending, parallel, async (e) => {
         if (stopped()) return;
-        await target.waitHealthy(serviceConfig(services, e.service, journal.file), e.after, timeoutMs);
+        try {
+          await target.waitHealthy(serviceConfig(services, e.service, journal.file), e.after, timeoutMs);
+        } catch (err) {
+          const reason = describeError(err);
+          journal.set(e.service, 'failed', reason);
+          firstFailure ??= { service: e.service, reason };
+          return;
+        }
         journal.set(e.service, 'done');
         logger.info(`${e.service}: ${e.before} -> ${e.after}, healthy`);
       });
-    } catch (err) {
-      firstFailure = { service: pending.find((e) => journal.entry(e.service).state === 'deploying')?.service ?? pending[0].service, reason: describeError(err) };
-      for (const e of pending) if (journal.entry(e.service).state === 'deploying') journal.set(e.service, 'failed', firstFailure.reason);
+      // Changed in the same commit but not waited for once the run stopped: changed, not healthy.
+      for (const e of pending) if (journal.entry(e.service).state === 'deploying') journal.set(e.service, 'failed', 'not waited for: the run stopped');
     }
   } else {
     await runPool(pending, parallel, deployOne);
@@ -247,36 +260,78 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
   logger.info(`Putting back ${toRevert.length} service${toRevert.length === 1 ? '' : 's'} after ${firstFailure.service ? `the failure of ${firstFailure.service}` : `the run was ${firstFailure.reason}`}.`);
   // Services whose change never took (refused, or already back): put back without a deployment.
   const unchanged = new Set<string>();
-  await runPool(toRevert, parallel, async (e) => {
-    const svc = serviceConfig(services, e.service, journal.file);
-    journal.set(e.service, 'reverting');
-    try {
-      const now = await target.current(svc);
-      if (!sameImage(now.image, e.before)) {
-        const t0 = c.now().getTime();
-        logger.info(`${e.service}: putting back ${now.image} -> ${e.before}`);
-        await target.deploy(svc, e.before);
-        await target.waitHealthy(svc, e.before, timeoutMs);
-        logger.info(`${e.service}: put back, healthy after ${secondsSince(c, t0)}`);
-      } else {
-        unchanged.add(e.service);
+  const revertFailed = (e: SnapshotService, err: unknown) => {
+    journal.set(e.service, 'revert-failed', describeError(err));
+    logger.info(`${e.service}: could not be put back: ${describeError(err)}`);
+  };
+  const reverted = async (e: SnapshotService) => {
+    journal.set(e.service, 'reverted');
+    await c.emit({ type: 'service-reverted', run: info, change: changeOf(e) });
+  };
+  if (target.deployAll) {
+    // Atomic targets (GitOps) put back in one change too, then each service is waited for.
+    const back: SnapshotService[] = [];
+    await runPool(toRevert, parallel, async (e) => {
+      journal.set(e.service, 'reverting');
+      try {
+        const now = await target.current(serviceConfig(services, e.service, journal.file));
+        if (sameImage(now.image, e.before)) {
+          unchanged.add(e.service);
+          await reverted(e);
+        } else {
+          back.push(e);
+        }
+      } catch (err) {
+        revertFailed(e, err);
       }
-      journal.set(e.service, 'reverted');
-      await c.emit({ type: 'service-reverted', run: info, change: changeOf(e) });
-    } catch (err) {
-      journal.set(e.service, 'revert-failed', describeError(err));
-      logger.info(`${e.service}: could not be put back: ${describeError(err)}`);
+    });
+    let failedAll: unknown;
+    if (back.length) {
+      try {
+        await target.deployAll(back.map((e) => ({ service: serviceConfig(services, e.service, journal.file), image: e.before })), `Put back: ${what} failed (${failure})`);
+      } catch (err) {
+        failedAll = err;
+      }
     }
-  });
+    await runPool(back, parallel, async (e) => {
+      if (failedAll) return revertFailed(e, failedAll);
+      try {
+        await target.waitHealthy(serviceConfig(services, e.service, journal.file), e.before, timeoutMs);
+        await reverted(e);
+      } catch (err) {
+        revertFailed(e, err);
+      }
+    });
+  } else {
+    await runPool(toRevert, parallel, async (e) => {
+      const svc = serviceConfig(services, e.service, journal.file);
+      journal.set(e.service, 'reverting');
+      try {
+        const now = await target.current(svc);
+        if (!sameImage(now.image, e.before)) {
+          const t0 = c.now().getTime();
+          logger.info(`${e.service}: putting back ${now.image} -> ${e.before}`);
+          await target.deploy(svc, e.before);
+          await target.waitHealthy(svc, e.before, timeoutMs);
+          logger.info(`${e.service}: put back, healthy after ${secondsSince(c, t0)}`);
+        } else {
+          unchanged.add(e.service);
+        }
+        await reverted(e);
+      } catch (err) {
+        revertFailed(e, err);
+      }
+    });
+  }
 
   const states = [
     ...journal.data.services.map((e) => ({ service: e.service, state: unchanged.has(e.service) ? `unchanged (runs ${e.before})` : stateWords(e) })),
     ...untouched.filter((u) => !journal.data.services.some((e) => e.service === u.service)),
   ];
-  const reverted = names((e) => e.state === 'reverted' && !unchanged.has(e.service));
+  const putBack = names((e) => e.state === 'reverted' && !unchanged.has(e.service));
   if (names((e) => e.state === 'revert-failed').length === 0) {
     journal.finish('failed');
-    const reason = `${what} failed (${failure}); ${reverted.length ? `every changed service was put back (${list(reverted)})` : 'nothing was changed'}.`;
+    const reason = `${what} failed (${failure}); ${putBack.length ? `every changed service was put back (${list(putBack)})` : 'nothing was changed'}.`;
     await c.emit({ type: 'failed', run: info, reason });
     return { exitCode: 1, summary: reason, snapshot: journal.file, services: states };
   }

@@ -247,6 +247,30 @@ describe('run engine', () => {
     expect(target.calls.filter((c) => c.startsWith('deploy db') || c.startsWith('deploy auth'))).toEqual([]);
   });
 
+  it('an atomic target (GitOps) gets one change for the fleet, and one to put it back', async () => {
+    const target = new FakeTarget();
+    const commits: string[][] = [];
+    const atomic = Object.assign(target, {
+      deployAll: async (changes: { service: ServiceConfig; image: string }[]) => {
+        commits.push(changes.map((c) => c.service.name));
+        for (const c of changes) target.images[c.service.name] = c.image;
+      },
+    });
+    expect((await runRollback(deps(atomic).d, req())).exitCode).toBe(0);
+    expect(commits).toEqual([NAMES]);
+    expect(target.images).toEqual(PLANNED);
+    expect(target.calls.some((c) => c.startsWith('deploy '))).toBe(false);
+
+    target.images = { ...START };
+    commits.length = 0;
+    target.unhealthy.set('db', PLANNED.db);
+    const out = await runRollback(deps(atomic).d, req());
+    expect(out.exitCode).toBe(1);
+    expect(out.summary).toMatch(/^Rollback of prod to 2026-11-18 failed \(db: db did not become healthy\); every changed service was put back \(api, web, db, auth\)\.$/);
+    expect(commits).toEqual([NAMES, NAMES]);
+    expect(target.images).toEqual(START);
+  });
+
   it('keeps snapshots as files under runs/ with a pointer to the latest', async () => {
     const target = new FakeTarget();
     const out = await runRollback(deps(target).d, req());
