@@ -266,7 +266,7 @@ describe('run engine', () => {
     target.unhealthy.set('db', PLANNED.db);
     const out = await runRollback(deps(atomic).d, req());
     expect(out.exitCode).toBe(1);
-    expect(out.summary).toMatch(/^Rollback of prod to 2026-11-18 failed \(db: db did not become healthy\); every changed service was put back \(api, web, db, auth\)\.$/);
+    expect(out.summary).toMatch(/^Rollback of prod to 2026-11-18 failed \(db: Unexpected error: db did not become healthy\); every changed service was put back \(api, web, db, auth\)\.$/);
     expect(commits).toEqual([NAMES, NAMES]);
     expect(target.images).toEqual(START);
   });
