@@ -252,7 +252,10 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     const all: string[] = [];
     let url: string | undefined = repoUrl(repository, `tags/list?n=${pageSize}`);
     const origin = new URL(base).origin;
+    const seen = new Set<string>();
     for (let page = 1; url; page++) {
+      if (seen.has(url)) throw failure(`Repository ${repository} on ${base}: the tag list pages loop back to ${displayUrl(url)}; the registry's pagination is broken.`);
+      seen.add(url);
       if (page > maxPages) throw failure(`Repository ${repository} on ${base} has more than ${maxPages} pages of tags; the list was not read to the end.`);
       const res = await call(repository, url, { headers: { accept: 'application/json' } });
       if (res.status === 404) throw inputError(`Repository ${repository} does not exist on ${base} (GET ${displayUrl(res.url)} answered 404 Not Found).`);
