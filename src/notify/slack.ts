@@ -61,7 +61,7 @@ export function slackMessage(event: RunEvent, channel?: string): Record<string, 
   }
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `environment ${r.environment} · ${r.date ? `date ${r.date} · ` : ''}approver ${r.approver} · ${r.target}`.slice(0, 1900) }] });
   // `text` is the notification fallback (and what screen readers get).
-  const text = `${head.replace(/[*:]/g, '').trim()} ${r.changes.map((c) => `${c.service}: ${shortImage(c.from)} -> ${shortImage(c.to)}`).join('; ')}`.slice(0, 3000);
+  const text = `${head.replace(/^:[a-z_]+:\s*/, '').replace(/\*/g, '').trim()} ${r.changes.map((c) => `${c.service}: ${shortImage(c.from)} -> ${shortImage(c.to)}`).join('; ')}`.slice(0, 3000);
   return { ...(channel ? { channel } : {}), text, blocks };
 }
 

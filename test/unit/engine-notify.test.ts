@@ -13,6 +13,7 @@ const run = (n = 3): RunInfo => ({
 describe('Slack messages and the notifier fan-out', () => {
   it('names environment, date, approver and every service old -> new, in Block Kit within its limits', () => {
     const msg = slackMessage({ type: 'done', run: run() })!;
+    expect(msg.text).toMatch(/^Rollback of prod to 2026-11-19 is done \(approved by alice\)\. svc0: shop\/svc0:9-prod -> shop\/svc0:8-prod@abababababab; /);
     const text = JSON.stringify(msg);
     for (const s of ['prod', '2026-11-19', 'alice', 'svc0', 'svc2', 'shop/svc1:9-prod → shop/svc1:8-prod@abababababab']) expect(text).toContain(s);
     const big = slackMessage({ type: 'started', run: run(300) })!;
