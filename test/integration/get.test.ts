@@ -133,6 +133,13 @@ describe('rollback get on a real registry', () => {
     expect(readCatalog(join(dir, 'seed/catalog.json')).services.map((s) => s.name)).toEqual(['api', 'web', 'worker']);
   });
 
+  it('dates an image without a config date by its org.opencontainers.image.created annotation', async () => {
+    await pushImage(reg, { repository: 'shop/labels', tag: '1-prod', created: '2026-11-07T06:00:00Z', format: 'oci', annotationOnly: true });
+    const out = await inProcess(['get', '--registry', reg.url, '--repos', 'shop/labels', '--env', 'prod', '--catalog', 'labels/catalog.json'], env, dir);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toBe('2026-11-07\n');
+  });
+
   it('fails with exit 2 and writes no catalog when no tag matches at all', async () => {
     const out = await inProcess(['get', '--registry', reg.url, '--repos', 'shop/api,shop/web', '--env', 'qa', '--catalog', 'qa/catalog.json'], env, dir);
     expect(out.code).toBe(2);

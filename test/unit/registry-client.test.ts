@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,6 +138,24 @@ describe('tag list pagination', () => {
     const { client } = await setup({ maxPageSize: 2 }, {}, { maxPages: 2 });
     const err = await rejection(client.tags('shop/api'));
     expect(err.message).toMatch(/shop\/api .* has more than 2 pages of tags/);
+  });
+
+  it('refuses pages that loop back to an earlier page', async () => {
+    // A broken registry whose next link always points at the first page.
+    const server = createServer((req, res) => {
+      if (req.url === '/v2/') return res.writeHead(200).end('{}');
+      res.writeHead(200, { 'content-type': 'application/json', link: '</v2/shop/api/tags/list?n=1000>; rel="next"' }).end('{"tags":["a-prod"]}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const c = createRegistryClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, concurrency: 1 }, { logger: memoryLogger() });
+    try {
+      const err = await rejection(c.tags('shop/api'));
+      expect(err.message).toMatch(/shop\/api .*: the tag list pages loop back to http:\/\/127\.0\.0\.1:\d+\/v2\/shop\/api\/tags\/list; the registry's pagination is broken\.$/);
+    } finally {
+      await c.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('parses Link headers with several links and relative URLs', () => {
