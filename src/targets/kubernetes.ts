@@ -152,8 +152,8 @@ export function createKubernetesTarget(ctx: TargetContext, deps: KubernetesDeps 
       return false;
     }
     const after = result.object;
-    const now = after.spec?.template?.spec?.containers?.find((x) => x.name === c.name)?.image ?? image;
-    patched.set(service.name, { generation: after.metadata.generation ?? 0, image: now });
+    const applied = after.spec?.template?.spec?.containers?.find((x) => x.name === c.name)?.image ?? image;
+    patched.set(service.name, { generation: after.metadata.generation ?? 0, image: applied });
     return true;
   }
 
