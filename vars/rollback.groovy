@@ -47,7 +47,8 @@ List choices(Map args = [:]) {
         }
     }
     if (dates.isEmpty()) {
-        error("rollback: the registry has no image for environment '${args.env}', so there is no rollback point to choose.")
+        error("rollback: the registry has no image for environment '${args.env}', " +
+              'so there is no rollback point to choose.')
     }
     echo("rollback: ${dates.size()} rollback point(s) for ${args.env}: ${dates.join(', ')}")
     return dates
@@ -120,7 +121,8 @@ def run(Map args) {
     requireEnv(args)
     requireDate(args)
     unstash(CATALOG_STASH)
-    Map result = worker('run', args, [date: args.date, dryRun: args.dryRun == true, approver: args.approver ?: startedBy()])
+    Map given = [date: args.date, dryRun: args.dryRun == true, approver: args.approver ?: startedBy()]
+    Map result = worker('run', args, given)
     failOn('run', result)
     return args.date
 }
@@ -139,7 +141,8 @@ final String CATALOG_STASH = 'rollback-catalog'
 final String NODE_VERSION_SCRIPT = 'command -v node >/dev/null 2>&1 && node --version || echo none'
 @groovy.transform.Field
 final String WORKER_SCRIPT = '''set +ex
-{ node "$ROLLBACK_WORKER" "$ROLLBACK_COMMAND" 2>&1 >"$ROLLBACK_OUT"; echo $? >"$ROLLBACK_RC"; } | tee "$ROLLBACK_ERR" >&2
+{ node "$ROLLBACK_WORKER" "$ROLLBACK_COMMAND" 2>&1 >"$ROLLBACK_OUT"; echo $? >"$ROLLBACK_RC"; } |
+    tee "$ROLLBACK_ERR" >&2
 exit "$(cat "$ROLLBACK_RC")"'''
 
 private void onAgent(Map args, Closure body) {
@@ -189,7 +192,8 @@ private Map worker(String command, Map args, Map extra) {
 private void requireNode() {
     String version = sh(script: NODE_VERSION_SCRIPT, returnStdout: true, label: 'node --version').trim()
     if (version == 'none') {
-        error('rollback: this agent has no Node.js on its PATH; the rollback worker needs Node.js 20.18.1 or newer on every agent that runs it.')
+        error('rollback: this agent has no Node.js on its PATH; ' +
+              'the rollback worker needs Node.js 20.18.1 or newer on every agent that runs it.')
     }
     List parts = []
     for (String part in version.replaceFirst('^v', '').tokenize('.')) {
@@ -205,10 +209,12 @@ private void requireNode() {
 private List credentialBindings(Map args) {
     List bindings = []
     if (args.registryCredentialsId) {
-        bindings << usernamePassword(credentialsId: args.registryCredentialsId, usernameVariable: 'REGISTRY_USER', passwordVariable: 'REGISTRY_PASSWORD')
+        bindings << usernamePassword(credentialsId: args.registryCredentialsId,
+                                     usernameVariable: 'REGISTRY_USER', passwordVariable: 'REGISTRY_PASSWORD')
     }
     if (args.targetCredentialsId) {
-        bindings << usernamePassword(credentialsId: args.targetCredentialsId, usernameVariable: 'TARGET_USER', passwordVariable: 'TARGET_PASSWORD')
+        bindings << usernamePassword(credentialsId: args.targetCredentialsId,
+                                     usernameVariable: 'TARGET_USER', passwordVariable: 'TARGET_PASSWORD')
     }
     if (args.slackCredentialsId) {
         bindings << string(credentialsId: args.slackCredentialsId, variable: 'SLACK_WEBHOOK')
@@ -225,7 +231,10 @@ private void failOn(String command, Map result) {
             error("rollback ${command}: bad input: ${sentence}")
             break
         case 1:
-            error(command == 'run' ? "rollback FAILED, the fleet is unchanged or was put back: ${sentence}" : "rollback ${command} failed: ${sentence}")
+            if (command == 'run') {
+                error("rollback FAILED, the fleet is unchanged or was put back: ${sentence}")
+            }
+            error("rollback ${command} failed: ${sentence}")
             break
         case 3:
             error("rollback PARTLY DONE: some services changed and could not be put back; check them now: ${sentence}")

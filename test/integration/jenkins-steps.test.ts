@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { ROOT, Scenario, ScenarioResult, runScenarios, shCalls, stepsNamed, workerCalls } from '../groovy/harness';
 
 const WORKER_SCRIPT = `set +ex
-{ node "$ROLLBACK_WORKER" "$ROLLBACK_COMMAND" 2>&1 >"$ROLLBACK_OUT"; echo $? >"$ROLLBACK_RC"; } | tee "$ROLLBACK_ERR" >&2
+{ node "$ROLLBACK_WORKER" "$ROLLBACK_COMMAND" 2>&1 >"$ROLLBACK_OUT"; echo $? >"$ROLLBACK_RC"; } |
+    tee "$ROLLBACK_ERR" >&2
 exit "$(cat "$ROLLBACK_RC")"`;
 const NODE_VERSION_SCRIPT = 'command -v node >/dev/null 2>&1 && node --version || echo none';
 
