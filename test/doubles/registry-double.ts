@@ -57,6 +57,8 @@ export interface RegistryDoubleOptions {
   omitHeadDigest?: boolean;
   /** Serve HTTPS with this PEM key and certificate (for the ca / insecure settings). */
   tls?: { key: string; cert: string };
+  /** Keep `requests` (default true); a bench of 100k tags may turn it off and use count totals only. */
+  logRequests?: boolean;
 }
 
 export interface LoggedRequest {
@@ -77,7 +79,7 @@ export interface RegistryDouble {
   revokeTokens(): void;
   fault(rule: FaultRule): void;
   clearFaults(): void;
-  /** Requests whose "METHOD /path" matches. */
+  /** Requests whose "METHOD /path" matches (all requests, even with logRequests off, when no match is given). */
   count(match?: RegExp | string): number;
   /** Most requests ever in flight at once. */
   peakConcurrency(): number;
@@ -115,6 +117,8 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
   const requests: LoggedRequest[] = [];
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
+  const sortedTags = new Map<string, { count: number; sorted: string[] }>();
+  let total = 0;
   let inFlight = 0;
   let connections = 0;
   let peak = 0;
@@ -223,7 +227,14 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
     const tags = double.fleet[repo];
     if (!tags) return error(res, 404, 'NAME_UNKNOWN', `repository ${repo} not known to registry`);
     if (m[2] === 'tags/list') {
-      const all = Object.keys(tags).sort();
+      // Sorted once per repository (the spec wants lexical order), again only when tags are added.
+      const keys = Object.keys(tags);
+      let memo = sortedTags.get(repo);
+      if (!memo || memo.count !== keys.length) {
+        memo = { count: keys.length, sorted: keys.sort() };
+        sortedTags.set(repo, memo);
+      }
+      const all = memo.sorted;
       const asked = Number(url.searchParams.get('n') ?? all.length);
       const n = Math.max(1, Math.min(asked || all.length, options.maxPageSize ?? 1000));
       const last = url.searchParams.get('last');
@@ -255,7 +266,8 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
 
   const listener: RequestListener = (req, res) => {
     const line = `${req.method} ${req.url}`;
-    requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, accept: req.headers.accept });
+    total++;
+    if (options.logRequests !== false) requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, accept: req.headers.accept });
     inFlight++;
     peak = Math.max(peak, inFlight);
     res.on('close', () => inFlight--);
@@ -292,7 +304,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
     revokeTokens: () => tokens.clear(),
     fault: (rule: FaultRule) => void faults.push({ ...rule, used: 0 }),
     clearFaults: () => void (faults = []),
-    count: (match?: RegExp | string) => requests.filter((r) => match === undefined || matches(match, `${r.method} ${r.path}`)).length,
+    count: (match?: RegExp | string) => (match === undefined ? total : requests.filter((r) => matches(match, `${r.method} ${r.path}`)).length),
     peakConcurrency: () => peak,
     connections: () => connections,
     stop: async () => {
