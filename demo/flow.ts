@@ -114,10 +114,19 @@ export async function runFlow(env: DemoEnvironment, worker: Worker, options: Flo
   if (run.code !== 0) return fail(say, result, run, 'run');
   say('   The fleet after (* changed):');
   showFleet(say, env.registryHost, result.afterRun, result.before);
-  say(`   Slack received ${result.slack.length} message${result.slack.length === 1 ? '' : 's'}; the last one:`);
-  if (result.slack.length) show(result.slack[result.slack.length - 1], '     ');
+  if (result.slack.length === 0) say('   Slack received nothing.');
+  else {
+    say(`   Slack received ${result.slack.length} message${result.slack.length === 1 ? '' : 's'}; the last one:`);
+    show(result.slack[result.slack.length - 1], '     ');
+  }
 
   step(5, 'Undo: put back what the rollback replaced');
+  if (sameFleet(result.afterRun, result.before)) {
+    // The date the fleet already runs: re-running a rollback is safe and changes nothing.
+    say('   Nothing changed, so there is nothing to undo.');
+    result.code = 0;
+    return result;
+  }
   const undo = options.interactive && options.confirm ? await options.confirm('   Undo the rollback now? [Y/n] ') : options.undo;
   if (!undo) {
     say('   Skipped (the environment is thrown away anyway).');
@@ -131,6 +140,10 @@ export async function runFlow(env: DemoEnvironment, worker: Worker, options: Flo
   }
   result.code = 0;
   return result;
+}
+
+function sameFleet(a: FleetApp[], b: FleetApp[]): boolean {
+  return a.length === b.length && a.every((app, i) => app.id === b[i].id && app.image === b[i].image);
 }
 
 function fail(say: (t: string) => void, result: FlowResult, r: WorkerResult | undefined, what: string): FlowResult {
