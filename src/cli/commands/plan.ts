@@ -3,13 +3,11 @@
  * What a date would change, per service, against what the target runs now: a table on stdout
  * (or JSON with --json). Changes nothing, takes no lock.
  */
-import { resolve } from 'node:path';
 import { buildPlan, checkDate, formatPlan, planJson } from '../../plan/plan';
 import { inputError } from '../../errors';
 import type { CommandContext } from '../context';
-import { requireOption } from '../options';
 import type { Catalog } from '../../catalog/types';
-import { readCatalogFor, setup, type RunIo, type Setup } from './run';
+import { loadEnvironment, readCatalogFor, setup, type RunIo, type Setup } from './run';
 import { runPool } from '../../run/pool';
 
 /** What every service of the catalog runs now, asked of the target (plan and select need it). */
@@ -24,11 +22,10 @@ export async function currentImages(s: Pick<Setup, 'config' | 'target'>, catalog
 }
 
 export async function planCommand(ctx: CommandContext, io: RunIo = {}): Promise<number> {
-  const envName = requireOption(ctx.options, 'env', '--env');
-  requireOption(ctx.options, 'config', '--config');
-  const catalog = readCatalogFor(resolve(ctx.cwd, ctx.options.catalog), envName);
+  const loaded = loadEnvironment(ctx);
+  const catalog = readCatalogFor(loaded.catalogFile, loaded.environment.name);
   const date = checkDate(catalog, ctx.options.date);
-  const s = await setup(ctx, io, false);
+  const s = await setup(ctx, io, false, loaded);
   try {
     const plan = buildPlan(catalog, date, await currentImages(s, catalog));
     ctx.stdout(ctx.options.json ? planJson(plan) : formatPlan(plan));

@@ -43,14 +43,21 @@ export interface Setup {
   close(): Promise<void>;
 }
 
-/** Config, environment, state dir, target and notifiers: what plan, run and undo share. */
-export async function setup(ctx: CommandContext, io: RunIo, withNotifiers: boolean): Promise<Setup> {
+export type Loaded = Pick<Setup, 'config' | 'environment' | 'catalogFile' | 'stateDir'>;
+
+/** Config and environment first: a wrong --config or --env is the first thing to say. */
+export function loadEnvironment(ctx: CommandContext): Loaded {
   const configFile = resolve(ctx.cwd, requireOption(ctx.options, 'config', '--config'));
   const envName = requireOption(ctx.options, 'env', '--env');
   const config = loadConfig(configFile, ctx.env);
   const environment = environmentOf(config, envName);
   const catalogFile = resolve(ctx.cwd, ctx.options.catalog);
-  const stateDir = dirname(catalogFile);
+  return { config, environment, catalogFile, stateDir: dirname(catalogFile) };
+}
+
+/** Config, environment, state dir, target and notifiers: what plan, run and undo share. */
+export async function setup(ctx: CommandContext, io: RunIo, withNotifiers: boolean, loaded: Loaded = loadEnvironment(ctx)): Promise<Setup> {
+  const { config, environment, catalogFile, stateDir } = loaded;
   const http = createHttpClient({ sleep: io.engine?.sleep });
   const notifiers: Notifier[] = [...(io.notifiers ?? [])];
   if (withNotifiers && config.notify.slack) notifiers.push(createSlackNotifier({ webhook: config.notify.slack.webhook, channel: config.notify.slack.channel, http }));
@@ -111,11 +118,11 @@ export function finish(ctx: CommandContext, outcome: Outcome): number {
 }
 
 export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<number> {
-  const envName = requireOption(ctx.options, 'env', '--env');
-  requireOption(ctx.options, 'config', '--config');
-  const catalog = readCatalogFor(resolve(ctx.cwd, ctx.options.catalog), envName);
+  const loaded = loadEnvironment(ctx);
+  const envName = loaded.environment.name;
+  const catalog = readCatalogFor(loaded.catalogFile, envName);
   const date = requireOption(ctx.options, 'date', '--date');
-  const s = await setup(ctx, io, true);
+  const s = await setup(ctx, io, true, loaded);
   // ghcr.io: the preflight asks the GitHub Packages API, as `get` did (src/registry/ghcr.ts).
   const ghcr = !io.engine?.imageExists && isGhcr(s.config.registry.url) ? ghcrPackages(s.config, { logger: ctx.logger, github: { sleep: io.engine?.sleep } }) : undefined;
   const registry = io.engine?.imageExists || ghcr ? undefined : createRegistryClient(s.config.registry, { logger: ctx.logger });
