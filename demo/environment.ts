@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHttpClient } from '../src/http/client';
+import { runPool } from '../src/run/pool';
 import { startMarathon } from '../test/doubles/marathon-double';
 import { startRegistryDouble, type DoubleFleet } from '../test/doubles/registry-double';
 import { startSlack, type SlackPost } from '../test/doubles/slack-double';
@@ -83,9 +84,9 @@ export async function startEnvironment(options: EnvironmentOptions = {}): Promis
       const real = await startRegistry({ auth });
       registry = real;
       closers.push({ what: 'registry', close: () => real.stop() });
-      for (const image of IMAGES) {
-        await pushImage(real, { repository: repositoryOf(image.service), tag: image.tag, created: createdAt(image.daysAgo, now).toISOString() });
-      }
+      // A few at a time: the registry is quick, the fixture's tar runs are what take time.
+      await runPool(IMAGES, 4, (image) =>
+        pushImage(real, { repository: repositoryOf(image.service), tag: image.tag, created: createdAt(image.daysAgo, now).toISOString() }).then(() => undefined));
     } else {
       const fleet: DoubleFleet = {};
       for (const image of IMAGES) {

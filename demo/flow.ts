@@ -51,13 +51,12 @@ export async function runFlow(env: DemoEnvironment, worker: Worker, options: Flo
   const show = (text: string, indent = '   ') => {
     for (const line of text.replace(/\n+$/, '').split('\n')) if (line.trim()) say(dim(`${indent}${shortenReferences(line, env.registryHost)}`));
   };
-  const rollback = async (args: string[], opts: { interactive?: boolean; quiet?: boolean } = {}): Promise<WorkerResult> => {
+  // Shows the command (shell-quoted, as you would type it), runs it, shows its logs (|) and answer (>).
+  const rollback = async (args: string[], opts: { interactive?: boolean } = {}): Promise<WorkerResult> => {
     say(`   $ rollback ${args.map((a) => (/^[\w./:@=-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ')}`);
     const r = await worker.run(args, { interactive: opts.interactive });
-    if (!opts.quiet) {
-      show(r.stderr, '   | ');
-      show(r.stdout, '   > ');
-    }
+    show(r.stderr, '   | ');
+    show(r.stdout, '   > ');
     return r;
   };
   const result: FlowResult = { code: 1, choices: [], before: [], slack: [] };
