@@ -26,6 +26,8 @@ def call(Map args = [:]) {
     // Asked outside any node: no executor waits while a person decides.
     picked = select(args + [choices: dates, plans: previews])
     if (picked == null) {
+        // null, not an empty map: "nobody chose in time" must not look like an answer.
+        // groovylint-disable-next-line ReturnsNullInsteadOfEmptyCollection
         return null
     }
     onAgent(args) {
@@ -109,6 +111,7 @@ Map select(Map args = [:]) {
     } catch (org.jenkinsci.plugins.workflow.steps.FlowInterruptedException interrupted) {
         if (currentBuild.duration - askedAt >= seconds * 1000L) {
             echo("rollback: no rollback point was chosen within ${seconds} seconds; nothing was changed.")
+            // groovylint-disable-next-line ReturnsNullInsteadOfEmptyCollection
             return null
         }
         throw interrupted
