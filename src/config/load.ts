@@ -42,7 +42,12 @@ function substitute(doc: Document, counter: LineCounter, file: string, env: Node
   const visit = (node: unknown, path: Path): void => {
     if (isMap(node)) {
       for (const pair of node.items) {
-        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        // A collection as a key (`? [a, b]`, `{{...}}: x`) is never a config key, and turning deeply
+        // nested ones into JS takes exponential time in yaml's toJS: refuse them up front.
+        if (!isScalar(pair.key)) {
+          throw inputError(`${where(file, doc, counter, path)}: ${pathText(path) || 'the top level'} has a key that is a list or mapping; keys must be plain names.`);
+        }
+        const key = String(pair.key.value);
         visit(pair.value, [...path, key]);
       }
     } else if (isSeq(node)) {
@@ -92,14 +97,26 @@ function schemaMessage(e: ErrorObject): { path: Path; text: string } {
 /** Parses and validates configuration text. `file` is used in messages only. */
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  // logLevel 'error': yaml's own warnings (e.g. on collection keys) would go to stderr as a second, unmasked voice.
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
   if (doc.errors.length > 0) {
     const err = doc.errors[0];
     const line = err.linePos?.[0]?.line ?? counter.linePos(err.pos[0]).line;
-    throw inputError(`${file}:${line}: this is not valid YAML (${err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}).`);
+    // The yaml parser reports runaway nesting as its own stack overflow; say what it means instead.
+    const why = /call stack/i.test(err.message) ? 'it is nested too deeply' : err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+    throw inputError(`${file}:${line}: this is not valid YAML (${why}).`);
   }
   substitute(doc, counter, file, env);
-  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (err) {
+    // yaml throws a ReferenceError for alias bombs ("billion laughs") and overflows on deep nesting.
+    if (err instanceof ReferenceError || err instanceof RangeError) {
+      throw inputError(`${file}: this YAML expands too far (aliases repeated too often or nesting too deep) to be a configuration.`);
+    }
+    throw err;
+  }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw inputError(`${file}: the configuration must be a mapping with registry, services and environments.`);
   }
