@@ -87,6 +87,14 @@ it('tells Slack the date and who approved', () => {
   expect(said).not.toContain(env.workerEnv.REGISTRY_PASSWORD);
 });
 
+it('never shows a secret: not the registry password, not the Slack webhook', () => {
+  const shown = narration.join('\n');
+  expect(shown).toContain('$ rollback run');
+  for (const secret of [env.workerEnv.REGISTRY_PASSWORD, new URL(env.workerEnv.SLACK_WEBHOOK).pathname]) {
+    expect(shown).not.toContain(secret);
+  }
+});
+
 it('undo puts the fleet back exactly as it was', () => {
   expect(result.afterUndo).toEqual(result.before);
   expect(result.afterRun).not.toEqual(result.before);
