@@ -174,7 +174,12 @@ export function createMarathonTarget(ctx: TargetContext): Target {
       const started = now().getTime();
       for (let force = false, attempt = 0; ; attempt++) {
         const app = await getApp(service);
-        imageOf(app, service);
+        if (imageOf(app, service) === image) {
+          // Already the definition we want: an earlier PUT took although its answer was lost
+          // (the client retried it), or someone else made the same change. Just wait for it.
+          ctx.logger.debug(`${service.name}: ${app.id} already has ${image}; not changing it again.`);
+          return;
+        }
         const body = JSON.stringify(withImage(app, image));
         const res = await call(`/v2/apps${pathOf(app.id)}${force ? '?force=true' : ''}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
         if (res.status === 200 || res.status === 201) {

@@ -6,6 +6,8 @@
  *
  *   const m = await startMarathon({ apps: [{ id: '/ds/prod/api', image: 'reg/shop/api:2' }], deployMs: 20 });
  *   m.faults['/ds/prod/api'] = { put: { status: 422 } };   // the next PUTs of that app answer 422
+ *   m.faults['/ds/prod/api'] = { reset: { times: 1, afterApply: true } }; // the next PUT takes, its answer is lost
+ *   m.drop = 2;                                             // the next two requests lose their connection
  *   ... run the worker against m.url ...
  *   m.apps.get('/ds/prod/api')!.container.docker.image;     // what it runs now
  *   m.requests;                                             // every request: method, path, query, body
@@ -43,6 +45,8 @@ export interface AppFaults {
   unhealthy?: boolean | string;
   /** Answers about this app are delayed by this many ms. */
   slowMs?: number;
+  /** The next requests about this app lose their connection without an answer. */
+  reset?: { times?: number; /** Only PUTs, and the change is applied first: the worker cannot know it took. */ afterApply?: boolean };
 }
 
 export interface RecordedRequest {
@@ -50,6 +54,7 @@ export interface RecordedRequest {
   path: string;
   query: Record<string, string>;
   body?: unknown;
+  /** 0 when the connection was dropped (a `reset` or `drop` fault). */
   status: number;
   authorization?: string;
 }
@@ -81,6 +86,8 @@ export interface MarathonDouble {
   deployments: Map<string, Deployment>;
   requests: RecordedRequest[];
   faults: Record<string, AppFaults>;
+  /** Drop the connection of the next `drop` requests of any kind, without an answer (network chaos). */
+  drop: number;
   /** DC/OS token the login endpoint hands out (when dcos auth is on). */
   dcosToken?: string;
   stop(): Promise<void>;
@@ -108,6 +115,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
   const requests: RecordedRequest[] = [];
   const faults: Record<string, AppFaults> = {};
   let clock = 0;
+  const double = { drop: 0 } as MarathonDouble;
   const newVersion = () => new Date(Date.UTC(2026, 0, 1) + ++clock * 1000).toISOString();
 
   for (const spec of options.apps) {
@@ -314,12 +322,41 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
     return { status: 409, json: { message: `App is locked by one or more deployments. Override with the option '?force=true'. View details at '/v2/deployments/<DEPLOYMENT_ID>'.`, deployments: shown } };
   }
 
+  /** Should this request's connection be dropped, before (`'before'`) or after (`'after'`) it is handled? */
+  function dropOf(req: IncomingMessage): 'before' | 'after' | undefined {
+    if (double.drop > 0) {
+      double.drop--;
+      return 'before';
+    }
+    const id = appIdOf(new URL(req.url ?? '/', 'http://x').pathname);
+    const f = id === undefined ? undefined : faults[id]?.reset;
+    if (!f || (f.times !== undefined && f.times <= 0)) return undefined;
+    if (f.afterApply && req.method !== 'PUT') return undefined;
+    if (f.times !== undefined) f.times--;
+    return f.afterApply ? 'after' : 'before';
+  }
+
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
+      const drop = dropOf(req);
+      const record = (status: number) => {
+        const url = new URL(req.url ?? '/', 'http://x');
+        requests.push({ method: req.method ?? 'GET', path: decodeURIComponent(url.pathname), query: Object.fromEntries(url.searchParams), status, authorization: req.headers.authorization });
+      };
+      if (drop === 'before') {
+        record(0);
+        req.socket.destroy();
+        return;
+      }
       handle(req, body).then(({ status, json, headers }) => {
+        if (drop === 'after') {
+          record(0);
+          req.socket.destroy();
+          return;
+        }
         const url = new URL(req.url ?? '/', 'http://x');
         let parsed: unknown;
         try {
@@ -341,7 +378,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  return {
+  return Object.assign(double, {
     url: `http://127.0.0.1:${port}`,
     apps, running, deployments, requests, faults,
     dcosToken: options.auth?.dcos?.token,
@@ -349,7 +386,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
       server.closeAllConnections();
       server.close(() => resolve());
     }),
-  };
+  });
 }
 
 /** The fields a client must strip from GET /v2/apps/{id} before a PUT (exported for tests). */

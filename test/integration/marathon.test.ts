@@ -126,6 +126,22 @@ describe('Marathon target', () => {
     expect(await t.busy(svc('web'))).toBeUndefined();
   });
 
+  it('survives lost connections: a dropped GET is retried, a PUT whose answer was lost is not made twice', async () => {
+    m = await startMarathon({ apps: APPS.slice(0, 1), deployMs: 50 });
+    ({ target: t } = open(m));
+    m.drop = 2;
+    expect((await t.current(svc('api'))).image).toBe('reg:5000/shop/api:2-prod');
+    expect(m.requests.slice(0, 3).map((r) => r.status)).toEqual([0, 0, 200]);
+    m.faults['/ds/prod/shop/api'] = { reset: { times: 1, afterApply: true } };
+    await t.deploy(svc('api'), 'reg:5000/shop/api:1-prod');
+    await t.waitHealthy(svc('api'), 'reg:5000/shop/api:1-prod', 5000);
+    expect(m.running.get('/ds/prod/shop/api')).toBe('reg:5000/shop/api:1-prod');
+    // The lost PUT took; the client's retry met the lock of that deployment and the target saw
+    // the definition already had the image: no second change.
+    expect(m.requests.filter((r) => r.method === 'PUT').map((r) => r.status)).toEqual([0, 409]);
+    expect(m.requests.some((r) => r.query.force)).toBe(false);
+  });
+
   it('reports a deployment in flight as busy', async () => {
     m = await startMarathon({ apps: APPS.slice(0, 1) });
     ({ target: t } = open(m));
