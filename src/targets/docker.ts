@@ -190,9 +190,12 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
         const s = c.State;
         let problem: string | undefined;
         if (s.Status === 'exited' || s.Status === 'dead' || (c.RestartCount ?? 0) > 0 || s.Restarting) {
-          // With a restart policy the engine restarts it at once: a restart count above 0 is the exit we missed.
-          const restarted = (c.RestartCount ?? 0) > 0 || s.Restarting;
-          problem = `Container ${name} on ${image} exited with code ${s.ExitCode ?? '?'}${restarted ? ' (and was restarted)' : ''}${s.Error ? `: ${s.Error}` : ''}${await lastLogs(c.Id)}`;
+          // With a restart policy the engine restarts it at once: a restart count above 0 is an exit we
+          // missed, and once it runs again State.ExitCode reads 0 (seen on the real engine), so no code then.
+          const how = s.Running
+            ? `exited and was restarted ${c.RestartCount} time(s) by its restart policy`
+            : `exited with code ${s.ExitCode ?? '?'}${s.Restarting ? ' and is being restarted' : ''}`;
+          problem = `Container ${name} on ${image} ${how}${s.Error ? `: ${s.Error}` : ''}${await lastLogs(c.Id)}`;
         } else if (s.Health?.Status === 'unhealthy') {
           const last = s.Health.Log?.[s.Health.Log.length - 1]?.Output?.trim();
           problem = `Container ${name} on ${image} is unhealthy${last ? ` (healthcheck said: ${last.slice(0, 200)})` : ''}`;

@@ -8,7 +8,7 @@ import type { Config, EnvironmentConfig, ServiceConfig, TargetConfig } from '../
 import { createEngineClient, EngineClient, RegistryAuth, registryAuthHeader } from '../../src/docker/engine';
 import { resolveEngineAddress } from '../../src/docker/host';
 import { memoryLogger } from '../../src/log';
-import type { TargetContext } from '../../src/targets/types';
+import type { Target, TargetContext } from '../../src/targets/types';
 
 /**
  * busybox `sh` as PID 1 ignores SIGTERM (PID 1 has no default signal actions), so a plain
@@ -136,4 +136,18 @@ export async function runContainer(engine: EngineClient, o: { name: string; imag
 /** Removes the named volumes runContainer created. */
 export async function removeDataVolumes(engine: EngineClient, names: string[]) {
   for (const n of names) await engine.call('DELETE', `/volumes/${n}-data`, { query: { force: true } });
+}
+
+/**
+ * What the run engine does for a plan, without it: deploy each change, then wait for each; a
+ * deploy that throws counts as that service's failure.
+ */
+export async function rollTo(target: Target, changes: [ServiceConfig, string][], timeoutMs: number) {
+  const deployed = await Promise.allSettled(changes.map(([s, image]) => target.deploy(s, image)));
+  return Promise.allSettled(
+    changes.map(([s, image], i) => {
+      const d = deployed[i];
+      return d.status === 'rejected' ? Promise.reject(d.reason) : target.waitHealthy(s, image, timeoutMs);
+    }),
+  );
 }

@@ -9,9 +9,8 @@ import { join } from 'node:path';
 import type { ServiceConfig } from '../../src/config/types';
 import type { EngineClient } from '../../src/docker/engine';
 import { createSwarmTarget } from '../../src/targets/swarm';
-import type { Target } from '../../src/targets/types';
 import { pushImage, RunningRegistry, startRegistry } from '../support/registry';
-import { cleanup, createSwarmService, docker, engineAvailable, FAILS, localEngine, RUNS, runId, swarmActive, targetContext } from './docker-helpers';
+import { cleanup, createSwarmService, docker, engineAvailable, FAILS, localEngine, RUNS, rollTo, runId, swarmActive, targetContext } from './docker-helpers';
 
 const ready = engineAvailable() && swarmActive();
 const maybe = ready ? describe : describe.skip;
@@ -49,10 +48,6 @@ maybe('swarm target on the real engine', () => {
     return { spec, env, tasks };
   }
 
-  async function rollTo(target: Target, changes: [ServiceConfig, string][], timeoutMs: number) {
-    await Promise.all(changes.map(([s, image]) => target.deploy(s, image)));
-    return Promise.allSettled(changes.map(([s, image]) => target.waitHealthy(s, image, timeoutMs)));
-  }
 
   beforeAll(async () => {
     reg = await startRegistry();
