@@ -302,6 +302,11 @@ class JenkinsHarness {
             o[s.substring(0, eq)] = s.substring(eq + 1)
         }
         record('withEnv', [vars: o])
+        return withOverlay(o, body)
+    }
+
+    /** Environment variables visible to steps inside body only, as withEnv and withCredentials bind them. */
+    private Object withOverlay(Map<String, String> o, Closure body) {
         overlays << o
         try {
             return body()
@@ -326,12 +331,7 @@ class JenkinsHarness {
             }
         }
         record('withCredentials', [bindings: bindings])
-        overlays << o
-        try {
-            return body()
-        } finally {
-            overlays.remove(overlays.size() - 1)
-        }
+        return withOverlay(o, body)
     }
 
     private Object timeout(Map a, Closure body) {

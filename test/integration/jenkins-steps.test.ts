@@ -155,7 +155,22 @@ describe('Jenkinsfile.example with a picked date', () => {
     }
     const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env.ROLLBACK_PARAMS])) + r.log + (r.description ?? '');
     for (const secret of Object.values(SECRETS)) expect(visible).not.toContain(secret);
+    // Bound only around the worker: the node --version check sees no secret and no parameters.
+    for (const c of shCalls(r).filter((x) => x.script === NODE_VERSION_SCRIPT)) expect(c.env).toEqual({});
   });
+});
+
+test('vars/rollback.groovy stays sandbox-safe: steps and whitelisted calls only, constant shell scripts', () => {
+  const source = readFileSync(join(ROOT, 'vars', 'rollback.groovy'), 'utf8');
+  // Each of these needs script approval, runs on the controller, or breaks CPS.
+  for (const banned of ['new File', 'JsonSlurper', '@NonCPS', '.execute(', 'System.', 'getCauses', 'Jenkins.instance', 'evaluate(']) {
+    expect(source).not.toContain(banned);
+  }
+  const shCallsInSource = source.match(/\bsh\(script: [^,)]+/g) ?? [];
+  expect(shCallsInSource).toEqual(['sh(script: WORKER_SCRIPT', 'sh(script: NODE_VERSION_SCRIPT']);
+  // The constants are single-quoted Groovy strings: Groovy never interpolates into them.
+  expect(source).toContain("final String NODE_VERSION_SCRIPT = '");
+  expect(source).toContain("final String WORKER_SCRIPT = '''");
 });
 
 describe('DATE parameter', () => {
