@@ -214,7 +214,7 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
     } catch (err) {
       // The client's sentence names "http://localhost/..." for a socket; say which engine instead.
       if (err instanceof RollbackError) {
-        throw new RollbackError(err.kind, `Cannot reach ${where} (${method} ${path}): ${err.message.replace(/^\S+ \S+ /, '')}`, {
+        throw new RollbackError(err.kind, `Cannot reach ${where} (${method} ${path}): ${err.message.replace(/^\S+ \S+ (failed: )?/, '')}`, {
           cause: err,
           retryable: err.retryable,
         });
