@@ -41,9 +41,9 @@ afterAll(async () => {
 });
 
 /** Runs select in a pty with stdout to a file, as `date=$(rollback select ...)` would. */
-function select(outFile: string) {
+function select(outFile: string, extraEnv: NodeJS.ProcessEnv = {}) {
   const cmd = `cd ${shq(env.workDir)} && ${shq(process.execPath)} ${shq(bundle.file)} select ${base.join(' ')} > ${shq(outFile)}`;
-  return runInPty(cmd, { cwd: root, env: workerEnv });
+  return runInPty(cmd, { cwd: root, env: { ...workerEnv, ...extraEnv } });
 }
 
 it('shows every date with its plan, moves with the arrow keys and prints the chosen date alone on stdout', async () => {
@@ -55,6 +55,7 @@ it('shows every date with its plan, moves with the arrow keys and prints the cho
     for (const d of choices) expect(pty.screen()).toContain(d);
     // The newest date is highlighted first; its plan is the list's first detail.
     expect(pty.screen()).toContain(`Plan for ${choices[0]}:`);
+    expect(pty.screen()).toContain(`\x1b[1m> 1  ${choices[0]}`); // the highlighted line, in bold
     pty.type(KEYS.down);
     await pty.waitFor(`Plan for ${choices[1]}:`);
     // The seed's special case, in the plan: inventory had no build that day and goes back to its older one.
@@ -69,9 +70,9 @@ it('shows every date with its plan, moves with the arrow keys and prints the cho
   expect(choices[1]).toBe(defaultDate(choices));
 });
 
-it('takes a typed number', async () => {
+it('takes a typed number (and draws without colour under NO_COLOR)', async () => {
   const outFile = join(env.workDir, 'number.out');
-  const pty = select(outFile);
+  const pty = select(outFile, { NO_COLOR: '1' });
   try {
     await pty.waitFor('Enter to choose');
     pty.type('3');
@@ -82,6 +83,8 @@ it('takes a typed number', async () => {
     pty.kill();
   }
   expect(readFileSync(outFile, 'utf8')).toBe(`${choices[2]}\n`);
+  expect(pty.screen()).toContain(`> 3  ${choices[2]}`);
+  expect(pty.screen()).not.toMatch(/\x1b\[[12]m/);
 });
 
 it.each([
