@@ -75,6 +75,7 @@ beforeAll(async () => {
     scenario('dry-run', { params: { environment: 'prod', DRY_RUN: true }, inputs: [pick] }),
     scenario('no-node', { agentEnv: { PATH: join(dir, 'nothing-here') } }),
     scenario('old-node', { agentEnv: { PATH: `${oldNode}:/usr/bin:/bin` } }),
+    scenario('preview-fails', { inputs: [pick], agentEnv: { STUB_PLAN_SAYS: 'Marathon at http://marathon.invalid answered 503.' } }),
     scenario('run-fails', { inputs: [pick], agentEnv: { STUB_RUN_EXIT: '1', STUB_RUN_SAYS: 'api did not become healthy; all 3 services were put back.' } }),
     scenario('run-partly', { inputs: [pick], agentEnv: { STUB_RUN_EXIT: '3', STUB_RUN_SAYS: 'web is on web:1.2, api could not be put back.' } }),
     scenario('whole-flow', {
@@ -131,6 +132,14 @@ describe('Jenkinsfile.example with a picked date', () => {
     expect(param.description).toContain('api:1.2 (2026-11-12)');
     expect(param.description).not.toContain('2026-11-02:');
     expect(stepsNamed(r, 'timeout')).toEqual([expect.objectContaining({ time: 600, unit: 'SECONDS', node: null })]);
+  });
+
+  test('a preview that fails only says so in the question; the person can still choose', () => {
+    const r = result('preview-fails');
+    expect(r.result).toBe('SUCCESS');
+    const [param] = stepsNamed(r, 'input')[0].parameters as Array<Record<string, string>>;
+    expect(param.description).toContain('2026-11-19:\n(no preview: Marathon at http://marathon.invalid answered 503.)');
+    expect(records('preview-fails').pop()!.argv).toEqual(['run']);
   });
 
   test('the catalog travels by stash: run finds it on another agent', () => {

@@ -2,7 +2,7 @@
 // A stand-in for the worker bundle, for the step tests: it follows the worker's contract (dates on
 // stdout, logs on stderr, 'rollback: <sentence>' before a non-zero exit, the catalog file between
 // get and run) and writes what it was given to $STUB_RECORD, so tests see the exact invocation.
-// Its answers come from $STUB_DATES and $STUB_RUN_EXIT. The end-to-end test uses the real bundle.
+// Its answers come from $STUB_DATES, $STUB_PLAN_SAYS, $STUB_RUN_EXIT and $STUB_RUN_SAYS. The end-to-end test uses the real bundle.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -36,6 +36,8 @@ if (command === 'get') {
   fail(2, `no catalog at ${catalog}; run 'rollback get' first.`);
 } else if (!dates.includes(params.date)) {
   fail(2, `there is no rollback point '${params.date}' for ${params.env}; valid dates: ${dates.join(', ')}.`);
+} else if (command === 'plan' && process.env.STUB_PLAN_SAYS) {
+  fail(1, process.env.STUB_PLAN_SAYS);
 } else if (command === 'plan') {
   process.stdout.write(`SERVICE  NOW       AFTER\napi      api:1.3   api:1.2 (${params.date})\n`);
 } else if (command === 'run') {
