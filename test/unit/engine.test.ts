@@ -6,65 +6,12 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Catalog, CatalogImage } from '../../src/catalog/types';
 import type { ServiceConfig } from '../../src/config/types';
 import { memoryLogger } from '../../src/log';
 import type { Notifier, RunEvent } from '../../src/notify/types';
 import { runRollback, undoRollback, type EngineDeps } from '../../src/run/engine';
 import { latestSnapshotFile, readSnapshot } from '../../src/run/snapshot';
-import type { Target } from '../../src/targets/types';
-
-const NAMES = ['api', 'web', 'db', 'auth'];
-const REG = 'reg.example:5000';
-const dg = (s: string) => `sha256:${Buffer.from(s).toString('hex').padEnd(64, '0').slice(0, 64)}`;
-const img = (service: string, n: number, day: string): CatalogImage => ({
-  service, repository: `shop/${service}`, tag: `${n}-prod`, digest: dg(`${service}${n}`), created: `${day}T12:00:00Z`, day, reference: `${REG}/shop/${service}:${n}-prod@${dg(`${service}${n}`)}`,
-});
-const CATALOG: Catalog = {
-  schemaVersion: 1, generatedAt: '2026-11-21T00:00:00Z', environment: 'prod', registry: `http://${REG}`, tagPattern: '-prod$', timezone: 'UTC', limit: 10,
-  services: NAMES.map((name) => ({ name, repository: `shop/${name}`, images: [img(name, 2, '2026-11-20'), img(name, 1, '2026-11-18')] })),
-  choices: ['2026-11-20', '2026-11-18'],
-};
-const SERVICES: ServiceConfig[] = NAMES.map((name) => ({ name, repository: `shop/${name}` }));
-const START = Object.fromEntries(NAMES.map((n) => [n, img(n, 2, '2026-11-20').reference]));
-const PLANNED = Object.fromEntries(NAMES.map((n) => [n, img(n, 1, '2026-11-18').reference]));
-
-/** An in-memory target: images per service, faults per service, every call recorded. */
-class FakeTarget implements Target {
-  images: Record<string, string> = { ...START };
-  calls: string[] = [];
-  /** deploy of this service (to this image, or any) throws. */
-  refuse = new Map<string, string | true>();
-  /** waitHealthy of this service to this image (or any) fails. */
-  unhealthy = new Map<string, string | true>();
-  busyOnce = new Set<string>();
-  busyAlways = new Set<string>();
-  /** deploy/wait never resolve at the k-th mutating call (a killed worker). */
-  hangAt = -1;
-  hangAfterApply = false;
-  private mutations = 0;
-  describe() { return 'the fake target'; }
-  async current(s: ServiceConfig) { this.calls.push(`current ${s.name}`); return { image: this.images[s.name], id: `/fake/${s.name}` }; }
-  async busy(s: ServiceConfig) {
-    this.calls.push(`busy ${s.name}`);
-    if (this.busyAlways.has(s.name) || this.busyOnce.delete(s.name)) return `${s.name} is deploying`;
-    return undefined;
-  }
-  async deploy(s: ServiceConfig, image: string) {
-    this.calls.push(`deploy ${s.name} ${image}`);
-    const k = this.mutations++;
-    if (k === this.hangAt && !this.hangAfterApply) return new Promise<void>(() => {});
-    const r = this.refuse.get(s.name);
-    if (r === true || r === image) throw new Error(`the target refused ${s.name}`);
-    this.images[s.name] = image;
-    if (k === this.hangAt) return new Promise<void>(() => {});
-  }
-  async waitHealthy(s: ServiceConfig, image: string) {
-    const u = this.unhealthy.get(s.name);
-    if (u === true || u === image) throw new Error(`${s.name} did not become healthy`);
-  }
-  async close() {}
-}
+import { CATALOG, dg, FakeTarget, NAMES, PLANNED, SERVICES, START } from '../doubles/memory-target';
 
 let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'rollback-engine-')); });
