@@ -178,6 +178,7 @@ export interface EngineClientOptions {
 export function createEngineClient(options: EngineClientOptions): EngineClient {
   const { address } = options;
   const where = `the Docker engine at ${address.host}`;
+  const Where = `The Docker engine at ${address.host}`; // at the start of a sentence
   const cfgWhere = options.configWhere ?? 'Docker target';
   const agent = new Agent({
     connections: 8,
@@ -226,17 +227,17 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
   async function apiVersion(): Promise<string> {
     version ??= (async () => {
       const res = await send('GET', '/version');
-      if (res.status !== 200) throw failure(`${where} answered ${res.status} to GET /version: ${engineMessage(res)}.`);
+      if (res.status !== 200) throw failure(`${Where} answered ${res.status} to GET /version: ${engineMessage(res)}.`);
       let info: { ApiVersion?: string; MinAPIVersion?: string };
       try {
         info = JSON.parse(res.body.toString('utf8'));
       } catch {
-        throw failure(`${where} does not look like a Docker engine: GET /version did not answer JSON.`);
+        throw failure(`${Where} does not look like a Docker engine: GET /version did not answer JSON.`);
       }
       const server = String(info.ApiVersion ?? '');
-      if (!/^\d+\.\d+$/.test(server)) throw failure(`${where} did not say which API version it speaks (GET /version).`);
+      if (!/^\d+\.\d+$/.test(server)) throw failure(`${Where} did not say which API version it speaks (GET /version).`);
       if (compareApiVersions(server, MIN_API) < 0) {
-        throw failure(`${where} speaks Docker API ${server}; this tool needs ${MIN_API} (Docker 17.06) or newer.`);
+        throw failure(`${Where} speaks Docker API ${server}; this tool needs ${MIN_API} (Docker 17.06) or newer.`);
       }
       return compareApiVersions(server, MAX_API) > 0 ? MAX_API : server;
     })();
@@ -251,7 +252,7 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
   async function json<T>(method: 'GET' | 'POST' | 'DELETE', path: string, o: CallOptions = {}): Promise<T> {
     const res = await call(method, path, o);
     if (res.status < 200 || res.status >= 300) {
-      throw new RollbackError('failed', `${where} refused ${method} ${path.replace(/\?.*$/, '')} (HTTP ${res.status}): ${engineMessage(res)}.`, {
+      throw new RollbackError('failed', `${Where} refused ${method} ${path.replace(/\?.*$/, '')} (HTTP ${res.status}): ${engineMessage(res)}.`, {
         retryable: res.status >= 500,
       });
     }
@@ -260,7 +261,7 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw failure(`${where} answered ${method} ${path.replace(/\?.*$/, '')} with something that is not JSON.`);
+      throw failure(`${Where} answered ${method} ${path.replace(/\?.*$/, '')} with something that is not JSON.`);
     }
   }
 
@@ -268,7 +269,7 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
     const res = await call('GET', path);
     if (res.status === 404) return undefined;
     if (res.status !== 200) {
-      throw new RollbackError('failed', `${where} refused GET ${path} (HTTP ${res.status}): ${engineMessage(res)}.`, { retryable: res.status >= 500 });
+      throw new RollbackError('failed', `${Where} refused GET ${path} (HTTP ${res.status}): ${engineMessage(res)}.`, { retryable: res.status >= 500 });
     }
     return JSON.parse(res.body.toString('utf8')) as T;
   }
@@ -282,7 +283,15 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
     async findService(name) {
       // The name filter matches prefixes ("api" also finds "api-worker"), so keep the exact match only
       // (https://docs.docker.com/reference/api/engine/version/v1.41/#tag/Service/operation/ServiceList).
-      const list = await json<Service[]>('GET', '/services', { query: { filters: JSON.stringify({ name: [name] }) } });
+      const res = await call('GET', '/services', { query: { filters: JSON.stringify({ name: [name] }) } });
+      // A worker node or a plain engine answers 503 "This node is not a swarm manager": wrong host, not a passing fault.
+      if (res.status === 503 && /not a swarm manager/i.test(engineMessage(res))) {
+        throw inputError(`${Where} is not a Swarm manager (${engineMessage(res).replace(/\.$/, '')}); point the swarm target's host at a manager node.`);
+      }
+      if (res.status !== 200) {
+        throw new RollbackError('failed', `${Where} refused GET /services (HTTP ${res.status}): ${engineMessage(res)}.`, { retryable: res.status >= 500 });
+      }
+      const list = JSON.parse(res.body.toString('utf8')) as Service[] | null;
       return (list ?? []).find((s) => s.Spec?.Name === name);
     },
 
@@ -317,7 +326,7 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
       // (https://docs.docker.com/reference/api/engine/version/v1.41/#tag/Image/operation/ImageCreate).
       const res = await call('POST', '/images/create', { query: { fromImage: reference }, headers: registryAuthHeader(auth), timeoutMs: 300_000 });
       if (res.status !== 200) {
-        throw failure(`${where} could not pull ${reference} (HTTP ${res.status}): ${engineMessage(res)}.`);
+        throw failure(`${Where} could not pull ${reference} (HTTP ${res.status}): ${engineMessage(res)}.`);
       }
       for (const line of res.body.toString('utf8').split('\n')) {
         if (!line.trim()) continue;
@@ -328,7 +337,7 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
           continue;
         }
         const message = event.errorDetail?.message ?? event.error;
-        if (message) throw failure(`${where} could not pull ${reference}: ${message.trim()}.`);
+        if (message) throw failure(`${Where} could not pull ${reference}: ${message.trim()}.`);
       }
     },
 

@@ -54,7 +54,7 @@ describe('engine client against the double', () => {
       await e.close();
       d.apiVersion = '1.24';
       e = createEngineClient({ address });
-      await expect(e.apiVersion()).rejects.toThrow(`the Docker engine at ${d.host} speaks Docker API 1.24; this tool needs 1.30 (Docker 17.06) or newer.`);
+      await expect(e.apiVersion()).rejects.toThrow(`The Docker engine at ${d.host} speaks Docker API 1.24; this tool needs 1.30 (Docker 17.06) or newer.`);
       await e.close();
     } finally {
       await d.stop();
@@ -68,7 +68,7 @@ describe('engine client against the double', () => {
       await e.pullImage('r.example.com/shop/api:1@sha256:' + 'c'.repeat(64));
       d.pullStream = ['{"status":"Pulling"}', '{"errorDetail":{"message":"unauthorized: authentication required"},"error":"unauthorized: authentication required"}'];
       await expect(e.pullImage('r.example.com/shop/api:1')).rejects.toThrow(
-        `the Docker engine at ${d.host} could not pull r.example.com/shop/api:1: unauthorized: authentication required.`,
+        `The Docker engine at ${d.host} could not pull r.example.com/shop/api:1: unauthorized: authentication required.`,
       );
     } finally {
       await e.close();

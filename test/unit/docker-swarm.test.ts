@@ -153,6 +153,17 @@ describe('swarm target against the Engine API double', () => {
     expect(JSON.parse(Buffer.from(header, 'base64url').toString())).toEqual({ username: 'ci', password: 'pw!', serveraddress: '127.0.0.1:5000' });
   });
 
+  it('an engine that is not a Swarm manager is bad input (exit 2), said once', async () => {
+    const { t } = target();
+    const message = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
+    d.faults.push({ method: 'GET', path: /^\/services$/, status: 503, message, times: 10 });
+    await expect(t.current(api)).rejects.toMatchObject({
+      kind: 'input',
+      message: `The Docker engine at ${d.host} is not a Swarm manager (${message.replace(/\.$/, '')}); point the swarm target's host at a manager node.`,
+    });
+    await t.close();
+  });
+
   it('names a missing service with its stack and the per-service override', async () => {
     const { t } = target();
     await expect(t.current(api)).rejects.toMatchObject({
