@@ -3,6 +3,7 @@
  * stand-in worker (test/groovy/stub-worker) that records exactly what each invocation was given.
  * The real worker runs end to end in jenkins-e2e.test.ts.
  */
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,6 +168,25 @@ describe('Jenkinsfile.example with a picked date', () => {
     // Bound only around the worker: the node --version check sees no secret and no parameters.
     for (const c of shCalls(r).filter((x) => x.script === NODE_VERSION_SCRIPT)) expect(c.env).toEqual({});
   });
+});
+
+test("the worker script works under Jenkins' own shell (/bin/sh -xe, dash on Debian): exit code, answer and sentence kept apart", () => {
+  const work = mkdtempSync(join(tmpdir(), 'jenkins-sh-'));
+  try {
+    const worker = join(work, 'worker.js');
+    writeFileSync(worker, "process.stdout.write('2026-11-19\\n'); process.stderr.write('progress\\nrollback: it went wrong.\\n'); process.exitCode = 3;");
+    const script = join(work, 'script.sh');
+    writeFileSync(script, WORKER_SCRIPT);
+    const env = { PATH: process.env.PATH!, ROLLBACK_WORKER: worker, ROLLBACK_COMMAND: 'run', ROLLBACK_OUT: join(work, 'out'), ROLLBACK_ERR: join(work, 'err'), ROLLBACK_RC: join(work, 'rc') };
+    const res = spawnSync('/bin/sh', ['-xe', script], { env, encoding: 'utf8' });
+    expect(res.status).toBe(3);
+    expect(readFileSync(join(work, 'out'), 'utf8')).toBe('2026-11-19\n');
+    expect(readFileSync(join(work, 'err'), 'utf8')).toBe('progress\nrollback: it went wrong.\n');
+    // The worker's stderr still reaches the build log as it happens.
+    expect(res.stderr).toContain('rollback: it went wrong.');
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 });
 
 test('vars/rollback.groovy stays sandbox-safe: steps and whitelisted calls only, constant shell scripts', () => {
