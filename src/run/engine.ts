@@ -361,6 +361,9 @@ export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Ou
   }
   return withLock(c, req.environment, `rollback run --date ${req.date}`, async () => {
     const services = req.catalog.services.map((s) => serviceConfig(req.services, s.name, 'the catalog'));
+    for (const s of req.services) {
+      if (!req.catalog.services.some((c) => c.name === s.name)) logger.warn(`Service ${s.name} is in the configuration but not in the catalog, so it is left as it is; run 'rollback get' again to include it.`);
+    }
     const current = await readCurrent(c, services, req.parallel);
     const plan = buildPlan(req.catalog, req.date, Object.fromEntries(Object.entries(current).map(([k, v]) => [k, v.image])));
     for (const e of plan.entries) logger.info(`plan: ${e.service}: ${e.action === 'change' ? `${e.current} -> ${e.target!.reference}` : e.reason}`);

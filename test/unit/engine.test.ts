@@ -134,6 +134,15 @@ describe('run engine', () => {
     expect(logger.lines.some((l) => l.startsWith('warning: notification (started) failed'))).toBe(true);
   });
 
+  it('warns about a configured service the catalog does not know, and leaves it alone', async () => {
+    const target = new FakeTarget();
+    const { d, logger } = deps(target);
+    const out = await runRollback(d, req({ services: [...SERVICES, { name: 'mail', repository: 'shop/mail' }] }));
+    expect(out.exitCode).toBe(0);
+    expect(logger.lines).toContain("warning: Service mail is in the configuration but not in the catalog, so it is left as it is; run 'rollback get' again to include it.");
+    expect(target.calls.some((c) => c.includes('mail'))).toBe(false);
+  });
+
   it('refuses an unknown date with the valid ones, before touching the target', async () => {
     const target = new FakeTarget();
     await expect(runRollback(deps(target).d, req({ date: '2026-11-19' }))).rejects.toThrow('Date 2026-11-19 is not a rollback point of prod; valid dates: 2026-11-20, 2026-11-18.');
