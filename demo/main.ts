@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { colorEnabled } from '../src/cli/progress';
@@ -29,6 +29,7 @@ Options:
   --no-undo           do not undo the rollback at the end (without a terminal, undo runs)
   --registry-double   use the registry double even when docker-registry is installed
   --worker source     run the TypeScript sources (tsx) instead of the bundle resources/rollback.js
+  --worker FILE.js    run this build of the worker
   -h, --help          this text
 `;
 
@@ -60,11 +61,11 @@ async function main(): Promise<number> {
     process.stderr.write(`demo: --date must be of the form YYYY-MM-DD, not '${args.date}'.\n`);
     return 2;
   }
-  if (args.worker !== undefined && args.worker !== 'source' && args.worker !== 'bundle') {
-    process.stderr.write(`demo: --worker is 'bundle' or 'source', not '${args.worker}'.\n`);
+  const bundle = args.worker && args.worker !== 'bundle' && args.worker !== 'source' ? resolve(args.worker) : resolve(root, 'resources/rollback.js');
+  if (args.worker && args.worker !== 'source' && !existsSync(bundle)) {
+    process.stderr.write(`demo: --worker ${args.worker}: there is no such file (use 'bundle', 'source' or the path of a built worker).\n`);
     return 2;
   }
-  const bundle = resolve(root, 'resources/rollback.js');
   const useSource = args.worker === 'source' || !existsSync(bundle);
 
   const color = Boolean(process.stdout.isTTY) && colorEnabled(process.env);
@@ -98,7 +99,7 @@ async function main(): Promise<number> {
     say('We put the whole fleet back to the images of an earlier date, all or nothing.\n');
     say(b('Starting a throwaway environment on loopback:'));
     env = await startEnvironment({ registryDouble: args['registry-double'], say: (t) => say(`   ${t}`) });
-    say(`   Worker: ${useSource ? 'the TypeScript sources (tsx)' : 'the bundle Jenkins runs, node resources/rollback.js'}; work folder ${env.workDir}`);
+    say(`   Worker: ${useSource ? 'the TypeScript sources (tsx)' : `the bundle Jenkins runs, node ${bundle.startsWith(`${root}/`) ? relative(root, bundle) : bundle}`}; work folder ${env.workDir}`);
     const workerEnv: NodeJS.ProcessEnv = { ...process.env, ...env.workerEnv };
     delete workerEnv.ROLLBACK_PARAMS; // the demo passes flags; a value left in the shell must not change them
     worker = createWorker({

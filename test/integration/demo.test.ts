@@ -12,6 +12,7 @@ import { startEnvironment, type DemoEnvironment } from '../../demo/environment';
 import { runFlow, type FlowResult } from '../../demo/flow';
 import { createdAt, dayOf, IMAGES, PROD_TAGS, runningBefore, SERVICES, STAGE_APPS, APP_PREFIX } from '../../demo/story';
 import { createWorker } from '../../demo/worker';
+import { KEYS, runInPty, shq } from '../support/pty';
 import { buildWorkerBundle, type WorkerBundle } from '../support/worker-bundle';
 
 const root = resolve(__dirname, '../..');
@@ -100,8 +101,34 @@ it('undo puts the fleet back exactly as it was', () => {
   expect(result.afterRun).not.toEqual(result.before);
 });
 
+it('in a terminal: asks for the date with select, rolls back to it, asks before undoing', async () => {
+  const cmd = `${shq(process.execPath)} --import tsx demo/main.ts --registry-double --worker ${shq(bundle.file)}`;
+  const pty = runInPty(cmd, { cwd: root, env: { ...process.env, NO_COLOR: '1' } });
+  try {
+    await pty.waitFor('Enter to choose');
+    pty.type('3'); // the oldest date: every service changes, payments included
+    await pty.waitFor('> 3  ');
+    pty.type(KEYS.enter);
+    await pty.waitFor('Undo the rollback now?');
+    pty.type('n\r');
+    expect(await pty.exited).toBe(0);
+  } finally {
+    pty.kill();
+  }
+  const screen = pty.screen();
+  const oldest = SERVICES.flatMap((s) => prodBuilds(s.name).map((b) => b.day)).sort()[0];
+  expect(screen.slice(screen.indexOf('$ rollback select'))).toContain(`   > ${oldest}`);
+  expect(screen).toContain(`$ rollback run --config rollback.yml --env prod --date ${oldest}`);
+  for (const s of SERVICES) {
+    const oldestBuild = prodBuilds(s.name).at(-1)!.tag;
+    expect(screen).toMatch(new RegExp(`\\* ${APP_PREFIX.prod}/${s.name}\\s+${s.repository}:${oldestBuild}@sha256:`));
+  }
+  expect(screen).toContain('Skipped (the environment is thrown away anyway).');
+  expect(screen).not.toContain('$ rollback undo');
+});
+
 it('Ctrl-C mid-way stops every server it started and removes its folder (exit 130)', async () => {
-  const demo = spawn(process.execPath, ['--import', pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href, 'demo/main.ts', '--worker', 'source'], {
+  const demo = spawn(process.execPath, ['--import', pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href, 'demo/main.ts', '--worker', bundle.file], {
     cwd: root,
     env: { ...process.env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
