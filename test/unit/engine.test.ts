@@ -134,6 +134,18 @@ describe('run engine', () => {
     expect(logger.lines.some((l) => l.startsWith('warning: notification (started) failed'))).toBe(true);
   });
 
+  it('a second run of the same environment waits for the first, then refuses naming it; nothing of its own is changed', async () => {
+    const target = new FakeTarget();
+    target.hangAt = 1; // the first run stays in the middle of its second change
+    void runRollback(deps(target).d, req({ parallel: 1 }));
+    for (let i = 0; i < 50 && !target.calls.some((c) => c.startsWith('deploy web')); i++) await new Promise((r) => setImmediate(r));
+    const calls = target.calls.length;
+    const second = deps(target, { lock: { waitMs: 3000, pollMs: 1000 } });
+    await expect(runRollback(second.d, req())).rejects.toThrow(/^Environment prod is locked by rollback run --date 2026-11-18 of \S+ \(pid \d+ on \S+\) since 2026-11-21T03:00:00\.000Z; waited 3s, nothing was changed\.$/);
+    expect(second.logger.lines[0]).toMatch(/^Waiting for the lock on prod: held by rollback run --date 2026-11-18/);
+    expect(target.calls.length).toBe(calls);
+  });
+
   it('warns about a configured service the catalog does not know, and leaves it alone', async () => {
     const target = new FakeTarget();
     const { d, logger } = deps(target);
