@@ -17,7 +17,7 @@ Options:
       --json            plan as JSON on stdout
       --dry-run         run everything up to the first change, change nothing
       --approver NAME   who approved the rollback (default: the Jenkins user, else $USER)
-      --snapshot FILE   snapshot for undo (default: the last run's, under .rollback/)
+      --snapshot FILE   snapshot for undo (default: the last run's, under .rollback/runs/ beside the catalog)
       --registry URL    without --config: the registry (the seed form, with --repos)
       --repos a,b,c     without --config: repositories; --env then means the tag suffix -<env>
                         (credentials from REGISTRY_USER and REGISTRY_PASSWORD, never flags)
@@ -27,4 +27,5 @@ Options:
 Every option may also come from ROLLBACK_PARAMS, a JSON object ({"env":"prod","date":"2026-11-19"}).
 
 Exit codes: 0 done; 1 failed, fleet unchanged or put back; 2 bad input; 3 partly done and not put back.
+A first SIGTERM or Ctrl-C during run/undo stops starting services and puts back what changed.
 `;
