@@ -209,7 +209,12 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
               await call('DELETE', `/containers/${r.oldId}`, `remove the old container ${r.oldName}`, { v: false }, [200, 204, 404]).catch((err) =>
                 log.warn(`${describeError(err)} Remove ${r.oldName} by hand.`),
               );
-              appendHistory(historyFile, address.host, { at: new Date(clock.now()).toISOString(), service: service.name, container: name, replaced: r.oldImage, by: image });
+              try {
+                appendHistory(historyFile, address.host, { at: new Date(clock.now()).toISOString(), service: service.name, container: name, replaced: r.oldImage, by: image });
+              } catch (err) {
+                // The container is fine; a history that cannot be written must not undo a good change.
+                log.warn(`${describeError(err)} Container ${name} replaced ${r.oldImage}; it is not in ${historyFile}.`);
+              }
             }
             return;
           }

@@ -121,14 +121,16 @@ export function createSwarmTarget(ctx: TargetContext, deps: SwarmTargetDeps = {}
 
     async waitHealthy(service, image, timeoutMs) {
       const name = swarmServiceName(service, config);
-      const since = updatedAt.get(service.name) ?? 0;
+      // Without our own deploy (a resumed run), tasks count from the start of the update in progress.
+      let since = updatedAt.get(service.name);
       const deadline = clock.now() + timeoutMs;
       let summary = 'no task has started yet';
       for (;;) {
         const svc = await engine.inspectService(name);
         if (!svc) throw failure(`Swarm service '${name}' disappeared while it was being updated to ${image}.`);
+        since ??= engineTime(svc.UpdateStatus?.StartedAt) ?? 0;
         const tasks = await engine.listTasks({ service: [svc.ID] });
-        const ours = tasks.filter((t) => sameImage(taskImage(t), image) && (engineTime(t.CreatedAt) ?? 0) >= since);
+        const ours = tasks.filter((t) => sameImage(taskImage(t), image) && (engineTime(t.CreatedAt) ?? 0) >= since!);
         const failed = ours.filter((t) => FAILED_TASK_STATES.has(t.Status?.State ?? ''));
         const state = svc.UpdateStatus?.State;
         // Swarm pauses (or rolls back, with --update-failure-action rollback) when new tasks fail

@@ -123,6 +123,23 @@ describe('swarm target against the Engine API double', () => {
     expect(now).toBeLessThan(32_000);
   });
 
+  it('waiting without a deploy of ours (a resumed run) ignores failed tasks of an earlier attempt at the image', async () => {
+    const s = d.addService('shop_api', NEW);
+    const running = d.tasks.find((t) => t.ServiceID === s.ID)!;
+    d.tasks.unshift({
+      ...structuredClone(running), ID: 'earlier', CreatedAt: '2026-11-20T09:00:00.000000001Z', DesiredState: 'shutdown',
+      Status: { State: 'failed', Err: 'task: non-zero exit (1)' },
+    });
+    running.CreatedAt = '2026-11-21T12:00:01.5Z';
+    s.UpdateStatus = { State: 'completed', StartedAt: '2026-11-21T12:00:00.999999999Z' };
+    const { t } = target();
+    await t.waitHealthy(api, NEW, 10_000);
+    // ...but a failure inside the update in progress still counts.
+    s.UpdateStatus.StartedAt = '2026-11-20T08:00:00Z';
+    await expect(t.waitHealthy(api, NEW, 10_000)).rejects.toThrow(/task shop_api\.1 failed: task: non-zero exit \(1\)/);
+    await t.close();
+  });
+
   it('busy: an update in progress is refused by preflight, a finished one is not', async () => {
     const s = d.addService('shop_api', OLD);
     const { t } = target();
