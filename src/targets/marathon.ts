@@ -90,10 +90,16 @@ export function createMarathonTarget(ctx: TargetContext): Target {
     return undefined;
   }
 
-  async function call(path: string, o: RequestOptions = {}): Promise<HttpResponse> {
+  async function call(path: string, o: RequestOptions = {}, relogin = true): Promise<HttpResponse> {
     authHeader ??= login();
+    authHeader.catch(() => { authHeader = undefined; });
     const auth = await authHeader;
     const res = await http.request(`${base}${path}`, { ...o, headers: { accept: 'application/json', ...(auth ? { authorization: auth } : {}), ...o.headers } });
+    if (res.status === 401 && relogin && cfg.dcos?.uid && !cfg.dcos.token) {
+      // A DC/OS login token expires (default after 5 days, or sooner by policy): log in once more.
+      authHeader = undefined;
+      return call(path, o, false);
+    }
     if (res.status === 401 || res.status === 403) {
       throw new RollbackError('failed', `${where} refused the request ${o.method ?? 'GET'} ${path.split('?')[0]} (${res.status}); check the Marathon credentials of this environment.`);
     }

@@ -90,6 +90,8 @@ export interface MarathonDouble {
   drop: number;
   /** DC/OS token the login endpoint hands out (when dcos auth is on). */
   dcosToken?: string;
+  /** Replaces the DC/OS token (the old one stops working: an expired token). */
+  setDcosToken?: (token: string) => void;
   stop(): Promise<void>;
 }
 
@@ -115,6 +117,8 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
   const requests: RecordedRequest[] = [];
   const faults: Record<string, AppFaults> = {};
   let clock = 0;
+  // A copy: the token may be replaced (setDcosToken) without touching the caller's object.
+  const auth = options.auth ? structuredClone(options.auth) : undefined;
   const double = { drop: 0 } as MarathonDouble;
   const newVersion = () => new Date(Date.UTC(2026, 0, 1) + ++clock * 1000).toISOString();
 
@@ -172,7 +176,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
   }
 
   function authorized(req: IncomingMessage): boolean {
-    const a = options.auth;
+    const a = auth;
     if (!a) return true;
     const h = req.headers.authorization ?? '';
     if (a.basic && h === `Basic ${Buffer.from(`${a.basic.username}:${a.basic.password}`).toString('base64')}`) return true;
@@ -211,7 +215,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
     const method = req.method ?? 'GET';
 
     if (method === 'POST' && path === '/acs/api/v1/auth/login') {
-      const d = options.auth?.dcos;
+      const d = auth?.dcos;
       let creds: { uid?: string; password?: string } = {};
       try {
         creds = JSON.parse(body);
@@ -222,7 +226,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
       return { status: 401, json: { title: 'Unauthorized', description: 'Login denied: wrong uid or password.', code: 'ERR_INVALID_CREDENTIALS' } };
     }
     if (!authorized(req)) {
-      return options.auth?.basic
+      return auth?.basic
         ? { status: 401, json: { message: 'Invalid username or password.' }, headers: { 'www-authenticate': 'Basic realm="Marathon"' } }
         : { status: 401, json: { title: 'Unauthorized', description: 'Authentication token is missing or invalid.' }, headers: { 'www-authenticate': 'acsjwt' } };
     }
@@ -382,6 +386,10 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
     url: `http://127.0.0.1:${port}`,
     apps, running, deployments, requests, faults,
     dcosToken: options.auth?.dcos?.token,
+    setDcosToken: (token: string) => {
+      if (auth?.dcos) auth.dcos.token = token;
+      double.dcosToken = token;
+    },
     stop: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

@@ -170,6 +170,13 @@ describe('Marathon target', () => {
     await t.deploy(svc('api'), 'reg:5000/shop/api:1-prod');
     expect(m.requests[0]).toMatchObject({ method: 'POST', path: '/acs/api/v1/auth/login', body: { uid: dcos.uid, password: dcos.password } });
     expect(m.requests.slice(1).every((r) => r.authorization === `token=${dcos.token}`)).toBe(true);
+    // The token expires: the next request is refused once, the target logs in again.
+    const logins = () => m.requests.filter((r) => r.path === '/acs/api/v1/auth/login').length;
+    const renewed = 'eyJ0eXAiOiJKV1Qi.renewed-token';
+    m.setDcosToken!(renewed);
+    expect((await t.current(svc('api'))).image).toBe('reg:5000/shop/api:1-prod');
+    expect(logins()).toBe(2);
+    m.setDcosToken!(dcos.token);
     await t.close();
     ({ target: t } = open(m, { dcos: { token: dcos.token } }));
     expect((await t.current(svc('api'))).image).toBe('reg:5000/shop/api:1-prod');
