@@ -100,6 +100,22 @@ describe('run engine', () => {
     expect(target.images).toEqual(PLANNED);
   });
 
+  it('undo says plainly when there is nothing to undo, or the snapshot is of another environment', async () => {
+    const target = new FakeTarget();
+    const undo = (over = {}) => undoRollback(deps(target).d, { environment: 'prod', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000, ...over });
+    await expect(undo()).rejects.toThrow(/^There is no snapshot of prod under .*; nothing to undo/);
+    const out = await runRollback(deps(target).d, req());
+    await expect(undo({ environment: 'stage' })).rejects.toThrow(/^There is no snapshot of stage/);
+    await expect(undoRollback(deps(target).d, { environment: 'stage', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000, snapshot: out.snapshot })).rejects.toThrow(/is of environment prod, not stage\.$/);
+    target.images = { ...START }; // someone put it all back by hand
+    const nothing = await undo();
+    expect(nothing.exitCode).toBe(0);
+    expect(nothing.summary).toMatch(/^Nothing to undo: every service that run changed already runs what .* recorded\.$/);
+    const dry = await (target.images = { ...PLANNED }, undo({ dryRun: true }));
+    expect(dry.summary).toMatch(/^Dry run of Undo of prod .*: 4 services would be put back \(api, web, db, auth\); nothing was changed\.$/);
+    expect(target.images).toEqual(PLANNED);
+  });
+
   it('a dry run plans, checks and locks, and changes nothing and writes no snapshot', async () => {
     const target = new FakeTarget();
     const out = await runRollback(deps(target).d, req({ dryRun: true }));
