@@ -33,11 +33,19 @@ export class RollbackError extends Error {
 export const inputError = (message: string, cause?: unknown) => new RollbackError('input', message, { cause });
 export const failure = (message: string, cause?: unknown) => new RollbackError('failed', message, { cause });
 
+/**
+ * Control characters that reached a message from input (a newline in a flag, a hand-edited
+ * catalog) would split the one sentence, or forge a log line: they are shown escaped.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** The one sentence to print for any thrown value. */
 export function describeError(err: unknown): string {
-  if (err instanceof RollbackError) return err.message;
-  if (err instanceof Error) return `Unexpected error: ${err.message}`;
-  return `Unexpected error: ${String(err)}`;
+  if (err instanceof RollbackError) return oneLine(err.message);
+  if (err instanceof Error) return `Unexpected error: ${oneLine(err.message)}`;
+  return `Unexpected error: ${oneLine(String(err))}`;
 }
 
 export function exitCodeOf(err: unknown): number {

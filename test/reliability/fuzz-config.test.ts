@@ -25,7 +25,7 @@ function check(text: string): Outcome {
   } catch (err) {
     if (!(err instanceof RollbackError)) throw new Error(`unclassified exception for ${JSON.stringify(text.slice(0, 300))}: ${describeError(err)}`);
     expect(err.kind).toBe('input');
-    expectOneClearSentence(err.message, JSON.stringify(text.slice(0, 300)));
+    expectOneClearSentence(describeError(err), JSON.stringify(text.slice(0, 300)));
     // The sentence names the file (and a line, when there is one).
     expect(err.message.startsWith(FILE) || err.message.includes(` ${FILE}`)).toBe(true);
     return 'refused';
