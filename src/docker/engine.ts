@@ -28,9 +28,11 @@ export interface RegistryAuth {
 }
 
 /**
- * X-Registry-Auth: base64url of {username, password, serveraddress}, WITH '=' padding. Engines up to
- * at least 20.10 decode it with Go's padded base64.URLEncoding, so Node's unpadded 'base64url' can be
- * refused for some lengths (https://docs.docker.com/reference/api/engine/#authentication).
+ * X-Registry-Auth: base64url of {username, password, serveraddress}, WITH '=' padding. The engine
+ * decodes it with Go's padded base64.URLEncoding: without padding it loses the last bytes (the
+ * closing brace), silently drops the credentials, and the pull fails with "no basic auth
+ * credentials" (seen on Docker 20.10, test/integration/docker-e2e.test.ts;
+ * https://docs.docker.com/reference/api/engine/#authentication).
  */
 export function registryAuthHeader(auth: RegistryAuth | undefined): Record<string, string> {
   if (!auth?.username || auth.password === undefined) return {};

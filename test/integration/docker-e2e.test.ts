@@ -91,6 +91,24 @@ maybe('rollback get/run/undo on the real engine (swarm stack and host containers
     if (timings.length) console.log(`docker e2e timings:\n  ${timings.join('\n  ')}`);
   });
 
+  it('the engine needs X-Registry-Auth padded: unpadded base64url credentials are silently ignored', async () => {
+    const ref = refs.api['1-stage'];
+    const base = JSON.stringify({ username: 'ci', password: PASSWORD, serveraddress: reg.host });
+    // A leading blank is still valid JSON, and makes a length that needs '=' padding; unpadded, the
+    // engine's decoder then loses the last bytes (the closing brace) and drops the credentials.
+    const json = (base.length % 3 === 0 ? ' ' : '') + base;
+    const pull = (header: string) => engine.call('POST', '/images/create', { query: { fromImage: ref }, headers: { 'x-registry-auth': header } });
+    const unpadded = await pull(Buffer.from(json).toString('base64url'));
+    expect(`${unpadded.status} ${unpadded.body.toString()}`).toMatch(/no basic auth credentials/);
+    const padded = await pull(Buffer.from(json).toString('base64').replace(/\+/g, '-').replace(/\//g, '_'));
+    expect(padded.status).toBe(200);
+    expect(padded.body.toString()).not.toContain('error');
+    await engine.call('DELETE', `/images/${encodeURIComponent(ref)}`, { query: { force: true } });
+    // And the client's own header (src/docker/engine.ts registryAuthHeader) is accepted.
+    await engine.pullImage(ref, { username: 'ci', password: PASSWORD, serverAddress: reg.host });
+    expect(docker('image', 'inspect', ref, '--format', '{{len .RepoDigests}}')).toBe('1');
+  });
+
   for (const kind of ['swarm', 'host'] as const) {
     it(`${kind}: get, run --date D (every service at D's digest), undo, then a failing image leaves everything as it was`, async () => {
       // Whoever started the fleet pulled with credentials; the worker brings its own from the config.
