@@ -65,6 +65,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
   // Poll soon at first (most deployments of one app take seconds), then every pollMs.
   const backoff = (attempt: number) => Math.min(pollMs, 100 * 2 ** attempt);
   const lockWaitMs = ctx.config.deployTimeout * 1000;
+  if (cfg.tls?.cert || cfg.tls?.key) ctx.logger.warn(`${ctx.environment.name}: Marathon client certificates (tls.cert, tls.key) are not supported; connecting without one.`);
   const agent = cfg.tls ? createAgent({ ca: cfg.tls.ca ? readFileSync(cfg.tls.ca) : undefined, insecure: cfg.tls.insecure }) : undefined;
   const http: HttpClient = ctx.http ?? createHttpClient({ dispatcher: agent, sleep: ctx.sleep, onRetry: (r, ms) => ctx.logger.debug(`retrying in ${ms} ms: ${r}`) });
   const where = `Marathon at ${displayUrl(base)}`;
