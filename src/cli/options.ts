@@ -75,8 +75,13 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   try {
     parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true });
   } catch (err) {
-    // node's messages are clear already ("Unknown option '--x'"); keep them to one sentence.
-    throw inputError(`${(err as Error).message.replace(/\. To specify.*$/s, '').replace(/\.$/, '')}; see 'rollback --help'.`);
+    // node's messages are clear already ("Unknown option '--x'"); keep them to one sentence. Some
+    // span lines ("... is ambiguous.\nDid you forget to specify the option argument for '--env'?\nTo
+    // specify ..."): keep the first line, and the "Did you forget" hint in parentheses.
+    const lines = (err as Error).message.split('\n');
+    const first = lines[0].replace(/\. To specify.*$/s, '').replace(/\.$/, '');
+    const hint = lines.find((l) => /^Did you forget/.test(l))?.replace(/^Did/, 'did').replace(/\?$/, '');
+    throw inputError(`${first}${hint ? ` (${hint}?)` : ''}; see 'rollback --help'.`);
   }
   const { values, positionals } = parsed;
   if (positionals.length > 1) throw inputError(`Unexpected argument '${positionals[1]}'; see 'rollback --help'.`);
