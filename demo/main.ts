@@ -69,16 +69,21 @@ async function main(): Promise<number> {
   const useSource = args.worker === 'source' || !existsSync(bundle);
 
   const color = Boolean(process.stdout.isTTY) && colorEnabled(process.env);
-  const say = (text: string) => process.stdout.write(`${text}\n`);
+  let readerGone = false;
+  const say = (text: string) => {
+    if (!readerGone) process.stdout.write(`${text}\n`);
+  };
   const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY && process.stdout.isTTY) && !args.date;
   const started = Date.now();
 
-  let env: DemoEnvironment | undefined;
+  let starting: Promise<DemoEnvironment> | undefined;
   let worker: Worker | undefined;
   let cleaning: Promise<void> | undefined;
   // Workers first (a run being stopped puts back what it changed, and needs Marathon for that).
+  // An environment still starting is waited for, then closed: its registry must not outlive us.
   const cleanup = () => (cleaning ??= (async () => {
     await worker?.stopAll();
+    const env = await starting?.catch(() => undefined);
     await env?.close();
   })());
   // Ctrl-C, a closed terminal or a kill: take everything down, then leave with 128 + signal.
@@ -91,6 +96,14 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => onSignal('SIGINT', 130));
   process.once('SIGTERM', () => onSignal('SIGTERM', 143));
   process.once('SIGHUP', () => onSignal('SIGHUP', 129));
+  // `npm run demo | head`: the reader left. Stop talking, and clean up as after a signal
+  // (unhandled, EPIPE would end the process at once and leave the registry running).
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' || readerGone) return;
+    readerGone = true;
+    interrupted = true;
+    void cleanup().finally(() => process.exit(141));
+  });
 
   try {
     const b = (s: string) => (color ? `\x1b[1m${s}\x1b[22m` : s);
@@ -98,7 +111,8 @@ async function main(): Promise<number> {
     say('Yesterday\'s release (orders, inventory, web) broke an old feature; payments was not part of it.');
     say('We put the whole fleet back to the images of an earlier date, all or nothing.\n');
     say(b('Starting a throwaway environment on loopback:'));
-    env = await startEnvironment({ registryDouble: args['registry-double'], say: (t) => say(`   ${t}`) });
+    starting = startEnvironment({ registryDouble: args['registry-double'], say: (t) => say(`   ${t}`) });
+    const env = await starting;
     say(`   Worker: ${useSource ? 'the TypeScript sources (tsx)' : `the bundle Jenkins runs, node ${bundle.startsWith(`${root}/`) ? relative(root, bundle) : bundle}`}; work folder ${env.workDir}`);
     const workerEnv: NodeJS.ProcessEnv = { ...process.env, ...env.workerEnv };
     delete workerEnv.ROLLBACK_PARAMS; // the demo passes flags; a value left in the shell must not change them
