@@ -81,6 +81,9 @@ export async function cleanup(engine: EngineClient, id: string, registryHost?: s
     await engine.call('DELETE', `/containers/${c.Id}`, { query: { force: true, v: true } });
   }
   for (const v of volumes) await engine.call('DELETE', `/volumes/${v}`, { query: { force: true } });
+  for (const n of (await engine.json<{ Id: string }[]>('GET', '/networks', { query: { filters: JSON.stringify(label) } })) ?? []) {
+    await engine.call('DELETE', `/networks/${n.Id}`);
+  }
   if (registryHost) {
     // Swarm tasks' containers go away a moment after their service; retry image removal briefly.
     for (let attempt = 0; attempt < 20; attempt++) {

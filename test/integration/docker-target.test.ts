@@ -178,6 +178,42 @@ maybe('docker target on the real engine', () => {
     }
   });
 
+  it('keeps user networks: the primary with its alias, and the others connected again', async () => {
+    const front = `${id}-front`;
+    const back = `${id}-back`;
+    for (const n of [front, back]) await engine.json('POST', '/networks/create', { body: { Name: n, Labels: { 'rollback-test': id } } });
+    const gw: ServiceConfig = { name: 'gw', repository: `${id}/api` };
+    await engine.pullImage(refs.api['3-stage']);
+    const created = await engine.json<{ Id: string }>('POST', '/containers/create', {
+      query: { name: name('gw') },
+      body: {
+        Image: refs.api['3-stage'],
+        Labels: { 'rollback-test': id },
+        HostConfig: { NetworkMode: front },
+        NetworkingConfig: { EndpointsConfig: { [front]: { Aliases: ['gateway'] } } },
+      },
+    });
+    await engine.json('POST', `/networks/${back}/connect`, { body: { Container: created.Id, EndpointConfig: { Aliases: ['gw-back'] } } });
+    expect((await engine.call('POST', `/containers/${created.Id}/start`)).status).toBe(204);
+    expect(inspect('gw').NetworkSettings.Networks[front].Aliases).toEqual(expect.arrayContaining(['gateway', created.Id.slice(0, 12)]));
+    const { ctx } = targetContext(targetConfig(), [gw], stateDir);
+    const target = createDockerTarget(ctx, { pollMs: 200, stopSeconds: 2 });
+    try {
+      await target.deploy(gw, refs.api['1-stage']);
+      await target.waitHealthy(gw, refs.api['1-stage'], 30_000);
+      const c = inspect('gw');
+      expect(c.Id).not.toBe(created.Id);
+      expect(c.HostConfig.NetworkMode).toBe(front);
+      expect(Object.keys(c.NetworkSettings.Networks).sort()).toEqual([back, front].sort());
+      // The engine adds each container's own short id as an alias; the old one's must not come along.
+      expect(c.NetworkSettings.Networks[front].Aliases).toContain('gateway');
+      expect(c.NetworkSettings.Networks[front].Aliases).not.toContain(created.Id.slice(0, 12));
+      expect(c.NetworkSettings.Networks[back].Aliases).toContain('gw-back');
+    } finally {
+      await target.close();
+    }
+  });
+
   it('refuses to start over a container left by an interrupted rollback, and names a missing container', async () => {
     const { ctx } = targetContext(targetConfig(), services, stateDir);
     const target = createDockerTarget(ctx);
