@@ -10,7 +10,7 @@ import type { DockerTargetConfig, ServiceConfig } from '../../src/config/types';
 import type { EngineClient } from '../../src/docker/engine';
 import { readHistory } from '../../src/docker/history';
 import { createDockerTarget } from '../../src/targets/docker';
-import { pushImage, RunningRegistry, startRegistry } from '../support/registry';
+import { freePort, pushImage, RunningRegistry, startRegistry } from '../support/registry';
 import { cleanup, docker, engineAvailable, FAILS, localEngine, removeDataVolumes, RUNS, runContainer as runContainerOn, rollTo, runId, targetContext } from './docker-helpers';
 
 const ready = engineAvailable();
@@ -178,18 +178,20 @@ maybe('docker target on the real engine', () => {
     }
   });
 
-  it('keeps user networks: the primary with its alias, and the others connected again', async () => {
+  it('keeps user networks (the primary with its alias, the others connected again) and published ports', async () => {
     const front = `${id}-front`;
     const back = `${id}-back`;
     for (const n of [front, back]) await engine.json('POST', '/networks/create', { body: { Name: n, Labels: { 'rollback-test': id } } });
     const gw: ServiceConfig = { name: 'gw', repository: `${id}/api` };
+    const port = await freePort();
     await engine.pullImage(refs.api['3-stage']);
     const created = await engine.json<{ Id: string }>('POST', '/containers/create', {
       query: { name: name('gw') },
       body: {
         Image: refs.api['3-stage'],
         Labels: { 'rollback-test': id },
-        HostConfig: { NetworkMode: front },
+        ExposedPorts: { '8080/tcp': {} },
+        HostConfig: { NetworkMode: front, PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] } },
         NetworkingConfig: { EndpointsConfig: { [front]: { Aliases: ['gateway'] } } },
       },
     });
@@ -209,6 +211,9 @@ maybe('docker target on the real engine', () => {
       expect(c.NetworkSettings.Networks[front].Aliases).toContain('gateway');
       expect(c.NetworkSettings.Networks[front].Aliases).not.toContain(created.Id.slice(0, 12));
       expect(c.NetworkSettings.Networks[back].Aliases).toContain('gw-back');
+      // The same host port: only possible because the old container was stopped first.
+      expect(c.HostConfig.PortBindings).toEqual({ '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: String(port) }] });
+      expect(c.NetworkSettings.Ports['8080/tcp']).toEqual([{ HostIp: '127.0.0.1', HostPort: String(port) }]);
     } finally {
       await target.close();
     }
