@@ -177,6 +177,7 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
       const deadline = clock.now() + timeoutMs;
       /** When we first saw the current start of the container running (our clock, not the engine's). */
       let runningSince: { startedAt: string; at: number } | undefined;
+      let lastSeen = '';
       for (;;) {
         const c = r ? await engine.inspectContainer(r.newId) : await engine.inspectContainer(name);
         if (!c) {
@@ -188,6 +189,9 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
           throw failure(`Container ${name} runs ${await runningImage(c)}, not ${image}.`);
         }
         const s = c.State;
+        const seen = `${s.Status}${s.Health ? `, health ${s.Health.Status}` : ''}${c.RestartCount ? `, ${c.RestartCount} restart(s)` : ''}`;
+        if (seen !== lastSeen) log.debug(`Container ${name} on ${image}: ${seen}.`);
+        lastSeen = seen;
         let problem: string | undefined;
         if (s.Status === 'exited' || s.Status === 'dead' || (c.RestartCount ?? 0) > 0 || s.Restarting) {
           // With a restart policy the engine restarts it at once: a restart count above 0 is an exit we
@@ -201,7 +205,7 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
           problem = `Container ${name} on ${image} is unhealthy${last ? ` (healthcheck said: ${last.slice(0, 200)})` : ''}`;
         } else if (s.Running) {
           const now = clock.now();
-          if (!runningSince || runningSince.startedAt !== s.StartedAt) runningSince = { startedAt: s.StartedAt ?? '', at: now };
+          if (!runningSince || runningSince.startedAt !== (s.StartedAt ?? '')) runningSince = { startedAt: s.StartedAt ?? '', at: now };
           const up = s.Health ? s.Health.Status === 'healthy' : now - runningSince.at >= monitorMs;
           if (up) {
             if (r) {

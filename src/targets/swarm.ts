@@ -153,7 +153,9 @@ export function createSwarmTarget(ctx: TargetContext, deps: SwarmTargetDeps = {}
         const wanted = svc.Spec.Mode?.Replicated ? (svc.Spec.Mode.Replicated.Replicas ?? 1) : undefined;
         const up = running.filter((t) => t.Status?.State === 'running' && sameImage(taskImage(t), image));
         const allUp = up.length === running.length && (wanted === undefined ? running.length > 0 : up.length >= wanted);
-        summary = `${up.length} of ${wanted ?? running.length} task(s) running ${image}, update ${state ?? 'not started'}`;
+        const next = `${up.length} of ${wanted ?? running.length} task(s) running ${image}, update ${state ?? 'not started'}`;
+        if (next !== summary) log.debug(`Swarm service ${name}: ${next}.`);
+        summary = next;
         // Seen on the real engine: an update resets UpdateStatus to none until the updater starts
         // (then "updating", and "completed" after the monitor period); a service never updated has
         // none at all. Without a status, all running tasks on the new image is the only evidence.
