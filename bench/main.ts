@@ -6,21 +6,17 @@
  * Everything runs on this machine: the real registry (docker-registry) behind a delaying proxy
  * (bench/delay-proxy.ts), the Marathon double, the registry double for the 100k-tag run, and the
  * bundle under resources/ for start-up and memory. Sizes can be turned down for a quick look:
- *   BENCH_REPOS=30 BENCH_TAGS=200 BENCH_SKOPEO_REPOS=3 BENCH_SEQUENTIAL_REPOS=10 BENCH_SCALE_TAGS=100000
+ *   BENCH_REPOS=30 BENCH_TAGS=200 BENCH_SKOPEO_REPOS=3 BENCH_SEQUENTIAL_REPOS=10 BENCH_SCALE_TAGS=100000 (docs/bench.md)
  *   BENCH_ONLY=get,run,scale,startup (a comma list of parts to run)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { getCatalog } from '../src/catalog/get';
-import { writeCatalog } from '../src/catalog/io';
 import type { Catalog } from '../src/catalog/types';
 import { main } from '../src/cli/main';
 import { loadConfig } from '../src/config/load';
-import type { Config } from '../src/config/types';
-import { createLogger } from '../src/log';
 import { startMarathon } from '../test/doubles/marathon-double';
 import { DoubleFleet, startRegistryDouble } from '../test/doubles/registry-double';
 import { startRegistry } from '../test/support/registry';
@@ -47,10 +43,12 @@ const SIZES = {
   skopeoRepos: num('BENCH_SKOPEO_REPOS', 3),
   sequentialRepos: num('BENCH_SEQUENTIAL_REPOS', 10),
   runServices: num('BENCH_RUN_SERVICES', 30),
+  runSequentialServices: num('BENCH_RUN_SEQUENTIAL_SERVICES', 10),
   deployMs: num('BENCH_DEPLOY_MS', 1000),
   scaleRepos: num('BENCH_SCALE_REPOS', 50),
   scaleTags: num('BENCH_SCALE_TAGS', 100_000),
   startupRuns: num('BENCH_STARTUP_RUNS', 20),
+  widerConcurrency: num('BENCH_WIDER_CONCURRENCY', 32),
 };
 const ENVIRONMENTS = ['master', 'stage', 'develop'];
 const ENV = 'master';
@@ -61,6 +59,7 @@ const seconds = (startNs: bigint) => Number(process.hrtime.bigint() - startNs) /
 
 function machine(): Machine {
   return {
+    loadAverage: loadavg()[0],
     nproc: Number(spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()) || cpus().length,
     cpu: cpus()[0]?.model.trim() ?? 'unknown',
     memoryGiB: totalmem() / 2 ** 30,
@@ -122,7 +121,7 @@ function skopeoLoop(host: string, repositories: string[], limit: number, expecte
   });
 }
 
-async function benchGet(work: string, notes: string[]): Promise<{ figures: GetFigures; catalogFile: string; registryUrl: string; stop: () => Promise<void> }> {
+async function benchGet(work: string, notes: string[], onlyCatalog: boolean): Promise<{ figures?: GetFigures; catalogFile: string; registryUrl: string; stop: () => Promise<void> }> {
   progress(`starting the real registry and seeding ${SIZES.repos} x ${SIZES.tags} tags ...`);
   const registry = await startRegistry();
   const spec = { repos: SIZES.repos, tagsPerRepo: SIZES.tags, environments: ENVIRONMENTS, newest: new Date('2026-11-20T18:00:00Z') };
@@ -132,6 +131,7 @@ async function benchGet(work: string, notes: string[]): Promise<{ figures: GetFi
   const [host, port] = registry.host.split(':');
   const proxy = await startDelayProxy({ host, port: Number(port) }, SIZES.rttMs);
   const stop = async () => {
+    progress('stopping the registry ...');
     await proxy.close();
     await registry.stop();
   };
@@ -140,35 +140,47 @@ async function benchGet(work: string, notes: string[]): Promise<{ figures: GetFi
     const config = loadConfig(configFile, {});
     const expected = expectedNewest(images, ENV, config.limit);
     const logs: string[] = [];
-    const logger = createLogger({ quiet: true, write: (l) => logs.push(l) });
 
-    const measureGet = async (cfg: Config, cacheFile: string | undefined): Promise<{ m: Measure; catalog: Catalog }> => {
+    // Each get runs the bundle in its own process, as a user runs it: its event loop is not the
+    // proxy's, and the date cache lives beside the catalog as in real use.
+    const measureGet = async (cfgFile: string, stateDir: string): Promise<{ m: Measure; catalog: Catalog }> => {
+      mkdirSync(stateDir, { recursive: true });
+      const catalogFile = join(stateDir, 'catalog.json');
       proxy.reset();
-      const start = process.hrtime.bigint();
-      const catalog = await getCatalog(cfg, ENV, { logger, cacheFile });
-      const took = seconds(start);
+      const r = await runBundle(['get', '--config', cfgFile, '--env', ENV, '--catalog', catalogFile], work);
+      if (r.code !== 0) throw new Error(`get exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
+      for (const line of r.stderr.split('\n')) if (line.startsWith('warning')) logs.push(line);
       const c = proxy.counts();
-      return { m: { seconds: took, requests: c.requests, connections: c.connections }, catalog };
+      return { m: { seconds: r.seconds, requests: c.requests, connections: c.connections, cpuSeconds: r.cpuSeconds }, catalog: JSON.parse(readFileSync(catalogFile, 'utf8')) as Catalog };
     };
 
     progress('a. cold get ...');
-    mkdirSync(join(work, 'state'), { recursive: true });
-    const cacheFile = join(work, 'state', 'dates-cache.json');
-    const cold = await measureGet(config, cacheFile);
-    const catalogFile = join(work, 'state', 'catalog.json');
-    writeCatalog(catalogFile, cold.catalog);
+    const stateDir = join(work, 'state');
+    const cold = await measureGet(configFile, stateDir);
+    const catalogFile = join(stateDir, 'catalog.json');
     progress(`   ${cold.m.seconds.toFixed(2)} s, ${cold.m.requests} requests`);
+    if (onlyCatalog) return { catalogFile, registryUrl: proxy.url, stop };
 
     progress('b. warm get ...');
-    const warm = await measureGet(config, cacheFile);
+    const warm = await measureGet(configFile, stateDir);
     progress(`   ${warm.m.seconds.toFixed(2)} s, ${warm.m.requests} requests`);
 
     const seqRepos = Math.min(SIZES.sequentialRepos, SIZES.repos);
     progress(`d. our algorithm one request at a time, on ${seqRepos} repositories ...`);
-    const seqConfig: Config = { ...config, registry: { ...config.registry, concurrency: 1 }, services: config.services.slice(0, seqRepos) };
-    const seq = await measureGet(seqConfig, undefined);
-    const seqExpected = new Map([...expected].filter(([r]) => seqConfig.services.some((s) => s.repository === r)));
+    const seqConfig = writeConfig(work, 'sequential.yml', { registryUrl: proxy.url, services: seqRepos, concurrency: 1 });
+    const seq = await measureGet(seqConfig, join(work, 'sequential'));
+    const seqExpected = new Map([...expected].filter(([r]) => seq.catalog.services.some((s) => s.repository === r)));
     progress(`   ${seq.m.seconds.toFixed(2)} s, ${seq.m.requests} requests`);
+
+    // The same cold get with more requests in flight: how far the concurrency setting moves it.
+    let coldWider: GetFigures['coldWider'];
+    if (SIZES.widerConcurrency > config.registry.concurrency) {
+      progress(`a'. cold get at concurrency ${SIZES.widerConcurrency} ...`);
+      const wideConfig = writeConfig(work, 'wide.yml', { registryUrl: proxy.url, services: SIZES.repos, concurrency: SIZES.widerConcurrency });
+      const wide = await measureGet(wideConfig, join(work, 'wide'));
+      progress(`   ${wide.m.seconds.toFixed(2)} s, ${wide.m.requests} requests`);
+      coldWider = { concurrency: SIZES.widerConcurrency, measure: wide.m, floorSeconds: (wide.m.requests / SIZES.widerConcurrency) * (SIZES.rttMs / 1000), correct: catalogMatches(wide.catalog, expected) };
+    }
 
     const skRepos = Math.min(SIZES.skopeoRepos, SIZES.repos);
     progress(`c. skopeo loop on ${skRepos} repositories ...`);
@@ -177,8 +189,7 @@ async function benchGet(work: string, notes: string[]): Promise<{ figures: GetFi
     const skCounts = proxy.counts();
     progress(`   ${sk.seconds.toFixed(2)} s, ${skCounts.requests} requests`);
 
-    const warnings = logs.filter((l) => l.startsWith('warning'));
-    if (warnings.length) notes.push(`get warned: ${warnings.slice(0, 3).join(' / ').trim()}`);
+    if (logs.length) notes.push(`get warned: ${logs.slice(0, 3).join(' / ').trim()}`);
     const floorSeconds = (cold.m.requests / config.registry.concurrency) * (SIZES.rttMs / 1000);
     return {
       catalogFile,
@@ -199,6 +210,7 @@ async function benchGet(work: string, notes: string[]): Promise<{ figures: GetFi
         skopeo: extrapolate({ seconds: sk.seconds, requests: skCounts.requests, connections: skCounts.connections }, skRepos, SIZES.repos),
         sequential: extrapolate(seq.m, seqRepos, SIZES.repos),
         floor: { seconds: floorSeconds, requests: cold.m.requests },
+        coldWider,
         correct: {
           cold: catalogMatches(cold.catalog, expected),
           warm: catalogMatches(warm.catalog, expected),
@@ -230,16 +242,20 @@ async function benchRun(work: string, catalogFile: string, registryUrl: string):
   const date = catalog.choices[Math.min(3, catalog.choices.length - 1)];
   const planned = plannedImages(catalog, date);
   let correct = true;
-  const once = async (parallel: number | undefined, label: string): Promise<number> => {
+  const once = async (parallel: number | undefined, label: string, count = services.length): Promise<number> => {
+    const fleet = services.slice(0, count);
     const marathon = await startMarathon({
-      apps: services.map((s) => ({ id: `/bench/master/${s.name}`, image: s.images[0].reference })),
+      apps: fleet.map((s) => ({ id: `/bench/master/${s.name}`, image: s.images[0].reference })),
       deployMs: SIZES.deployMs,
     });
     try {
-      const configFile = writeConfig(work, `run-${label}.yml`, { registryUrl, services: services.length, marathonUrl: marathon.url, parallel });
+      const configFile = writeConfig(work, `run-${label}.yml`, { registryUrl, services: count, marathonUrl: marathon.url, parallel });
+      // A sample runs on a catalog of its services only (run refuses services it was not configured for).
+      const runCatalog = join(work, `catalog-${label}.json`);
+      writeFileSync(runCatalog, JSON.stringify({ ...catalog, services: catalog.services.filter((s) => fleet.some((f) => f.name === s.name)) }));
       const logs: string[] = [];
       const start = process.hrtime.bigint();
-      const code = await main(['run', '--config', configFile, '--env', ENV, '--date', date, '--catalog', catalogFile, '--approver', 'bench'], {}, {
+      const code = await main(['run', '--config', configFile, '--env', ENV, '--date', date, '--catalog', runCatalog, '--approver', 'bench'], {}, {
         cwd: work,
         stdout: () => undefined,
         stderr: (t) => logs.push(t),
@@ -247,7 +263,7 @@ async function benchRun(work: string, catalogFile: string, registryUrl: string):
       });
       const took = seconds(start);
       if (code !== 0) throw new Error(`run (${label}) exited ${code}: ${logs.join('').trim().split('\n').pop()}`);
-      for (const s of services) {
+      for (const s of fleet) {
         if (marathon.running.get(`/bench/master/${s.name}`) !== planned.get(s.name)) correct = false;
       }
       return took;
@@ -260,17 +276,19 @@ async function benchRun(work: string, catalogFile: string, registryUrl: string):
   const all = await once(services.length, 'all');
   progress(`   ${all.toFixed(2)} s; default parallel ${defaultParallel} ...`);
   const def = await once(undefined, 'default');
-  progress(`   ${def.toFixed(2)} s; one at a time ...`);
-  const one = await once(1, 'one');
+  // One at a time is the sum of the services: measured on a sample, scaled (linear by design).
+  const sample = Math.min(SIZES.runSequentialServices, services.length);
+  progress(`   ${def.toFixed(2)} s; one at a time, on ${sample} services ...`);
+  const one = await once(1, 'one', sample);
   progress(`   ${one.toFixed(2)} s`);
-  // Single-service run: what one service costs end to end (plan, preflight, deploy, wait).
   return {
     services: services.length,
     deployMs: SIZES.deployMs,
     allAtOnce: { parallel: services.length, seconds: all },
     defaultParallel: { parallel: defaultParallel, seconds: def },
-    oneAtATime: { parallel: 1, seconds: one },
-    slowestServiceSeconds: one / services.length,
+    oneAtATime: { parallel: 1, seconds: (one * services.length) / sample, ...(sample < services.length ? { sample: { services: sample, seconds: one } } : {}) },
+    // Every deployment takes the same time here, so the slowest service is the mean one.
+    slowestServiceSeconds: one / sample,
     correct,
   };
 }
@@ -284,8 +302,8 @@ function scaleFleet(repos: number, tags: number): { fleet: DoubleFleet; environm
   return { fleet, environmentTags: images.filter((i) => i.environment === ENV).length };
 }
 
-/** Runs the bundle with a preload that records its peak RSS (process.resourceUsage, kB). */
-function runBundle(args: string[], cwd: string): Promise<{ code: number; seconds: number; maxRssKb: number; stderr: string }> {
+/** Runs the bundle with a preload that records its peak RSS and CPU time (process.resourceUsage). */
+function runBundle(args: string[], cwd: string): Promise<{ code: number; seconds: number; maxRssKb: number; cpuSeconds: number; stderr: string }> {
   const rssFile = join(cwd, `maxrss-${process.hrtime.bigint()}`);
   return new Promise((resolvePromise, reject) => {
     const start = process.hrtime.bigint();
@@ -301,13 +319,13 @@ function runBundle(args: string[], cwd: string): Promise<{ code: number; seconds
     child.on('close', (code) => {
       clearTimeout(timer);
       const took = seconds(start);
-      let maxRssKb = Number.NaN;
+      let usage = { maxRssKb: Number.NaN, cpuMicros: Number.NaN };
       try {
-        maxRssKb = Number(readFileSync(rssFile, 'utf8'));
+        usage = JSON.parse(readFileSync(rssFile, 'utf8')) as typeof usage;
       } catch {
         /* reported as NaN */
       }
-      resolvePromise({ code: code ?? -1, seconds: took, maxRssKb, stderr });
+      resolvePromise({ code: code ?? -1, seconds: took, maxRssKb: usage.maxRssKb, cpuSeconds: usage.cpuMicros / 1e6, stderr });
     });
   });
 }
@@ -324,7 +342,7 @@ async function benchScale(work: string): Promise<ScaleFigures> {
     const r = await runBundle(['get', '--config', configFile, '--env', ENV, '--catalog', join(dir, 'catalog.json')], dir);
     if (r.code !== 0) throw new Error(`get over ${tags} tags exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
     progress(`   ${(r.maxRssKb / 1024).toFixed(0)} MB, ${r.seconds.toFixed(1)} s, ${double.requests.length} requests`);
-    return { repositories: SIZES.scaleRepos, tags, environmentTags, maxRssMB: r.maxRssKb / 1024, seconds: r.seconds, requests: double.requests.length };
+    return { repositories: SIZES.scaleRepos, tags, environmentTags, maxRssMB: r.maxRssKb / 1024, seconds: r.seconds, cpuSeconds: r.cpuSeconds, requests: double.requests.length };
   } finally {
     await double.stop();
   }
@@ -361,7 +379,7 @@ async function benchMain(): Promise<number> {
   const partial: Omit<BenchFigures, 'goals'> = { generatedAt: new Date().toISOString(), machine: machine(), notes };
   try {
     if (PARTS.has('get') || PARTS.has('run')) {
-      const g = await benchGet(work, notes);
+      const g = await benchGet(work, notes, !PARTS.has('get'));
       try {
         if (PARTS.has('get')) partial.get = g.figures;
         if (PARTS.has('run')) partial.run = await benchRun(work, g.catalogFile, g.registryUrl);
@@ -374,6 +392,7 @@ async function benchMain(): Promise<number> {
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+  partial.machine.loadAverageAtEnd = loadavg()[0];
   const figures: BenchFigures = { ...partial, goals: judge(partial) };
   const report = formatReport(figures);
   mkdirSync(RESULTS, { recursive: true });

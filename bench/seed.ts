@@ -6,6 +6,8 @@
  * each tag gets only its own config blob (the date lives there) and its manifest, and pushes run
  * in parallel straight on the registry port, before any network delay applies.
  */
+import { createHash } from 'node:crypto';
+import { Agent, request } from 'undici';
 import { MEDIA, RunningRegistry, pushBlob, pushManifest, textLayer } from '../test/support/registry';
 
 export interface FleetSpec {
@@ -57,6 +59,30 @@ export async function forEachLimited<T>(items: T[], limit: number, work: (item: 
   await Promise.all(lanes);
 }
 
+/**
+ * Uploads a blob the registry does not have yet (two requests: POST for an upload session, then
+ * a monolithic PUT with the digest) over a kept-alive connection. The fixture's pushBlob also asks
+ * first whether the blob exists and opens a connection per request; for 6000 fresh config blobs
+ * that doubles the seeding time. https://distribution.github.io/distribution/spec/api/#monolithic-upload
+ */
+async function uploadNewBlob(reg: RunningRegistry, agent: Agent, repository: string, data: Buffer): Promise<string> {
+  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+  const start = await request(`${reg.url}/v2/${repository}/blobs/uploads/`, { method: 'POST', dispatcher: agent });
+  await start.body.dump();
+  if (start.statusCode !== 202) throw new Error(`blob upload start for ${repository}: ${start.statusCode}`);
+  const location = new URL(String(start.headers.location), reg.url);
+  location.searchParams.set('digest', digest);
+  const put = await request(location.toString(), {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(data.length) },
+    body: data,
+    dispatcher: agent,
+  });
+  await put.body.dump();
+  if (put.statusCode !== 201) throw new Error(`blob upload for ${repository}: ${put.statusCode}`);
+  return digest;
+}
+
 /** Pushes the fleet. Returns the images pushed. */
 export async function seedFleet(reg: RunningRegistry, spec: FleetSpec, concurrency = 16): Promise<SeededImage[]> {
   const images = fleetImages(spec);
@@ -66,27 +92,32 @@ export async function seedFleet(reg: RunningRegistry, spec: FleetSpec, concurren
     const layer = textLayer('service', `${repository}\n`);
     layers.set(repository, { digest: await pushBlob(reg, repository, layer.gz), size: layer.gz.length, diffId: layer.diffId });
   }
-  await forEachLimited(images, concurrency, async (img) => {
-    const layer = layers.get(img.repository)!;
-    const config = Buffer.from(
-      JSON.stringify({
-        architecture: 'amd64',
-        os: 'linux',
-        created: img.created,
-        config: { Cmd: ['/bin/sh'], Labels: { tag: img.tag } },
-        rootfs: { type: 'layers', diff_ids: [layer.diffId] },
-        history: [{ created: img.created, created_by: 'bench seed' }],
-      }),
-    );
-    const configDigest = await pushBlob(reg, img.repository, config);
-    const manifest = JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA.dockerManifest,
-      config: { mediaType: MEDIA.dockerConfig, size: config.length, digest: configDigest },
-      layers: [{ mediaType: MEDIA.dockerLayer, size: layer.size, digest: layer.digest }],
+  const agent = new Agent({ connections: concurrency });
+  try {
+    await forEachLimited(images, concurrency, async (img) => {
+      const layer = layers.get(img.repository)!;
+      const config = Buffer.from(
+        JSON.stringify({
+          architecture: 'amd64',
+          os: 'linux',
+          created: img.created,
+          config: { Cmd: ['/bin/sh'], Labels: { tag: img.tag } },
+          rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+          history: [{ created: img.created, created_by: 'bench seed' }],
+        }),
+      );
+      const configDigest = await uploadNewBlob(reg, agent, img.repository, config);
+      const manifest = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA.dockerManifest,
+        config: { mediaType: MEDIA.dockerConfig, size: config.length, digest: configDigest },
+        layers: [{ mediaType: MEDIA.dockerLayer, size: layer.size, digest: layer.digest }],
+      });
+      await pushManifest(reg, img.repository, img.tag, MEDIA.dockerManifest, manifest);
     });
-    await pushManifest(reg, img.repository, img.tag, MEDIA.dockerManifest, manifest);
-  });
+  } finally {
+    await agent.close();
+  }
   return images;
 }
 

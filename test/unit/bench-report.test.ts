@@ -6,7 +6,7 @@ import { countRequestLines } from '../../bench/delay-proxy';
 import { BenchFigures, extrapolate, formatReport, judge, median, table } from '../../bench/report';
 import { expectedNewest, fleetImages } from '../../bench/seed';
 
-const machine = { nproc: 2, cpu: 'Test CPU', memoryGiB: 24, node: '20.0.0', platform: 'linux x64' };
+const machine = { nproc: 2, cpu: 'Test CPU', memoryGiB: 24, node: '20.0.0', platform: 'linux x64', loadAverage: 1.5 };
 
 function figures(overrides: { coldSeconds?: number; warmSeconds?: number; startupMs?: number; rssMB?: number } = {}): Omit<BenchFigures, 'goals'> {
   const cold = overrides.coldSeconds ?? 10;
@@ -17,18 +17,19 @@ function figures(overrides: { coldSeconds?: number; warmSeconds?: number; startu
     get: {
       rttMs: 20, repositories: 30, tagsPerRepository: 200, environments: ['master', 'stage', 'develop'], environment: 'master',
       environmentTags: 2010, limit: 10, concurrency: 8, seedSeconds: 50,
-      cold: { seconds: cold, requests: 4000, connections: 8 },
+      cold: { seconds: cold, requests: 4000, connections: 8, cpuSeconds: 3 },
       warm: { seconds: overrides.warmSeconds ?? 1, requests: 2000, connections: 8 },
       skopeo: extrapolate({ seconds: 40, requests: 800 }, 3, 30),
       sequential: extrapolate({ seconds: 27, requests: 1340 }, 10, 30),
       floor: { seconds: 10, requests: 4000 },
+      coldWider: { concurrency: 32, measure: { seconds: 4, requests: 4000 }, floorSeconds: 2.5, correct: true },
       correct: { cold: true, warm: true, skopeo: true, sequential: true },
     },
     run: {
       services: 30, deployMs: 1000, allAtOnce: { parallel: 30, seconds: 1.2 }, defaultParallel: { parallel: 4, seconds: 8 },
-      oneAtATime: { parallel: 1, seconds: 33 }, slowestServiceSeconds: 1.1, correct: true,
+      oneAtATime: { parallel: 1, seconds: 33, sample: { services: 10, seconds: 11 } }, slowestServiceSeconds: 1.1, correct: true,
     },
-    scale: { repositories: 50, tags: 100000, environmentTags: 50000, maxRssMB: overrides.rssMB ?? 120, seconds: 30, requests: 100050 },
+    scale: { repositories: 50, tags: 100000, environmentTags: 50000, maxRssMB: overrides.rssMB ?? 120, seconds: 30, cpuSeconds: 25, requests: 100050 },
     startup: { runs: 20, medianMs: overrides.startupMs ?? 120, minMs: 100, maxMs: 200, bareNodeMedianMs: 50, bundleBytes: 2_000_000 },
   };
 }
@@ -51,12 +52,16 @@ describe('bench report', () => {
     const f = figures();
     const text = formatReport({ ...f, goals: judge(f) });
     expect(text).toContain('Machine: 2 cores (Test CPU), 24 GiB memory');
-    expect(text).toMatch(/\| a\. cold get \(empty cache\) +\| +10\.00 \| +4000 \|/);
+    expect(text).toContain('load average 1.5 at the start.');
+    expect(text).toMatch(/\| a\. cold get \(empty cache\) +\| +10\.00 \| +4000 \| +8 \| +3\.00 \|/);
+    expect(text).toContain('30.0 s / 25.0 s / 100050');
     expect(text).toContain('b/a = 0.100');
     expect(text).toContain('a/c = 0.0250');
     expect(text).toContain('a/e = 1.00');
     expect(text).toContain('c (measured on 3 of 30 repositories: 40.0 s, 800 requests; scaled)');
     expect(text).toContain('| all at once (parallel 30)');
+    expect(text).toContain('one at a time (parallel 1), scaled from 10 services: 11.00 s');
+    expect(text).toMatch(/a'\. cold get, concurrency 32 \(not in the goals\) +\| +4\.00 \| +4000 \|.*1\.60x its floor/);
     expect(text).toMatch(/start-up, --help, median of 20 runs \(min-max\) +\| +120 ms \(100-200\) \|/);
     expect(text).toContain('50 ms (+70 ms)');
   });
