@@ -10,7 +10,7 @@ import { main } from '../../src/cli/main';
 import type { EngineClient } from '../../src/docker/engine';
 import { pushImage, registryAvailable, RunningRegistry, startRegistry } from '../support/registry';
 import {
-  cleanup, createSwarmService, docker, engineAvailable, FAILS, localEngine, removeDataVolumes, RUNS, runContainer, runId, swarmActive,
+  cleanup, createSwarmService, docker, engineAvailable, FAILS, localEngine, removeDataVolumes, RUNS, runContainer, runId, sweepStale, swarmActive,
 } from './docker-helpers';
 
 const ready = engineAvailable() && swarmActive() && registryAvailable();
@@ -58,6 +58,7 @@ maybe('rollback get/run/undo on the real engine (swarm stack and host containers
   beforeAll(async () => {
     reg = await startRegistry({ auth: { username: 'ci', password: PASSWORD } });
     engine = localEngine();
+    await sweepStale(engine);
     dir = mkdtempSync(join(tmpdir(), 'rollback-docker-e2e-'));
     // D = 2026-11-02: api -> 1 (no image that day: its nearest older), web -> 2, worker -> 1.
     // 2026-11-04: api -> 4, web -> 2, worker -> 4, which exits at start.

@@ -154,3 +154,22 @@ export async function rollTo(target: Target, changes: [ServiceConfig, string][],
     }),
   );
 }
+
+/**
+ * Removes what test runs killed before their cleanup (SIGKILL, a closed terminal) left behind:
+ * labelled services and containers older than 15 minutes, so runs in progress elsewhere are spared.
+ */
+export async function sweepStale(engine: EngineClient, now = Date.now()): Promise<void> {
+  const old = (created: string | number | undefined) =>
+    created !== undefined && now - (typeof created === 'number' ? created * 1000 : Date.parse(created)) > 15 * 60_000;
+  try {
+    const services = await engine.json<{ ID: string; CreatedAt?: string }[]>('GET', '/services', { query: { filters: JSON.stringify({ label: ['rollback-test'] }) } });
+    for (const s of services ?? []) if (old(s.CreatedAt)) await engine.call('DELETE', `/services/${s.ID}`);
+  } catch {
+    /* no swarm */
+  }
+  const containers = await engine.json<{ Id: string; Created: number }[]>('GET', '/containers/json', {
+    query: { all: true, filters: JSON.stringify({ label: ['rollback-test'] }) },
+  });
+  for (const c of containers ?? []) if (old(c.Created)) await engine.call('DELETE', `/containers/${c.Id}`, { query: { force: true, v: true } });
+}

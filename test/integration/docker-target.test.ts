@@ -11,7 +11,7 @@ import type { EngineClient } from '../../src/docker/engine';
 import { readHistory } from '../../src/docker/history';
 import { createDockerTarget } from '../../src/targets/docker';
 import { freePort, pushImage, RunningRegistry, startRegistry } from '../support/registry';
-import { cleanup, docker, engineAvailable, FAILS, localEngine, removeDataVolumes, RUNS, runContainer as runContainerOn, rollTo, runId, targetContext } from './docker-helpers';
+import { cleanup, docker, engineAvailable, FAILS, localEngine, removeDataVolumes, RUNS, runContainer as runContainerOn, rollTo, runId, sweepStale, targetContext } from './docker-helpers';
 
 const ready = engineAvailable();
 const maybe = ready ? describe : describe.skip;
@@ -49,6 +49,7 @@ maybe('docker target on the real engine', () => {
   beforeAll(async () => {
     reg = await startRegistry();
     engine = localEngine();
+    await sweepStale(engine);
     stateDir = mkdtempSync(join(tmpdir(), 'rollback-docker-'));
     await push('api', '1-stage', '2026-11-01T10:00:00Z');
     await push('api', '3-stage', '2026-11-03T10:00:00Z');

@@ -10,7 +10,7 @@ import type { ServiceConfig } from '../../src/config/types';
 import type { EngineClient } from '../../src/docker/engine';
 import { createSwarmTarget } from '../../src/targets/swarm';
 import { pushImage, RunningRegistry, startRegistry } from '../support/registry';
-import { cleanup, createSwarmService, docker, engineAvailable, FAILS, localEngine, RUNS, rollTo, runId, swarmActive, targetContext } from './docker-helpers';
+import { cleanup, createSwarmService, docker, engineAvailable, FAILS, localEngine, RUNS, rollTo, runId, sweepStale, swarmActive, targetContext } from './docker-helpers';
 
 const ready = engineAvailable() && swarmActive();
 const maybe = ready ? describe : describe.skip;
@@ -52,6 +52,7 @@ maybe('swarm target on the real engine', () => {
   beforeAll(async () => {
     reg = await startRegistry();
     engine = localEngine();
+    await sweepStale(engine);
     stateDir = mkdtempSync(join(tmpdir(), 'rollback-swarm-'));
     await push('api', '1-stage', '2026-11-01T10:00:00Z');
     await push('api', '3-stage', '2026-11-03T10:00:00Z');
