@@ -186,6 +186,18 @@ export function parseJson<T = unknown>(res: HttpResponse, what = 'answer'): T {
   }
 }
 
+/**
+ * Parses a JSON body that must be an object (an app, a tag list, a token answer...): `null`, a
+ * number or an array from a broken server is said plainly instead of failing later on a property.
+ */
+export function parseJsonObject<T extends object>(res: HttpResponse, what = 'answer'): Partial<T> {
+  const value = parseJson<unknown>(res, what);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new RollbackError('failed', `${displayUrl(res.url)} sent a ${what} that is not a JSON object (HTTP ${res.status}).`);
+  }
+  return value as Partial<T>;
+}
+
 /** One sentence for an unexpected status: "GET https://x/v2/ answered 401 Unauthorized". */
 export function statusError(res: HttpResponse, method: string, hint = ''): RollbackError {
   const names: Record<number, string> = {

@@ -17,6 +17,7 @@ import {
   HttpClientOptions,
   HttpResponse,
   parseJson,
+  parseJsonObject,
   RequestOptions,
   statusError,
 } from '../http/client';
@@ -182,7 +183,7 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
       throw needsLogin(res);
     }
     if (res.status !== 200) throw statusError(res, 'GET', 'the token server did not give a token');
-    const answer = parseJson<TokenAnswer>(res, 'token answer');
+    const answer = parseJsonObject<TokenAnswer>(res, 'token answer') as TokenAnswer;
     const token = tokenOf(answer);
     if (!token) throw failure(`The token server ${displayUrl(res.url)} answered without a token (neither 'token' nor 'access_token').`);
     addSecret(token);
@@ -260,7 +261,7 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
       const res = await call(repository, url, { headers: { accept: 'application/json' } });
       if (res.status === 404) throw inputError(`Repository ${repository} does not exist on ${base} (GET ${displayUrl(res.url)} answered 404 Not Found).`);
       if (res.status !== 200) throw statusError(res, 'GET');
-      const body = parseJson<{ tags?: unknown }>(res, 'tag list');
+      const body = parseJsonObject<{ tags?: unknown }>(res, 'tag list');
       // The registry answers `"tags": null` for a repository whose tags were all deleted.
       if (body.tags !== null && body.tags !== undefined && !Array.isArray(body.tags)) {
         throw failure(`${displayUrl(res.url)} sent a tag list without a 'tags' array.`);

@@ -16,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import type { MarathonTargetConfig, ServiceConfig } from '../config/types';
 import { inputError, RollbackError } from '../errors';
-import { createAgent, createHttpClient, displayUrl, parseJson, statusError, type HttpClient, type HttpResponse, type RequestOptions } from '../http/client';
+import { createAgent, createHttpClient, displayUrl, parseJson, parseJsonObject, statusError, type HttpClient, type HttpResponse, type RequestOptions } from '../http/client';
 import { addSecret } from '../log';
 import type { Deployed, Target, TargetContext } from './types';
 
@@ -52,6 +52,11 @@ export function withImage(app: MarathonApp, image: string): Record<string, unkno
   return def;
 }
 
+/** The ids of a `deployments` list as Marathon sends it; anything else (a broken answer) counts as none. */
+function deploymentIds(list: unknown): string[] {
+  return Array.isArray(list) ? list.map((d) => String((d as { id?: unknown } | null)?.id)) : [];
+}
+
 const pathOf = (id: string) => id.split('/').map(encodeURIComponent).join('/');
 
 export function createMarathonTarget(ctx: TargetContext): Target {
@@ -82,7 +87,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
       const loginUrl = cfg.dcos.loginUrl ?? `${new URL(base).origin}/acs/api/v1/auth/login`;
       const res = await http.request(loginUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ uid: cfg.dcos.uid, password: cfg.dcos.password }) });
       if (res.status !== 200) throw statusError(res, 'POST', `the DC/OS login of ${cfg.dcos.uid} was refused`);
-      const token = parseJson<{ token?: unknown }>(res, 'login answer').token;
+      const token = parseJsonObject<{ token?: unknown }>(res, 'login answer').token;
       if (typeof token !== 'string' || !token) throw new RollbackError('failed', `${displayUrl(loginUrl)} answered the DC/OS login without a token.`);
       addSecret(token);
       return `token=${token}`;
@@ -114,7 +119,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
       // `id` filters apps whose id contains the string; the prefix check below makes it exact.
       const res = await call(`/v2/apps?id=${encodeURIComponent(prefix + '/')}`);
       if (res.status !== 200) throw statusError(res, 'GET', `listing the apps under ${prefix}`);
-      const apps = parseJson<{ apps?: { id?: unknown }[] }>(res, 'app list').apps;
+      const apps = parseJsonObject<{ apps?: { id?: unknown }[] }>(res, 'app list').apps;
       if (!Array.isArray(apps)) throw new RollbackError('failed', `${where} answered the app list without an "apps" array.`);
       return apps.map((a) => a?.id).filter((id): id is string => typeof id === 'string' && id.startsWith(prefix + '/'));
     })();
@@ -147,7 +152,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
       throw inputError(`Service ${service.name}: Marathon app ${id} does not exist (${where})${service.marathon?.app ? '; check services[].marathon.app' : ''}.`);
     }
     if (res.status !== 200) throw statusError(res, 'GET', `reading app ${id}`);
-    const app = parseJson<{ app?: MarathonApp }>(res, 'app').app;
+    const app = parseJsonObject<{ app?: MarathonApp }>(res, 'app').app;
     if (!app || typeof app !== 'object' || typeof app.id !== 'string') throw new RollbackError('failed', `${where} answered GET /v2/apps${id} without an app.`);
     return app;
   }
@@ -173,7 +178,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
 
     async busy(service) {
       const app = await getApp(service);
-      const deps = (app.deployments ?? []).map((d) => d.id);
+      const deps = deploymentIds(app.deployments);
       return deps.length ? `Marathon app ${app.id} (service ${service.name}) has a deployment in flight (${deps.join(', ')})` : undefined;
     },
 
@@ -190,7 +195,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
         const body = JSON.stringify(withImage(app, image));
         const res = await call(`/v2/apps${pathOf(app.id)}${force ? '?force=true' : ''}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body });
         if (res.status === 200 || res.status === 201) {
-          const id = parseJson<{ deploymentId?: unknown }>(res, 'deployment answer').deploymentId;
+          const id = parseJsonObject<{ deploymentId?: unknown }>(res, 'deployment answer').deploymentId;
           if (typeof id === 'string') {
             if (!ours.has(app.id)) ours.set(app.id, new Set());
             ours.get(app.id)!.add(id);
@@ -198,7 +203,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
           return;
         }
         if (res.status === 409) {
-          const blocking = (parseJson<{ deployments?: { id?: string }[] }>(res, 'conflict answer').deployments ?? []).map((d) => String(d.id));
+          const blocking = deploymentIds(parseJsonObject<{ deployments?: unknown }>(res, 'conflict answer').deployments);
           const mine = ours.get(app.id);
           if (!force && blocking.length > 0 && mine && blocking.every((d) => mine.has(d))) {
             ctx.logger.info(`${service.name}: superseding this run's own unfinished deployment of ${app.id}.`);
@@ -234,7 +239,7 @@ export function createMarathonTarget(ctx: TargetContext): Target {
         if (running !== image) {
           throw new RollbackError('failed', `Marathon app ${app.id} (service ${service.name}) was changed to ${running} while waiting for ${image}.`);
         }
-        const deps = (app.deployments ?? []).map((d) => d.id);
+        const deps = deploymentIds(app.deployments);
         const instances = app.instances ?? 1;
         const checked = Array.isArray(app.healthChecks) && app.healthChecks.length > 0;
         const healthy = (app.tasksRunning ?? 0) >= instances && (app.tasksStaged ?? 0) === 0
