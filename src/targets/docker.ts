@@ -132,7 +132,7 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
     async busy(service) {
       const name = containerName(service, config);
       // The name filter is a regular expression over names, which start with '/'.
-      const left = await engine.listContainers({ name: [`^/${name}-rollback-old-`] });
+      const left = await engine.listContainers({ name: [`^/${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-rollback-old-`] });
       if (left.length > 0) {
         const names = left.map((c) => c.Names[0]?.replace(/^\//, '')).join(', ');
         return `Container ${names} is left from an interrupted rollback of '${name}'; check which one should run, then remove it or rename it back (docker rm / docker rename).`;
@@ -178,6 +178,8 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
       /** When we first saw the current start of the container running (our clock, not the engine's). */
       let runningSince: { startedAt: string; at: number } | undefined;
       let lastSeen = '';
+      /** Restarts before we looked: none for a new container; an old one's past crashes are not this change's. */
+      let restartsBefore: number | undefined = r ? 0 : undefined;
       for (;;) {
         const c = r ? await engine.inspectContainer(r.newId) : await engine.inspectContainer(name);
         if (!c) {
@@ -189,15 +191,17 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
           throw failure(`Container ${name} runs ${await runningImage(c)}, not ${image}.`);
         }
         const s = c.State;
+        restartsBefore ??= c.RestartCount ?? 0;
+        const restarts = (c.RestartCount ?? 0) - restartsBefore;
         const seen = `${s.Status}${s.Health ? `, health ${s.Health.Status}` : ''}${c.RestartCount ? `, ${c.RestartCount} restart(s)` : ''}`;
         if (seen !== lastSeen) log.debug(`Container ${name} on ${image}: ${seen}.`);
         lastSeen = seen;
         let problem: string | undefined;
-        if (s.Status === 'exited' || s.Status === 'dead' || (c.RestartCount ?? 0) > 0 || s.Restarting) {
+        if (s.Status === 'exited' || s.Status === 'dead' || restarts > 0 || s.Restarting) {
           // With a restart policy the engine restarts it at once: a restart count above 0 is an exit we
           // missed, and once it runs again State.ExitCode reads 0 (seen on the real engine), so no code then.
           const how = s.Running
-            ? `exited and was restarted ${c.RestartCount} time(s) by its restart policy`
+            ? `exited and was restarted ${restarts} time(s) by its restart policy`
             : `exited with code ${s.ExitCode ?? '?'}${s.Restarting ? ' and is being restarted' : ''}`;
           problem = `Container ${name} on ${image} ${how}${s.Error ? `: ${s.Error}` : ''}${await lastLogs(c.Id)}`;
         } else if (s.Health?.Status === 'unhealthy') {
@@ -211,7 +215,7 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
             if (r) {
               pending.delete(name);
               await call('DELETE', `/containers/${r.oldId}`, `remove the old container ${r.oldName}`, { v: false }, [200, 204, 404]).catch((err) =>
-                log.warn(`${describeError(err)} Remove ${r.oldName} by hand.`),
+                log.warn(`${describeError(err).replace(/^the /, 'The ')} Remove ${r.oldName} by hand.`),
               );
               try {
                 appendHistory(historyFile, address.host, { at: new Date(clock.now()).toISOString(), service: service.name, container: name, replaced: r.oldImage, by: image });

@@ -131,8 +131,9 @@ describe('docker target decisions (in-memory engine, driven clock)', () => {
     );
   });
 
-  it('a container already on the image and running is left alone', async () => {
+  it('a container already on the image and running is left alone (its past restarts do not count)', async () => {
     const s = setup(() => ({ Status: 'running', Running: true }));
+    s.containers.get('old1')!.RestartCount = 2;
     await s.target.deploy(api, OLD);
     expect(s.calls).toEqual([]);
     await s.target.waitHealthy(api, OLD, 10_000);
