@@ -48,7 +48,12 @@ const SIZES = {
   scaleRepos: num('BENCH_SCALE_REPOS', 50),
   scaleTags: num('BENCH_SCALE_TAGS', 100_000),
   startupRuns: num('BENCH_STARTUP_RUNS', 20),
-  widerConcurrency: num('BENCH_WIDER_CONCURRENCY', 32),
+  /** Extra cold gets at these concurrency settings (a comma list), beside the default's. */
+  widerConcurrency: (process.env.BENCH_WIDER_CONCURRENCY || '16,32').split(',').filter(Boolean).map((v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`BENCH_WIDER_CONCURRENCY must list integers from 1 to 64, not '${v}'`);
+    return n;
+  }),
 };
 const ENVIRONMENTS = ['master', 'stage', 'develop'];
 const ENV = 'master';
@@ -173,14 +178,23 @@ async function benchGet(work: string, notes: string[], onlyCatalog: boolean): Pr
     progress(`   ${seq.m.seconds.toFixed(2)} s, ${seq.m.requests} requests`);
 
     // The same cold get with more requests in flight: how far the concurrency setting moves it.
-    let coldWider: GetFigures['coldWider'];
-    if (SIZES.widerConcurrency > config.registry.concurrency) {
-      progress(`a'. cold get at concurrency ${SIZES.widerConcurrency} ...`);
-      const wideConfig = writeConfig(work, 'wide.yml', { registryUrl: proxy.url, services: SIZES.repos, concurrency: SIZES.widerConcurrency });
-      const wide = await measureGet(wideConfig, join(work, 'wide'));
+    const coldWider: NonNullable<GetFigures['coldWider']> = [];
+    for (const concurrency of SIZES.widerConcurrency.filter((n) => n !== config.registry.concurrency)) {
+      progress(`a'. cold get at concurrency ${concurrency} ...`);
+      const wideConfig = writeConfig(work, `wide-${concurrency}.yml`, { registryUrl: proxy.url, services: SIZES.repos, concurrency });
+      const wide = await measureGet(wideConfig, join(work, `wide-${concurrency}`));
       progress(`   ${wide.m.seconds.toFixed(2)} s, ${wide.m.requests} requests`);
-      coldWider = { concurrency: SIZES.widerConcurrency, measure: wide.m, floorSeconds: (wide.m.requests / SIZES.widerConcurrency) * (SIZES.rttMs / 1000), correct: catalogMatches(wide.catalog, expected) };
+      coldWider.push({ concurrency, measure: wide.m, floorSeconds: (wide.m.requests / concurrency) * (SIZES.rttMs / 1000), correct: catalogMatches(wide.catalog, expected) });
     }
+
+    // The same cold get straight on the registry's port: what the registry and the worker cost
+    // without any network delay (on a busy machine this is not zero, and it adds to every row).
+    progress('a0. cold get without the delay ...');
+    const directConfig = writeConfig(work, 'direct.yml', { registryUrl: registry.url, services: SIZES.repos });
+    const direct = await measureGet(directConfig, join(work, 'direct'));
+    direct.m.requests = cold.m.requests; // the proxy saw none of them; the worker sent the same ones
+    direct.m.connections = undefined;
+    progress(`   ${direct.m.seconds.toFixed(2)} s`);
 
     const skRepos = Math.min(SIZES.skopeoRepos, SIZES.repos);
     progress(`c. skopeo loop on ${skRepos} repositories ...`);
@@ -211,11 +225,13 @@ async function benchGet(work: string, notes: string[], onlyCatalog: boolean): Pr
         sequential: extrapolate(seq.m, seqRepos, SIZES.repos),
         floor: { seconds: floorSeconds, requests: cold.m.requests },
         coldWider,
+        coldDirect: direct.m,
         correct: {
           cold: catalogMatches(cold.catalog, expected),
           warm: catalogMatches(warm.catalog, expected),
           skopeo: sk.correct,
           sequential: catalogMatches(seq.catalog, seqExpected),
+          direct: catalogMatches(direct.catalog, expected),
         },
       },
     };
@@ -242,7 +258,7 @@ async function benchRun(work: string, catalogFile: string, registryUrl: string):
   const date = catalog.choices[Math.min(3, catalog.choices.length - 1)];
   const planned = plannedImages(catalog, date);
   let correct = true;
-  const once = async (parallel: number | undefined, label: string, count = services.length): Promise<number> => {
+  const once = async (parallel: number | undefined, label: string, count = services.length): Promise<{ seconds: number; preflight: number; slowest: number }> => {
     const fleet = services.slice(0, count);
     const marathon = await startMarathon({
       apps: fleet.map((s) => ({ id: `/bench/master/${s.name}`, image: s.images[0].reference })),
@@ -254,11 +270,19 @@ async function benchRun(work: string, catalogFile: string, registryUrl: string):
       const runCatalog = join(work, `catalog-${label}.json`);
       writeFileSync(runCatalog, JSON.stringify({ ...catalog, services: catalog.services.filter((s) => fleet.some((f) => f.name === s.name)) }));
       const logs: string[] = [];
+      let firstChange = Number.NaN;
+      let slowest = 0;
       const start = process.hrtime.bigint();
       const code = await main(['run', '--config', configFile, '--env', ENV, '--date', date, '--catalog', runCatalog, '--approver', 'bench'], {}, {
         cwd: work,
         stdout: () => undefined,
-        stderr: (t) => logs.push(t),
+        stderr: (t) => {
+          logs.push(t);
+          // "svc-01: <before> -> <after>" starts a service; "svc-01: healthy after 1.6s" ends it.
+          if (Number.isNaN(firstChange) && / -> /.test(t)) firstChange = seconds(start);
+          const healthy = /: healthy after ([\d.]+)s/.exec(t);
+          if (healthy) slowest = Math.max(slowest, Number(healthy[1]));
+        },
         stderrIsTTY: false,
       });
       const took = seconds(start);
@@ -266,7 +290,7 @@ async function benchRun(work: string, catalogFile: string, registryUrl: string):
       for (const s of fleet) {
         if (marathon.running.get(`/bench/master/${s.name}`) !== planned.get(s.name)) correct = false;
       }
-      return took;
+      return { seconds: took, preflight: firstChange, slowest };
     } finally {
       await marathon.stop();
     }
@@ -274,21 +298,26 @@ async function benchRun(work: string, catalogFile: string, registryUrl: string):
   const defaultParallel = loadConfig(writeConfig(work, 'defaults.yml', { registryUrl, services: 1 }), {}).parallel;
   progress(`run: ${services.length} services, ${SIZES.deployMs} ms each, all at once ...`);
   const all = await once(services.length, 'all');
-  progress(`   ${all.toFixed(2)} s; default parallel ${defaultParallel} ...`);
+  progress(`   ${all.seconds.toFixed(2)} s; default parallel ${defaultParallel} ...`);
   const def = await once(undefined, 'default');
   // One at a time is the sum of the services: measured on a sample, scaled (linear by design).
   const sample = Math.min(SIZES.runSequentialServices, services.length);
-  progress(`   ${def.toFixed(2)} s; one at a time, on ${sample} services ...`);
+  progress(`   ${def.seconds.toFixed(2)} s; one at a time, on ${sample} services ...`);
   const one = await once(1, 'one', sample);
-  progress(`   ${one.toFixed(2)} s`);
+  progress(`   ${one.seconds.toFixed(2)} s`);
   return {
     services: services.length,
     deployMs: SIZES.deployMs,
-    allAtOnce: { parallel: services.length, seconds: all },
-    defaultParallel: { parallel: defaultParallel, seconds: def },
-    oneAtATime: { parallel: 1, seconds: (one * services.length) / sample, ...(sample < services.length ? { sample: { services: sample, seconds: one } } : {}) },
-    // Every deployment takes the same time here, so the slowest service is the mean one.
-    slowestServiceSeconds: one / sample,
+    allAtOnce: { parallel: services.length, seconds: all.seconds, beforeFirstChange: all.preflight, slowestService: all.slowest },
+    defaultParallel: { parallel: defaultParallel, seconds: def.seconds },
+    oneAtATime: {
+      parallel: 1,
+      seconds: (one.seconds * services.length) / sample,
+      ...(sample < services.length ? { sample: { services: sample, seconds: one.seconds } } : {}),
+    },
+    // The slowest service alone: what the one-at-a-time run took per service (plan and preflight
+    // shared out); every deployment takes the same time here.
+    slowestServiceSeconds: one.seconds / sample,
     correct,
   };
 }

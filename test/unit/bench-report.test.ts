@@ -22,7 +22,8 @@ function figures(overrides: { coldSeconds?: number; warmSeconds?: number; startu
       skopeo: extrapolate({ seconds: 40, requests: 800 }, 3, 30),
       sequential: extrapolate({ seconds: 27, requests: 1340 }, 10, 30),
       floor: { seconds: 10, requests: 4000 },
-      coldWider: { concurrency: 32, measure: { seconds: 4, requests: 4000 }, floorSeconds: 2.5, correct: true },
+      coldWider: [{ concurrency: 32, measure: { seconds: 4, requests: 4000 }, floorSeconds: 2.5, correct: true }],
+      coldDirect: { seconds: 2, requests: 4000, cpuSeconds: 1.5 },
       correct: { cold: true, warm: true, skopeo: true, sequential: true },
     },
     run: {
@@ -61,6 +62,7 @@ describe('bench report', () => {
     expect(text).toContain('c (measured on 3 of 30 repositories: 40.0 s, 800 requests; scaled)');
     expect(text).toContain('| all at once (parallel 30)');
     expect(text).toContain('one at a time (parallel 1), scaled from 10 services: 11.00 s');
+    expect(text).toMatch(/a0\. cold get, no delay \(registry \+ worker alone\) +\| +2\.00 \| +4000 \| +\| +1\.50 \|/);
     expect(text).toMatch(/a'\. cold get, concurrency 32 \(not in the goals\) +\| +4\.00 \| +4000 \|.*1\.60x its floor/);
     expect(text).toMatch(/start-up, --help, median of 20 runs \(min-max\) +\| +120 ms \(100-200\) \|/);
     expect(text).toContain('50 ms (+70 ms)');
