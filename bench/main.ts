@@ -277,15 +277,18 @@ async function benchRun(work: string, catalogFile: string, registryUrl: string):
         cwd: work,
         stdout: () => undefined,
         stderr: (t) => {
-          logs.push(t);
-          // "svc-01: <before> -> <after>" starts a service; "svc-01: healthy after 1.6s" ends it.
-          if (Number.isNaN(firstChange) && / -> /.test(t)) firstChange = seconds(start);
+          logs.push(`${seconds(start).toFixed(3)} ${t}`);
+          // "svc-01: <before> -> <after>" starts a service ("plan: svc-01: ..." only announces it);
+          // "svc-01: healthy after 1.6s" ends it.
+          if (Number.isNaN(firstChange) && /^\S+: \S+ -> /.test(t)) firstChange = seconds(start);
           const healthy = /: healthy after ([\d.]+)s/.exec(t);
           if (healthy) slowest = Math.max(slowest, Number(healthy[1]));
         },
         stderrIsTTY: false,
       });
       const took = seconds(start);
+      // BENCH_RUN_LOG=DIR keeps each run's log with the second each line was written (diagnosis).
+      if (process.env.BENCH_RUN_LOG) writeFileSync(join(process.env.BENCH_RUN_LOG, `run-${label}.log`), `${logs.join('')}${took.toFixed(3)} (returned)\n`);
       if (code !== 0) throw new Error(`run (${label}) exited ${code}: ${logs.join('').trim().split('\n').pop()}`);
       for (const s of fleet) {
         if (marathon.running.get(`/bench/master/${s.name}`) !== planned.get(s.name)) correct = false;
