@@ -434,6 +434,16 @@ async function benchMain(): Promise<number> {
   writeFileSync(join(RESULTS, 'latest.md'), report);
   process.stdout.write(report);
   progress(`figures written to bench/results/latest.json and latest.md`);
+  // A missed speed goal is a finding; a wrong answer makes the figures meaningless.
+  const wrong = [
+    ...(figures.get ? Object.entries(figures.get.correct).filter(([, ok]) => !ok).map(([k]) => `get (${k})`) : []),
+    ...(figures.get?.coldWider ?? []).filter((w) => !w.correct).map((w) => `get (concurrency ${w.concurrency})`),
+    ...(figures.run && !figures.run.correct ? ['run'] : []),
+  ];
+  if (wrong.length) {
+    progress(`WRONG ANSWER from ${wrong.join(', ')}: the catalog or the fleet does not match the seeded images.`);
+    return 1;
+  }
   return 0;
 }
 
