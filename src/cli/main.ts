@@ -30,7 +30,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: MainIo = 
     const options = parseOptions(argv, env);
     debug = options.debug;
     if (options.version) {
-      stdout(`${process.env.npm_package_version ?? '0.1.0'}\n`);
+      // The bundle has the version written in at build time (scripts/build.mjs); from source it is 'dev'.
+      stdout(`${process.env.ROLLBACK_VERSION ?? 'dev'}\n`);
       return 0;
     }
     if (options.help || !options.command) {
