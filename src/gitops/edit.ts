@@ -7,7 +7,7 @@
  * https://eemeli.org/yaml/#documents and https://eemeli.org/yaml/#scalar-values
  */
 import { isAlias, isPair, isScalar, parseAllDocuments, Scalar, visit } from 'yaml';
-import { isImageOf } from './image-ref';
+import { isImageOf } from '../image/reference';
 
 export interface ImageSite {
   /** The image reference as the manifest reads now. */

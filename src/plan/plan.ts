@@ -6,6 +6,7 @@
  * the END of the chosen day (so a service with no image that day gets its nearest older one, the
  * seed article's special case); no image at or before the day leaves the service as it is.
  */
+import { parseReference } from '../image/reference';
 import type { Catalog, CatalogImage, CatalogService } from '../catalog/types';
 import { inputError } from '../errors';
 
@@ -57,32 +58,6 @@ export function rollbackPoint(service: CatalogService, date: string): CatalogIma
     if (!best || Date.parse(image.created) > Date.parse(best.created)) best = image;
   }
   return best;
-}
-
-/** A reference split into name (with registry host), tag and digest. */
-export interface ParsedReference {
-  name: string;
-  tag?: string;
-  digest?: string;
-}
-
-export function parseReference(reference: string): ParsedReference {
-  let rest = reference.trim();
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  // A colon after the last slash is a tag; one before it is a registry port.
-  const slash = rest.lastIndexOf('/');
-  const colon = rest.lastIndexOf(':');
-  let tag: string | undefined;
-  if (colon > slash) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  return { name: rest, tag, digest };
 }
 
 /**

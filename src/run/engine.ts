@@ -18,7 +18,8 @@ import type { ServiceConfig } from '../config/types';
 import { describeError, inputError, RollbackError } from '../errors';
 import type { Logger } from '../log';
 import type { Change, Notifier, RunEvent, RunInfo } from '../notify/types';
-import { buildPlan, checkDate, parseReference, type Plan } from '../plan/plan';
+import { sameImage } from '../image/reference';
+import { buildPlan, checkDate, type Plan } from '../plan/plan';
 import type { Target } from '../targets/types';
 import { acquireLock, type LockOptions } from './lock';
 import { runPool } from './pool';
@@ -79,13 +80,6 @@ export interface Outcome {
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Same image? By digest when both carry one, else by the exact reference. */
-export function sameImage(a: string, b: string): boolean {
-  const da = parseReference(a).digest;
-  const db = parseReference(b).digest;
-  return da && db ? da === db : a === b;
-}
 
 interface Ctx {
   deps: EngineDeps;

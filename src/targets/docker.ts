@@ -14,7 +14,7 @@ import { resolveEngineAddress } from '../docker/host';
 import { recreateRequest } from '../docker/recreate';
 import { Clock, clockOf, engineTime } from '../docker/time';
 import { describeError, failure, inputError } from '../errors';
-import { parseImageRef, sameImage } from '../gitops/image-ref';
+import { parseImageRef, sameImage } from '../image/reference';
 import type { Deployed, Target, TargetContext } from './types';
 
 export interface DockerTargetDeps {

@@ -10,7 +10,7 @@ import type { GithubTargetConfig, ServiceConfig } from '../config/types';
 import { failure, inputError, RollbackError } from '../errors';
 import { createGithub, Github, GithubOptions, githubError } from '../github/octokit';
 import { findImages, ManifestError, replaceImages } from '../gitops/edit';
-import { registryHost } from '../gitops/image-ref';
+import { registryHost } from '../image/reference';
 import type { Deployed, Target, TargetContext } from './types';
 
 export interface GithubTargetDeps {

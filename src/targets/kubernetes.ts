@@ -8,7 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import type { KubernetesTargetConfig, ServiceConfig } from '../config/types';
 import { failure, inputError } from '../errors';
 import type { HttpClientOptions } from '../http/client';
-import { isImageOf, parseImageRef, registryHost, sameImage } from '../gitops/image-ref';
+import { isImageOf, parseImageRef, registryHost, sameImage } from '../image/reference';
 import { createKubeClient, KubeClient } from '../kube/client';
 import { KubeConnection, loadKubeConnection } from '../kube/config';
 import { PodTemplate, RESOURCE, rolloutVerdict, Workload, WorkloadKind } from '../kube/rollout';

@@ -9,7 +9,7 @@ import { createEngineClient, EngineClient, pullAuthFor, Service, Task } from '..
 import { resolveEngineAddress } from '../docker/host';
 import { Clock, clockOf, engineTime } from '../docker/time';
 import { failure, inputError, RollbackError } from '../errors';
-import { sameImage } from '../gitops/image-ref';
+import { sameImage } from '../image/reference';
 import type { Deployed, Target, TargetContext } from './types';
 
 export interface SwarmTargetDeps {

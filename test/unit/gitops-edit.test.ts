@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { findImages, ManifestError, replaceImages } from '../../src/gitops/edit';
-import { isImageOf, parseImageRef, sameImage } from '../../src/gitops/image-ref';
+import { isImageOf, parseImageRef, sameImage } from '../../src/image/reference';
 
 const corpus = (name: string) => readFileSync(join(__dirname, '../fixtures/manifests', name), 'utf8');
 const HOST = 'registry.example.com';

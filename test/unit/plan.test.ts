@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import type { Catalog, CatalogImage, CatalogService } from '../../src/catalog/types';
 import { RollbackError } from '../../src/errors';
-import { buildPlan, checkDate, formatPlan, parseReference, planJson, rollbackPoint, runsImage } from '../../src/plan/plan';
+import { parseReference } from '../../src/image/reference';
+import { buildPlan, checkDate, formatPlan, planJson, rollbackPoint, runsImage } from '../../src/plan/plan';
 
 const REG = 'registry.example.com';
 

@@ -8,7 +8,8 @@
  */
 import { resolve } from 'node:path';
 import { failure, inputError } from '../../errors';
-import { buildPlan, parseReference, planServices, type Plan, type PlanService } from '../../plan/plan';
+import { parseReference } from '../../image/reference';
+import { buildPlan, planServices, type Plan, type PlanService } from '../../plan/plan';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
 import { colorEnabled } from '../progress';

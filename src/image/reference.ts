@@ -1,10 +1,36 @@
 /**
- * Image references as manifests and workloads spell them: `[host[:port]/]path[:tag][@digest]`.
- * Pure helpers shared by the kubernetes and github targets to recognise "the service's image".
+ * Image references as catalogs, manifests and targets spell them: `[host[:port]/]path[:tag][@digest]`.
+ * The one place that parses and compares them (plan, engine, every target).
  * Grammar: https://github.com/distribution/reference/blob/main/reference.go
  */
-import { parseReference } from '../plan/plan';
 export { registryHost } from '../catalog/build';
+
+/** A reference split into name (with registry host), tag and digest. */
+export interface ParsedReference {
+  name: string;
+  tag?: string;
+  digest?: string;
+}
+
+export function parseReference(reference: string): ParsedReference {
+  let rest = reference.trim();
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  // A colon after the last slash is a tag; one before it is a registry port.
+  const slash = rest.lastIndexOf('/');
+  const colon = rest.lastIndexOf(':');
+  let tag: string | undefined;
+  if (colon > slash) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+  }
+  return { name: rest, tag, digest };
+}
+
 export interface ImageRef {
   /** Registry host (with port), when the reference names one. */
   host?: string;
@@ -14,7 +40,7 @@ export interface ImageRef {
   digest?: string;
 }
 
-/** parseReference of the plan, with the registry host split off the repository path. */
+/** parseReference, with the registry host split off the repository path. */
 export function parseImageRef(ref: string): ImageRef {
   const { name, tag, digest } = parseReference(ref);
   const slash = name.indexOf('/');
