@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../catalog/io';
 import { inputError } from '../errors';
+import { sameImage } from '../image/reference';
 
 export const HISTORY_SCHEMA_VERSION = 1;
 /** Entries kept per file: enough for months of rollbacks, small enough to read by eye. */
@@ -20,6 +21,12 @@ export interface HistoryEntry {
   replaced: string;
   /** The image it runs since. */
   by: string;
+  /**
+   * Which run or undo made the replacement (one per worker process): undo without a snapshot
+   * takes the net effect of the last one, so a change that was put back within its run cancels out.
+   * Absent in entries written before it existed: each such entry counts as a run of its own.
+   */
+  run?: string;
 }
 
 export interface History {
@@ -63,6 +70,37 @@ export function previousImage(history: History, container: string): string | und
     if (history.entries[i].container === container) return history.entries[i].replaced;
   }
   return undefined;
+}
+
+/** One container's net change in a run: what it ran before the run, and what it runs after it. */
+export interface RunChange {
+  service: string;
+  container: string;
+  before: string;
+  after: string;
+  /** When its last replacement in that run took over. */
+  at: string;
+}
+
+/**
+ * The last run (or undo) in the history that replaced any of `containers` (container -> service),
+ * with each container's net change: the image before its first replacement in that run and after
+ * its last. Containers the run put back where they were are left out. Undefined when the history
+ * records no replacement of these containers. Other environments' containers on the same host are
+ * ignored, so their runs never count as this environment's last one.
+ */
+export function lastRun(history: History, containers: Map<string, string>): { run: string; at: string; changes: RunChange[] } | undefined {
+  const key = (e: HistoryEntry) => e.run ?? `entry at ${e.at}`;
+  const ours = history.entries.filter((e) => containers.has(e.container));
+  if (ours.length === 0) return undefined;
+  const run = key(ours[ours.length - 1]);
+  const net = new Map<string, RunChange>();
+  for (const e of ours.filter((x) => key(x) === run)) {
+    const seen = net.get(e.container);
+    net.set(e.container, { service: containers.get(e.container)!, container: e.container, before: seen ? seen.before : e.replaced, after: e.by, at: e.at });
+  }
+  const changes = [...net.values()].filter((c) => !sameImage(c.before, c.after));
+  return { run, at: ours[ours.length - 1].at, changes };
 }
 
 /** "unix:///var/run/docker.sock" -> "unix-var-run-docker.sock": a file name part for the host. */

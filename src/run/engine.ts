@@ -447,46 +447,101 @@ function markResumed(s: Snapshot & { file: string }, at: Date): void {
   writeFileAtomic(file, JSON.stringify({ ...data, finishedAt: at.toISOString(), outcome: 'resumed' }, null, 2) + '\n');
 }
 
-/** `rollback undo`: every service a run may have changed goes back to what its snapshot recorded. */
+/** What an undo puts back, and where that knowledge comes from. */
+interface UndoSource {
+  /** Per service, the image to put back; `expect`: what the change being undone put in place (history only). */
+  items: { service: string; image: string; expect?: string }[];
+  /** "snapshot .rollback/runs/...json" or "the docker history file ...": for messages. */
+  from: string;
+  date?: string;
+  undoes?: string;
+  undoesHistory?: string;
+  /** The summary when every service already runs what it should. */
+  nothing: string;
+}
+
+/** The environment's latest snapshot (or --snapshot FILE); without one, the target's own history. */
+async function undoSource(c: Ctx, req: UndoRequest): Promise<UndoSource> {
+  const { logger } = c.deps;
+  let file = req.snapshot ?? latestSnapshotFile(c.deps.stateDir, req.environment);
+  if (!file) return historySource(c, req);
+  let snap = readSnapshot(file);
+  if (snap.environment !== req.environment) throw inputError(`Snapshot ${displayPath(file)} is of environment ${snap.environment}, not ${req.environment}.`);
+  if (!req.snapshot && snap.action === 'undo' && !snap.finishedAt && snap.undoesHistory) {
+    // An undo from the target's history was killed: finish it. Its snapshot holds every image it
+    // was putting in place; the history now also holds its partial work, so it cannot be asked again.
+    logger.warn(`The last undo of ${req.environment} (from ${snap.undoesHistory}) did not finish; finishing it.`);
+    return {
+      items: snap.services.map((e) => ({ service: e.service, image: e.after })), from: `the interrupted undo ${displayPath(file)}`, undoesHistory: snap.undoesHistory,
+      nothing: `Nothing to undo: every service the interrupted undo ${displayPath(file)} was putting back already runs what it recorded.`,
+    };
+  }
+  if (!req.snapshot && snap.action === 'undo' && !snap.finishedAt && snap.undoes) {
+    // An undo was killed: finish it (undoing it instead would redo the rollback).
+    logger.warn(`The last undo of ${req.environment} did not finish; finishing it.`);
+    file = snap.undoes;
+    snap = readSnapshot(file);
+  }
+  const touched = snap.services.filter((e) => e.state !== 'pending');
+  for (const e of snap.services.filter((x) => x.state === 'pending')) logger.info(`${e.service}: not touched by that ${snap.action}; left as it is.`);
+  return {
+    items: touched.map((e) => ({ service: e.service, image: e.before })), from: `snapshot ${displayPath(file)}`, date: snap.date, undoes: file,
+    nothing: `Nothing to undo: every service ${snap.action === 'run' ? 'that run' : 'that undo'} changed already runs what ${displayPath(file)} recorded.`,
+  };
+}
+
+/** No snapshot (another agent, a wiped workspace): the last run or undo the target's own history recorded. */
+async function historySource(c: Ctx, req: UndoRequest): Promise<UndoSource> {
+  const { logger, target } = c.deps;
+  const noSnapshot = `There is no snapshot of ${req.environment} under ${displayPath(c.deps.stateDir)}`;
+  const hint = '(pass --snapshot FILE, or --catalog beside the state directory)';
+  if (!target.lastChanges) throw inputError(`${noSnapshot}; nothing to undo ${hint}.`);
+  const h = await target.lastChanges(req.services);
+  if (!h.last) throw inputError(`${noSnapshot}, and ${h.source} records no change of its services; nothing to undo ${hint}.`);
+  const when = `${h.source} (at ${h.last.at})`;
+  logger.info(`No snapshot of ${req.environment}: undoing the last change recorded in ${when}.`);
+  return {
+    items: h.last.changes.map((x) => ({ service: x.service, image: x.before, expect: x.after })), from: h.source, undoesHistory: h.source,
+    nothing: h.last.changes.length
+      ? `Nothing to undo: every service the last change recorded in ${when} touched already runs what it ran before.`
+      : `Nothing to undo: the last change recorded in ${when} left every service as it was.`,
+  };
+}
+
+/** `rollback undo`: every service a run may have changed goes back to what its snapshot (or the target's history) recorded. */
 export async function undoRollback(deps: EngineDeps, req: UndoRequest): Promise<Outcome> {
   const c = context(deps);
   const { logger, target } = deps;
   return withLock(c, req.environment, 'rollback undo', async () => {
-    let file = req.snapshot ?? latestSnapshotFile(deps.stateDir, req.environment);
-    if (!file) throw inputError(`There is no snapshot of ${req.environment} under ${displayPath(deps.stateDir)}; nothing to undo (pass --snapshot FILE, or --catalog beside the state directory).`);
-    let snap = readSnapshot(file);
-    if (snap.environment !== req.environment) throw inputError(`Snapshot ${displayPath(file)} is of environment ${snap.environment}, not ${req.environment}.`);
-    if (!req.snapshot && snap.action === 'undo' && !snap.finishedAt && snap.undoes) {
-      // An undo was killed: finish it (undoing it instead would redo the rollback).
-      logger.warn(`The last undo of ${req.environment} did not finish; finishing it.`);
-      file = snap.undoes;
-      snap = readSnapshot(file);
-    }
-    const touched = snap.services.filter((e) => e.state !== 'pending');
-    for (const e of snap.services.filter((x) => x.state === 'pending')) logger.info(`${e.service}: not touched by that ${snap.action}; left as it is.`);
-    const services = touched.map((e) => serviceConfig(req.services, e.service, displayPath(file!)));
+    const src = await undoSource(c, req);
+    const services = src.items.map((i) => serviceConfig(req.services, i.service, src.from));
     const current = await readCurrent(c, services, req.parallel);
-    const stamp = c.now().toISOString();
-    const entries: SnapshotService[] = touched
-      .filter((e) => !sameImage(current[e.service].image, e.before))
-      .map((e) => ({ service: e.service, id: current[e.service].id, before: current[e.service].image, after: e.before, state: 'pending', updatedAt: stamp }));
-    for (const e of touched) if (!entries.some((x) => x.service === e.service)) logger.info(`${e.service}: already runs ${e.before}.`);
-    const what = `Undo of ${req.environment} (snapshot ${displayPath(file)})`;
-    const states = touched.map((e) => ({ service: e.service, state: entries.some((x) => x.service === e.service) ? 'change' : 'skip' }));
-    if (entries.length === 0) {
-      return { exitCode: 0, summary: `Nothing to undo: every service ${snap.action === 'run' ? 'that run' : 'that undo'} changed already runs what ${displayPath(file)} recorded.`, services: states };
+    for (const i of src.items) {
+      const now = current[i.service].image;
+      // Changed by other means since (a hand-made docker run): going back a step could be wrong; a person decides.
+      if (i.expect && !sameImage(now, i.image) && !sameImage(now, i.expect)) {
+        throw new RollbackError('failed', `Preflight: ${i.service} runs ${now}, not ${i.expect} that the last change recorded in ${src.from} put in place; it was changed by other means since, so undo cannot tell what to put back; nothing was changed.`);
+      }
     }
-    await waitNotBusy(c, entries.map((e) => serviceConfig(req.services, e.service, displayPath(file!))));
+    const stamp = c.now().toISOString();
+    const entries: SnapshotService[] = src.items
+      .filter((i) => !sameImage(current[i.service].image, i.image))
+      .map((i) => ({ service: i.service, id: current[i.service].id, before: current[i.service].image, after: i.image, state: 'pending', updatedAt: stamp }));
+    for (const i of src.items) if (!entries.some((x) => x.service === i.service)) logger.info(`${i.service}: already runs ${i.image}.`);
+    const what = `Undo of ${req.environment} (${src.from})`;
+    const states = src.items.map((i) => ({ service: i.service, state: entries.some((x) => x.service === i.service) ? 'change' : 'skip' }));
+    if (entries.length === 0) return { exitCode: 0, summary: src.nothing, services: states };
+    await waitNotBusy(c, entries.map((e) => serviceConfig(req.services, e.service, src.from)));
     if (req.dryRun) {
       return { exitCode: 0, summary: `Dry run of ${what}: ${entries.length} service${entries.length === 1 ? '' : 's'} would be put back (${list(entries.map((e) => e.service))}); nothing was changed.`, services: states };
     }
     const info: RunInfo = {
-      action: 'undo', environment: req.environment, date: snap.date, approver: req.approver, target: target.describe(),
+      action: 'undo', environment: req.environment, date: src.date, approver: req.approver, target: target.describe(),
       changes: entries.map((e) => ({ service: e.service, from: e.before, to: e.after })), dryRun: false,
     };
     const journal = Journal.create(deps.stateDir, {
-      snapshotVersion: 1, action: 'undo', environment: req.environment, date: snap.date, approver: req.approver, target: target.describe(),
-      pid: process.pid, host: deps.lock?.host ?? hostname(), startedAt: stamp, undoes: file, services: entries,
+      snapshotVersion: 1, action: 'undo', environment: req.environment, date: src.date, approver: req.approver, target: target.describe(),
+      pid: process.pid, host: deps.lock?.host ?? hostname(), startedAt: stamp, undoes: src.undoes, undoesHistory: src.undoesHistory, services: entries,
     }, c.now);
     logger.info(`Snapshot of this undo: ${displayPath(journal.file)}`);
     return applyChanges(c, journal, info, req.services, req.parallel, req.deployTimeoutMs, what);

@@ -51,6 +51,8 @@ export interface Snapshot {
   outcome?: 'done' | 'failed' | 'partial' | 'resumed';
   /** The snapshot this one undoes (undo only). */
   undoes?: string;
+  /** Undo only, without a snapshot: the target's own history it undid the last run from (e.g. the docker history file). */
+  undoesHistory?: string;
   services: SnapshotService[];
 }
 

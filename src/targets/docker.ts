@@ -6,10 +6,11 @@
  * remove the old one. If the new one fails, it is removed and the old one comes back under its
  * name, running: the host is as it was. Each replacement is recorded in a per-host history file.
  */
+import { randomBytes } from 'node:crypto';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { DockerTargetConfig, ServiceConfig } from '../config/types';
 import { ContainerInspect, createEngineClient, EngineClient, engineMessage, pullAuthFor } from '../docker/engine';
-import { appendHistory, hostSlug } from '../docker/history';
+import { appendHistory, hostSlug, lastRun, readHistory } from '../docker/history';
 import { resolveEngineAddress } from '../docker/host';
 import { recreateRequest } from '../docker/recreate';
 import { Clock, clockOf, engineTime } from '../docker/time';
@@ -59,6 +60,8 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
     : join(ctx.stateDir, `docker-history-${hostSlug(address.host)}.json`);
   const log = ctx.logger;
   const pending = new Map<string, Replacement>();
+  /** Marks this worker's replacements in the history, so undo can take one run's net effect (random: two targets in one process are two runs). */
+  const runMark = `${new Date(clock.now()).toISOString()} pid ${process.pid} ${randomBytes(3).toString('hex')}`;
 
   async function inspect(service: ServiceConfig): Promise<ContainerInspect> {
     const name = containerName(service, config);
@@ -218,7 +221,7 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
                 log.warn(`${describeError(err).replace(/^the /, 'The ')} Remove ${r.oldName} by hand.`),
               );
               try {
-                appendHistory(historyFile, address.host, { at: new Date(clock.now()).toISOString(), service: service.name, container: name, replaced: r.oldImage, by: image });
+                appendHistory(historyFile, address.host, { at: new Date(clock.now()).toISOString(), service: service.name, container: name, replaced: r.oldImage, by: image, run: runMark });
               } catch (err) {
                 // The container is fine; a history that cannot be written must not undo a good change.
                 log.warn(`${describeError(err)} Container ${name} replaced ${r.oldImage}; it is not in ${historyFile}.`);
@@ -239,6 +242,14 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
         }
         await clock.sleep(Math.min(pollMs, Math.max(0, deadline - clock.now())));
       }
+    },
+
+    async lastChanges(services) {
+      const last = lastRun(readHistory(historyFile, address.host), new Map(services.map((s) => [containerName(s, config), s.name])));
+      return {
+        source: `the docker history file ${historyFile}`,
+        last: last && { at: last.at, changes: last.changes.map((c) => ({ service: c.service, before: c.before, after: c.after })) },
+      };
     },
 
     close: () => engine.close(),

@@ -30,7 +30,26 @@ export interface Target {
    * implement this instead of per-service deploy; the engine then calls it once.
    */
   deployAll?(changes: { service: ServiceConfig; image: string }[], message: string): Promise<void>;
+  /**
+   * Optional: targets that keep their own history of the changes they made (the docker target's
+   * per-host history file) tell what the last run or undo that changed any of `services` did, so
+   * `rollback undo` works without a snapshot (another agent, a wiped workspace).
+   */
+  lastChanges?(services: ServiceConfig[]): Promise<RememberedRun>;
   close(): Promise<void>;
+}
+
+/** What a target's own history says about its last run or undo (see Target.lastChanges). */
+export interface RememberedRun {
+  /** Where the history is kept, for messages: "the docker history file /var/lib/rollback/edge-1.json". */
+  source: string;
+  /** Absent when the history records no change of these services. */
+  last?: {
+    /** When the last replacement of that run took over (ISO 8601). */
+    at: string;
+    /** Net change per service; a service that run put back where it was is not listed. */
+    changes: { service: string; before: string; after: string }[];
+  };
 }
 
 export interface TargetContext {
