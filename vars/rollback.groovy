@@ -125,9 +125,31 @@ def run(Map args) {
     requireDate(args)
     unstash(CATALOG_STASH)
     Map given = [date: args.date, dryRun: args.dryRun == true, approver: args.approver ?: startedBy()]
+    String before = latestPointer(args.env)
     Map result = worker('run', args, given)
+    // Kept before failOn: the snapshot of a failed or partly done run is the one an operator needs.
+    keepSnapshot(args, before, 'run')
     failOn('run', result)
     return args.date
+}
+
+/**
+ * Runs `undo`: puts back what the last run (or undo) of args.env replaced, from the snapshot it left in
+ * this workspace (or args.snapshot). Returns the path of the undo's own snapshot, or null when nothing changed.
+ */
+String undo(Map args) {
+    requireEnv(args)
+    String snapshot = args.snapshot ?: "${STATE_DIR}/runs/${args.env}-latest.json"
+    if (!fileExists(snapshot)) {
+        error("rollback undo: there is no snapshot of ${args.env} in this workspace (${snapshot} on ${env.NODE_NAME}); " +
+              'undo must run on the agent and in the workspace where rollback.run ran, or that snapshot must be put there first.')
+    }
+    Map given = [snapshot: args.snapshot, dryRun: args.dryRun == true, approver: args.approver ?: startedBy()]
+    String before = latestPointer(args.env)
+    Map result = worker('undo', args, given)
+    String kept = keepSnapshot(args, before, 'undo')
+    failOn('undo', result)
+    return kept
 }
 
 // ---- helpers (private: not steps) ----
@@ -137,6 +159,9 @@ def run(Map args) {
 final String CATALOG = '.rollback/catalog.json'
 @groovy.transform.Field
 final String CATALOG_STASH = 'rollback-catalog'
+/** The worker's state directory (the catalog's folder): snapshots in runs/, locks in locks/. */
+@groovy.transform.Field
+final String STATE_DIR = '.rollback'
 
 // Constant scripts: values arrive in the environment. The worker's stderr goes to the log and,
 // through tee, to a file, so a failure can be reported with the worker's own sentence.
@@ -222,7 +247,81 @@ private List credentialBindings(Map args) {
     if (args.slackCredentialsId) {
         bindings << string(credentialsId: args.slackCredentialsId, variable: 'SLACK_WEBHOOK')
     }
+    if (args.kubeconfigCredentialsId) {
+        // A Secret file: Jenkins writes it under the workspace's @tmp and removes it after the block.
+        bindings << file(credentialsId: args.kubeconfigCredentialsId, variable: 'KUBECONFIG')
+    }
+    if (args.githubCredentialsId) {
+        bindings << string(credentialsId: args.githubCredentialsId, variable: 'GITHUB_TOKEN')
+    }
+    List extra = args.credentials ?: []
+    for (int i = 0; i < extra.size(); i++) {
+        bindings << bindingOf(extra[i], "credentials[${i}]")
+    }
     return bindings
+}
+
+/** One entry of `credentials: [[id:, type:, variable:]]` as a withCredentials binding. */
+private Object bindingOf(Object entry, String where) {
+    if (!(entry instanceof Map) || !entry.id) {
+        error("rollback: ${where} needs id: (a Jenkins credential id), e.g. [id: 'vault', type: 'string', variable: 'VAULT_TOKEN'].")
+    }
+    switch (entry.type) {
+        case 'string':
+            return string(credentialsId: entry.id, variable: variableName(entry.variable, "${where}.variable"))
+        case 'file':
+            return file(credentialsId: entry.id, variable: variableName(entry.variable, "${where}.variable"))
+        case 'usernamePassword':
+            return usernamePassword(credentialsId: entry.id,
+                                    usernameVariable: variableName(entry.usernameVariable, "${where}.usernameVariable"),
+                                    passwordVariable: variableName(entry.passwordVariable, "${where}.passwordVariable"))
+        default:
+            error("rollback: ${where} (id '${entry.id}') has type '${entry.type}'; " +
+                  "use 'string', 'file' or 'usernamePassword'.")
+    }
+}
+
+private String variableName(Object name, String where) {
+    String text = name == null ? '' : name.toString()
+    // Only names a shell and rollback.yml's ${VAR} can read, and never one of the steps' own ROLLBACK_* variables.
+    if (!text.matches('[A-Za-z_][A-Za-z0-9_]*') || text.startsWith('ROLLBACK_')) {
+        error("rollback: ${where} must be an environment variable name such as VAULT_TOKEN " +
+              "(letters, digits, _; not ROLLBACK_*), not '${text}'.")
+    }
+    return text
+}
+
+/** The text of the environment's latest-snapshot pointer in this workspace, or '' when there is none. */
+private String latestPointer(String environment) {
+    String pointer = "${STATE_DIR}/runs/${environment}-latest.json"
+    return fileExists(pointer) ? readFile(file: pointer, encoding: 'UTF-8') : ''
+}
+
+/**
+ * When the worker wrote a new snapshot (the pointer changed), says where it is and archives it with the
+ * build, so what the run replaced is on record even if this agent goes away. Returns its path, or null.
+ */
+private String keepSnapshot(Map args, String before, String command) {
+    String after = latestPointer(args.env)
+    String key = '"snapshot":"'
+    int start = after.indexOf(key)
+    if (after == before || start < 0) {
+        return null
+    }
+    String name = after.substring(start + key.length(), after.indexOf('"', start + key.length()))
+    String runs = "${STATE_DIR}/runs"
+    String snapshot = "${runs}/${name}"
+    echo("rollback: the snapshot of this ${command} is ${snapshot} in the workspace on ${env.NODE_NAME}; " +
+         "rollback.undo(env: '${args.env}') there puts back what it replaced.")
+    if (args.archive != false) {
+        try {
+            archiveArtifacts(artifacts: "${snapshot},${runs}/${args.env}-latest.json", fingerprint: false)
+        } catch (hudson.AbortException notArchived) {
+            // The rollback's own outcome matters more than its record: say it and go on.
+            echo("rollback: WARNING: the snapshot could not be archived (${notArchived.message}); it is still in the workspace.")
+        }
+    }
+    return snapshot
 }
 
 private void failOn(String command, Map result) {
@@ -236,6 +335,9 @@ private void failOn(String command, Map result) {
         case 1:
             if (command == 'run') {
                 error("rollback FAILED, the fleet is unchanged or was put back: ${sentence}")
+            }
+            if (command == 'undo') {
+                error("rollback undo FAILED, the fleet is as it was before the undo: ${sentence}")
             }
             error("rollback ${command} failed: ${sentence}")
             break

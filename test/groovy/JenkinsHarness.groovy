@@ -141,6 +141,14 @@ class JenkinsHarness {
             case 'withCredentials': return withCredentials(first as List, body)
             case 'usernamePassword': return [type: 'usernamePassword'] + named
             case 'string': return [type: 'string'] + named
+            case 'file': return [type: 'file'] + named
+            case 'fileExists':
+                needAgent('fileExists')
+                String asked = first instanceof Map ? named.file : first
+                boolean exists = file(asked).exists()
+                record('fileExists', [file: asked, exists: exists])
+                return exists
+            case 'archiveArtifacts': return archiveArtifacts(first instanceof Map ? named : [artifacts: first])
             case 'choice': return [type: 'choice'] + named
             case 'timeout': return timeout(named, body)
             case 'input': return input(named)
@@ -232,9 +240,12 @@ class JenkinsHarness {
         if (agent != null) {
             throw new IllegalStateException('node inside node: the harness gives each node block its own agent')
         }
-        agents++
-        File home = new File(work, "agent-${agents}")
-        agent = [name: "agent-${agents}".toString(), label: label ?: '', workspace: new File(home, 'workspace/Rollback'), tmp: new File(home, 'workspace/Rollback@tmp')]
+        // A label the scenario maps to a named agent is that one machine, whose workspace outlives the
+        // build (agentsDir may be shared by later scenarios); any other node block is a fresh agent.
+        String fixed = label ? (scenario.agents ?: [:])[label] : null
+        String name = fixed ?: "agent-${++agents}"
+        File home = new File(fixed ? new File(scenario.agentsDir ?: work.path) : work, name)
+        agent = [name: name, label: label ?: '', workspace: new File(home, 'workspace/Rollback'), tmp: new File(home, 'workspace/Rollback@tmp')]
         agent.workspace.mkdirs()
         record('node', [label: label ?: ''])
         try {
@@ -318,20 +329,57 @@ class JenkinsHarness {
     private Object withCredentials(List bindings, Closure body) {
         Map<String, String> o = [:]
         Map store = scenario.credentials ?: [:]
-        for (Map b in bindings) {
-            Map c = store[b.credentialsId]
-            if (c == null) {
-                throw new AbortException("Could not find credentials entry with ID '${b.credentialsId}'")
+        List<File> secretFiles = []
+        try {
+            for (Map b in bindings) {
+                Map c = store[b.credentialsId]
+                if (c == null) {
+                    throw new AbortException("Could not find credentials entry with ID '${b.credentialsId}'")
+                }
+                if (b.type == 'usernamePassword') {
+                    o[b.usernameVariable] = c.username
+                    o[b.passwordVariable] = c.password
+                } else if (b.type == 'file') {
+                    // As the Credentials Binding plugin does: a file under the workspace's @tmp, removed after the block.
+                    if (c.content == null) {
+                        throw new AbortException("Credentials '${b.credentialsId}' is of type 'Secret text' where 'Secret file' was expected")
+                    }
+                    needAgent('withCredentials(file)')
+                    File f = new File(agent.tmp, "secretFiles/${UUID.randomUUID()}/${c.fileName ?: 'secret'}")
+                    f.parentFile.mkdirs()
+                    f.text = c.content
+                    secretFiles << f.parentFile
+                    o[b.variable] = f.path
+                } else {
+                    if (c.secret == null) {
+                        throw new AbortException("Credentials '${b.credentialsId}' is of type 'Secret file' where 'Secret text' was expected")
+                    }
+                    o[b.variable] = c.secret
+                }
             }
-            if (b.type == 'usernamePassword') {
-                o[b.usernameVariable] = c.username
-                o[b.passwordVariable] = c.password
-            } else {
-                o[b.variable] = c.secret
-            }
+            record('withCredentials', [bindings: bindings, files: secretFiles.collect { it.path }])
+            return withOverlay(o, body)
+        } finally {
+            secretFiles.each { File d -> d.deleteDir() }
         }
-        record('withCredentials', [bindings: bindings])
-        return withOverlay(o, body)
+    }
+
+    /** Copies the listed workspace files (comma-separated paths; no globs) into the build's archive. */
+    private Object archiveArtifacts(Map a) {
+        needAgent('archiveArtifacts')
+        List<String> paths = a.artifacts.tokenize(',')*.trim()
+        List<String> found = paths.findAll { String p -> file(p).isFile() }
+        record('archiveArtifacts', [artifacts: a.artifacts, files: found])
+        // Jenkins fails the step only when no pattern matched anything.
+        if (found.isEmpty() && !a.allowEmptyArchive) {
+            throw new AbortException("No artifacts found that match the file pattern \"${a.artifacts}\"")
+        }
+        for (String p in found) {
+            File dst = new File(work, "archive/${p}")
+            dst.parentFile.mkdirs()
+            dst.bytes = file(p).bytes
+        }
+        return null
     }
 
     private Object timeout(Map a, Closure body) {

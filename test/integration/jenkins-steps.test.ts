@@ -17,11 +17,24 @@ const NODE_VERSION_SCRIPT = 'command -v node >/dev/null 2>&1 && node --version |
 
 const DATES = ['2026-11-19', '2026-11-17', '2026-11-12', '2026-11-02'];
 const SECRETS = { registry: 'reg-pass-Zq81x', target: 'target-pass-Lm42w', slack: 'https://hooks.slack.invalid/services/T0/B0/sl4ck' };
+// The other targets' secrets and the general `credentials:` list (secret text, file, username/password).
+const MORE = { kubeconfig: 'apiVersion: v1\nkind: Config\nusers: [{name: ci, user: {token: kube-Tok3n-9x}}]\n', github: 'ghp_Secret0123456789abc',
+  dcos: 'dcos-Tok-55q', vault: 'vault-Pass-77r', ca: '-----BEGIN CERTIFICATE-----\nCA-body-Qx\n' };
 const CREDENTIALS = {
   'rollback-registry': { username: 'reg-user', password: SECRETS.registry },
   'rollback-target': { username: 'deployer', password: SECRETS.target },
   'rollback-slack': { secret: SECRETS.slack },
+  'kube-prod': { content: MORE.kubeconfig, fileName: 'kubeconfig' },
+  'github-rollback': { secret: MORE.github },
+  'dcos-token': { secret: MORE.dcos },
+  vault: { username: 'vault-user', password: MORE.vault },
+  'extra-ca': { content: MORE.ca, fileName: 'ca.pem' },
 };
+const ALL_CREDENTIALS = `kubeconfigCredentialsId: 'kube-prod', githubCredentialsId: 'github-rollback',
+  credentials: [[id: 'dcos-token', type: 'string', variable: 'DCOS_TOKEN'],
+                [id: 'vault', type: 'usernamePassword', usernameVariable: 'VAULT_USER', passwordVariable: 'VAULT_PASS'],
+                [id: 'extra-ca', type: 'file', variable: 'EXTRA_CA']]`;
+const badCredentials = (entry: string) => `@Library('rollback') _\nnode { rollback.choices(env: 'prod', credentials: [${entry}]) }\n`;
 
 let dir: string;
 let results: Map<string, ScenarioResult>;
@@ -33,6 +46,9 @@ interface WorkerRecord {
   params: Record<string, unknown>;
   cwd: string;
   secrets: Record<string, number>;
+  files: Record<string, number>;
+  paths: Record<string, string>;
+  latest: string | null;
 }
 const records = (name: string): WorkerRecord[] => {
   const file = join(dir, `${name}.jsonl`);
@@ -67,7 +83,27 @@ beforeAll(async () => {
     agentEnv: { STUB_RECORD: join(dir, `${name}.jsonl`), STUB_DATES: DATES.join(','), ...extra.agentEnv },
   });
   const pick = { DATE: '2026-11-17', user: 'alice' };
+  // Builds of the example job on one agent labelled 'rollback', whose workspace outlives each build.
+  const onRollbackAgent = (agentsDir: string) => ({ agents: { rollback: 'rollback-agent' }, agentsDir: join(dir, agentsDir) });
+  const bob = [{ _class: 'hudson.model.Cause$UserIdCause', userId: 'bob' }];
   results = await runScenarios([
+    scenario('undo-1-run', { inputs: [pick], ...onRollbackAgent('agents-a') }),
+    scenario('undo-2-later', { params: { environment: 'prod', UNDO: true }, causes: bob, ...onRollbackAgent('agents-a') }),
+    scenario('undo-3-dry', { params: { environment: 'prod', UNDO: true, DRY_RUN: true }, ...onRollbackAgent('agents-a') }),
+    scenario('undo-elsewhere', { params: { environment: 'prod', UNDO: true }, ...onRollbackAgent('agents-b') }),
+    scenario('undo-same-build', {
+      jenkinsfile: "@Library('rollback') _\nnode('rollback') {\n  rollback.choices(env: 'dev')\n  rollback.run(env: 'dev', date: '2026-11-02')\n" +
+        "  String first = rollback.undo(env: 'dev')\n  echo \"first undo wrote ${first}\"\n  rollback.undo(env: 'dev', snapshot: first, approver: 'carol')\n}\n",
+      ...onRollbackAgent('agents-c'),
+    }),
+    scenario('credentials-all', {
+      jenkinsfile: `@Library('rollback') _\nnode { rollback.choices(env: 'prod', ${ALL_CREDENTIALS}) }\n`,
+      agentEnv: { STUB_SECRET_VARS: 'DCOS_TOKEN,VAULT_USER,VAULT_PASS', STUB_FILE_VARS: 'EXTRA_CA' },
+    }),
+    scenario('credentials-bad-type', { jenkinsfile: badCredentials("[id: 'vault', type: 'sshUserPrivateKey', variable: 'KEY']") }),
+    scenario('credentials-bad-name', { jenkinsfile: badCredentials(`[id: 'dcos-token', type: 'string', variable: 'T; touch ${pwned}']`) }),
+    scenario('credentials-reserved', { jenkinsfile: badCredentials("[id: 'vault', type: 'usernamePassword', usernameVariable: 'U', passwordVariable: 'ROLLBACK_PARAMS']") }),
+    scenario('credentials-no-id', { jenkinsfile: badCredentials("[type: 'string', variable: 'TOKEN']") }),
     scenario('pick', { inputs: [pick] }),
     scenario('date-given', { params: { environment: 'stage', DATE: ' 2026-11-12 ' }, causes: [{ _class: 'hudson.model.Cause$UserIdCause', userId: 'bob' }] }),
     scenario('injection', { params: { environment: 'prod', DATE: injected } }),
@@ -209,7 +245,7 @@ describe('DATE parameter', () => {
     expect(stepsNamed(r, 'input')).toEqual([]);
     expect(records('date-given').map((x) => x.argv[0])).toEqual(['get', 'run']);
     expect(records('date-given')[1].params).toEqual({ config: 'rollback.yml', env: 'stage', date: '2026-11-12', dryRun: false, approver: 'bob' });
-    expect(stepsNamed(r, 'stage').map((s) => [s.name, s.ran])).toEqual([['Get', true], ['Select', false], ['Rollback', true]]);
+    expect(stepsNamed(r, 'stage').map((s) => [s.name, s.ran])).toEqual([['Get', true], ['Select', false], ['Rollback', true], ['Undo', false]]);
   });
 
   test('a DATE with shell syntax is only data: nothing runs, and the build fails with the bad-input sentence', () => {
@@ -317,5 +353,122 @@ describe('rollback(...): the whole flow in one call', () => {
 
   test('a missing env is one clear sentence', () => {
     expect(result('no-env').error).toBe("rollback: say which environment, e.g. rollback(env: 'prod').");
+  });
+});
+
+describe('credentials for every target', () => {
+  test('kubeconfig (Secret file), GitHub token and the general list are bound by withCredentials, in this order', () => {
+    const r = result('credentials-all');
+    expect(r.error).toBeNull();
+    expect(stepsNamed(r, 'withCredentials')[0].bindings).toEqual([
+      { type: 'file', credentialsId: 'kube-prod', variable: 'KUBECONFIG' },
+      { type: 'string', credentialsId: 'github-rollback', variable: 'GITHUB_TOKEN' },
+      { type: 'string', credentialsId: 'dcos-token', variable: 'DCOS_TOKEN' },
+      { type: 'usernamePassword', credentialsId: 'vault', usernameVariable: 'VAULT_USER', passwordVariable: 'VAULT_PASS' },
+      { type: 'file', credentialsId: 'extra-ca', variable: 'EXTRA_CA' },
+    ]);
+  });
+
+  test('the worker sees every secret, and the secret files hold the credential, under the agent temp folder', () => {
+    const [rec] = records('credentials-all');
+    expect(rec.secrets).toEqual({ GITHUB_TOKEN: MORE.github.length, DCOS_TOKEN: MORE.dcos.length, VAULT_USER: 10, VAULT_PASS: MORE.vault.length });
+    expect(rec.files).toEqual({ KUBECONFIG: MORE.kubeconfig.length, EXTRA_CA: MORE.ca.length });
+    expect(rec.paths.KUBECONFIG).toMatch(/@tmp\/secretFiles\/[^/]+\/kubeconfig$/);
+    expect(rec.paths.EXTRA_CA).toMatch(/@tmp\/secretFiles\/[^/]+\/ca\.pem$/);
+  });
+
+  test('no secret reaches a shell script, the parameters or the log; node --version runs without them', () => {
+    const r = result('credentials-all');
+    const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env.ROLLBACK_PARAMS])) + r.log;
+    for (const secret of [MORE.github, MORE.dcos, MORE.vault, 'kube-Tok3n-9x', 'CA-body-Qx']) expect(visible).not.toContain(secret);
+    for (const c of shCalls(r).filter((x) => x.script === NODE_VERSION_SCRIPT)) expect(c.env).toEqual({});
+    expect(new Set(shCalls(r).map((c) => c.script))).toEqual(new Set([NODE_VERSION_SCRIPT, WORKER_SCRIPT]));
+  });
+
+  test.each([
+    ['credentials-bad-type', "rollback: credentials[0] (id 'vault') has type 'sshUserPrivateKey'; use 'string', 'file' or 'usernamePassword'."],
+    ['credentials-bad-name', `rollback: credentials[0].variable must be an environment variable name such as VAULT_TOKEN (letters, digits, _; not ROLLBACK_*), not 'T; touch ${pwned}'.`],
+    ['credentials-reserved', "rollback: credentials[0].passwordVariable must be an environment variable name such as VAULT_TOKEN (letters, digits, _; not ROLLBACK_*), not 'ROLLBACK_PARAMS'."],
+    ['credentials-no-id', "rollback: credentials[0] needs id: (a Jenkins credential id), e.g. [id: 'vault', type: 'string', variable: 'VAULT_TOKEN']."],
+  ])('%s: one sentence naming the entry, and the worker never starts', (name, sentence) => {
+    const r = result(name);
+    expect(r.result).toBe('FAILURE');
+    expect(r.error).toBe(sentence);
+    expect(records(name)).toEqual([]);
+    expect(stepsNamed(r, 'withCredentials')).toEqual([]);
+    expect(existsSync(pwned)).toBe(false);
+  });
+});
+
+describe('undo from Jenkins: the snapshot stays in the rollback agent workspace', () => {
+  const archived = (r: ScenarioResult) => stepsNamed(r, 'archiveArtifacts').map((c) => c.files as string[]);
+  const runSnapshot = () => records('undo-1-run').pop()!;
+
+  test('run leaves its snapshot in .rollback/runs/ of the agent labelled rollback, says so, and archives it', () => {
+    const r = result('undo-1-run');
+    expect(r.error).toBeNull();
+    const run = workerCalls(r).pop()!;
+    expect(run.env.ROLLBACK_COMMAND).toBe('run');
+    expect(run.node).toBe('rollback-agent');
+    const [files] = archived(r);
+    expect(files).toEqual([expect.stringMatching(/^\.rollback\/runs\/prod-\d+-run-\d+\.json$/), '.rollback/runs/prod-latest.json']);
+    expect(r.log).toContain(`rollback: the snapshot of this run is ${files[0]} in the workspace on rollback-agent; rollback.undo(env: 'prod') there puts back what it replaced.`);
+    expect(runSnapshot().latest).toBeNull();
+  });
+
+  test('UNDO in a later build: no Get, no question; undo finds that run\'s snapshot on the same agent', () => {
+    const r = result('undo-2-later');
+    expect({ result: r.result, error: r.error }).toEqual({ result: 'SUCCESS', error: null });
+    expect(stepsNamed(r, 'stage').map((s) => [s.name, s.ran])).toEqual([['Get', false], ['Select', false], ['Rollback', false], ['Undo', true]]);
+    expect(stepsNamed(r, 'input')).toEqual([]);
+    const [undo] = records('undo-2-later');
+    expect(records('undo-2-later')).toHaveLength(1);
+    expect([undo.argv, undo.params]).toEqual([['undo'], { config: 'rollback.yml', env: 'prod', dryRun: false, approver: 'bob' }]);
+    const ran = archived(result('undo-1-run'))[0][0];
+    expect(`.rollback/runs/${undo.latest}`).toBe(ran);
+    expect(stepsNamed(r, 'lock')).toEqual([expect.objectContaining({ resource: 'rollback-prod', node: 'rollback-agent' })]);
+    // The undo's own snapshot is archived too: an undo can be undone.
+    expect(archived(r)).toEqual([[expect.stringMatching(/^\.rollback\/runs\/prod-\d+-undo-\d+\.json$/), '.rollback/runs/prod-latest.json']]);
+    expect(r.description).toBe('undo of the last rollback of prod: done');
+  });
+
+  test('UNDO with DRY_RUN: the worker is told dryRun, no new snapshot is archived', () => {
+    const r = result('undo-3-dry');
+    expect(r.result).toBe('SUCCESS');
+    const [undo] = records('undo-3-dry');
+    expect(undo.params).toMatchObject({ dryRun: true });
+    expect(undo.latest).toMatch(/^prod-\d+-undo-\d+\.json$/);
+    expect(archived(r)).toEqual([]);
+    expect(r.description).toBe('dry run of undo of the last rollback of prod: checked, nothing was changed');
+  });
+
+  test('UNDO where no run left a snapshot: one clear sentence, the worker never starts', () => {
+    const r = result('undo-elsewhere');
+    expect(r.result).toBe('FAILURE');
+    expect(r.error).toBe('rollback undo: there is no snapshot of prod in this workspace (.rollback/runs/prod-latest.json on rollback-agent); ' +
+      'undo must run on the agent and in the workspace where rollback.run ran, or that snapshot must be put there first.');
+    expect(records('undo-elsewhere')).toEqual([]);
+    expect(r.description).toContain('undo of the last rollback of prod: rollback undo: there is no snapshot');
+  });
+
+  test('in one build: run, undo, then undo of that undo by its returned snapshot path', () => {
+    const r = result('undo-same-build');
+    expect(r.error).toBeNull();
+    const recs = records('undo-same-build');
+    expect(recs.map((x) => x.argv[0])).toEqual(['get', 'run', 'undo', 'undo']);
+    const [, run, first, second] = recs;
+    expect(first.latest).toMatch(/^dev-\d+-run-\d+\.json$/);
+    expect(run.latest).toBeNull();
+    const firstUndo = archived(r)[1][0];
+    expect(firstUndo).toMatch(/^\.rollback\/runs\/dev-\d+-undo-\d+\.json$/);
+    expect(r.log).toContain(`first undo wrote ${firstUndo}`);
+    expect(second.params).toEqual({ config: 'rollback.yml', env: 'dev', snapshot: firstUndo, dryRun: false, approver: 'carol' });
+    expect(new Set(workerCalls(r).map((c) => c.node))).toEqual(new Set(['rollback-agent']));
+  });
+
+  test('a failed run still archives its snapshot before the build fails', () => {
+    const r = result('run-fails');
+    expect(r.result).toBe('FAILURE');
+    expect(archived(r)).toEqual([[expect.stringMatching(/^\.rollback\/runs\/prod-\d+-run-\d+\.json$/), '.rollback/runs/prod-latest.json']]);
   });
 });

@@ -9,7 +9,20 @@ const path = require('node:path');
 
 const command = process.argv[2];
 const params = JSON.parse(process.env.ROLLBACK_PARAMS || '{}');
-const secrets = ['REGISTRY_USER', 'REGISTRY_PASSWORD', 'TARGET_USER', 'TARGET_PASSWORD', 'SLACK_WEBHOOK'];
+const secrets = ['REGISTRY_USER', 'REGISTRY_PASSWORD', 'TARGET_USER', 'TARGET_PASSWORD', 'SLACK_WEBHOOK', 'GITHUB_TOKEN',
+  ...(process.env.STUB_SECRET_VARS || '').split(',').filter(Boolean)];
+// Secret files (file credentials): the variable holds a path; the stub records the length of what it read there.
+const secretFiles = ['KUBECONFIG', ...(process.env.STUB_FILE_VARS || '').split(',').filter(Boolean)];
+// The worker's state directory: snapshots under runs/, with <env>-latest.json naming the newest (src/run/snapshot.ts).
+const runs = path.join(process.cwd(), '.rollback', 'runs');
+const pointer = path.join(runs, `${params.env}-latest.json`);
+const readPointer = () => (fs.existsSync(pointer) ? JSON.parse(fs.readFileSync(pointer, 'utf8')).snapshot : null);
+const writeSnapshot = (action) => {
+  const name = `${params.env}-${Date.now()}-${action}-${process.pid}.json`;
+  fs.mkdirSync(runs, { recursive: true });
+  fs.writeFileSync(path.join(runs, name), JSON.stringify({ action, environment: params.env, date: params.date }));
+  fs.writeFileSync(pointer, JSON.stringify({ snapshot: name }) + '\n');
+};
 fs.appendFileSync(
   process.env.STUB_RECORD,
   JSON.stringify({
@@ -18,6 +31,10 @@ fs.appendFileSync(
     cwd: process.cwd(),
     // Names only: a test must be able to check the values arrived without the stub echoing them.
     secrets: Object.fromEntries(secrets.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k].length])),
+    files: Object.fromEntries(secretFiles.filter((k) => process.env[k] !== undefined).map((k) => [k, fs.readFileSync(process.env[k], 'utf8').length])),
+    paths: Object.fromEntries(secretFiles.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]])),
+    // The snapshot a run or undo found in the workspace when it started.
+    latest: readPointer(),
   }) + '\n',
 );
 const dates = (process.env.STUB_DATES || '').split(',').filter(Boolean);
@@ -27,7 +44,15 @@ const fail = (code, sentence) => {
   process.exitCode = code;
 };
 
-if (command === 'get') {
+if (command === 'undo') {
+  const snapshot = params.snapshot ? path.resolve(params.snapshot) : readPointer() && path.join(runs, readPointer());
+  if (!snapshot || !fs.existsSync(snapshot)) fail(2, `There is no snapshot of ${params.env} under .rollback; nothing to undo.`);
+  else if (params.dryRun) process.stderr.write(`Dry run of undo of ${params.env}: nothing was changed.\n`);
+  else {
+    writeSnapshot('undo');
+    process.stderr.write(`Undo of ${params.env} (snapshot ${path.basename(snapshot)}): done.\n`);
+  }
+} else if (command === 'get') {
   process.stderr.write(`get: ${dates.length} rollback points for ${params.env}\n`);
   fs.mkdirSync(path.dirname(catalog), { recursive: true });
   fs.writeFileSync(catalog, JSON.stringify({ environment: params.env, choices: dates }));
@@ -42,6 +67,8 @@ if (command === 'get') {
   process.stdout.write(`SERVICE  NOW       AFTER\napi      api:1.3   api:1.2 (${params.date})\n`);
 } else if (command === 'run') {
   const code = Number(process.env.STUB_RUN_EXIT || 0);
+  // Like the worker: the snapshot is written before the first change, so a failed run leaves one too.
+  if (!params.dryRun) writeSnapshot('run');
   if (code !== 0) fail(code, process.env.STUB_RUN_SAYS || 'the stub was told to fail.');
   else process.stderr.write(params.dryRun ? 'dry run: nothing was changed.\n' : `rolled back ${params.env} to ${params.date}.\n`);
 } else {
