@@ -41,6 +41,7 @@ maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, 
   let dir: string;
   let results: Map<string, ScenarioResult>;
   let before: Record<string, string>;
+  let afterPick: Record<string, string>;
   const pwned = join(tmpdir(), `pwned-e2e-${process.pid}`);
   const images = () => Object.fromEntries([...marathon.apps.values()].map((a) => [a.id, a.container.docker.image]));
   const result = (name: string) => results.get(name)!;
@@ -82,11 +83,19 @@ maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, 
       },
       ...extra,
     });
+    // The Rollback and Undo stages run on the agent labelled 'rollback', whose workspace outlives the build.
+    const rollbackAgent = { agents: { rollback: 'rollback-agent' }, agentsDir: join(dir, 'agents') };
     results = await runScenarios([
-      scenario('prod-pick', { params: { environment: 'prod' }, inputs: [{ DATE: D, user: 'alice' }] }),
+      scenario('prod-pick', { params: { environment: 'prod' }, inputs: [{ DATE: D, user: 'alice' }], ...rollbackAgent }),
       scenario('stage-dry-run', { params: { environment: 'stage', DATE: '2026-11-12', DRY_RUN: true } }),
       scenario('dev-injection', { params: { environment: 'dev', DATE: `2026-01-01; touch ${pwned}` } }),
     ]);
+    afterPick = images();
+    // A later build: UNDO, started by bob, on the same agent.
+    const later = await runScenarios([
+      scenario('prod-undo', { params: { environment: 'prod', UNDO: true }, causes: [{ _class: 'hudson.model.Cause$UserIdCause', userId: 'bob' }], ...rollbackAgent }),
+    ]);
+    results.set('prod-undo', later.get('prod-undo')!);
   }, 240_000);
 
   afterAll(async () => {
@@ -106,11 +115,25 @@ maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, 
     // The question shows what D would do before anyone chooses it.
     expect(param.description).toContain(`${D}:\n`);
     expect(param.description).toContain('shop/web:2-prod@sha256:');
-    expect(images()['/ds/prod/api']).toMatch(new RegExp(`^${reg.host}/shop/api:1-prod@sha256:[0-9a-f]{64}$`));
-    expect(images()['/ds/prod/web']).toMatch(new RegExp(`^${reg.host}/shop/web:2-prod@sha256:[0-9a-f]{64}$`));
+    expect(afterPick['/ds/prod/api']).toMatch(new RegExp(`^${reg.host}/shop/api:1-prod@sha256:[0-9a-f]{64}$`));
+    expect(afterPick['/ds/prod/web']).toMatch(new RegExp(`^${reg.host}/shop/web:2-prod@sha256:[0-9a-f]{64}$`));
     expect(slack.allText()).toContain('alice');
     expect(slack.allText()).toContain(D);
     expect(r.description).toBe(`rolled back prod to ${D}`);
+  });
+
+  test('prod, UNDO in a later build on the rollback agent: the fleet runs the images from before the rollback again', () => {
+    const r = result('prod-undo');
+    expect({ result: r.result, error: r.error }).toEqual({ result: 'SUCCESS', error: null });
+    expect(stepsNamed(r, 'stage').filter((s) => s.ran).map((s) => s.name)).toEqual(['Undo']);
+    expect(images()['/ds/prod/api']).toBe(before['/ds/prod/api']);
+    expect(images()['/ds/prod/web']).toBe(before['/ds/prod/web']);
+    // The run's snapshot was archived with its build, and the undo's with this one.
+    const archived = (name: string) => stepsNamed(result(name), 'archiveArtifacts').flatMap((c) => c.files as string[]);
+    expect(archived('prod-pick')).toEqual([expect.stringMatching(/^\.rollback\/runs\/prod-.*-run-\d+\.json$/), '.rollback/runs/prod-latest.json']);
+    expect(archived('prod-undo')).toEqual([expect.stringMatching(/^\.rollback\/runs\/prod-.*-undo-\d+\.json$/), '.rollback/runs/prod-latest.json']);
+    expect(slack.allText()).toContain('bob');
+    expect(r.description).toBe('undo of the last rollback of prod: done');
   });
 
   test('stage, DRY_RUN with a DATE: no question, no change', () => {
