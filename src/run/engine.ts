@@ -501,7 +501,9 @@ async function historySource(c: Ctx, req: UndoRequest): Promise<UndoSource> {
   const when = `${h.source} (at ${h.last.at})`;
   logger.info(`No snapshot of ${req.environment}: undoing the last change recorded in ${when}.`);
   return {
-    items: h.last.changes.map((x) => ({ service: x.service, image: x.before, expect: x.after })), from: h.source, undoesHistory: h.source,
+    // In configuration order, not the order the history recorded (which is whichever became healthy first).
+    items: req.services.flatMap((s) => h.last!.changes.filter((x) => x.service === s.name)).map((x) => ({ service: x.service, image: x.before, expect: x.after })),
+    from: h.source, undoesHistory: h.source,
     nothing: h.last.changes.length
       ? `Nothing to undo: every service the last change recorded in ${when} touched already runs what it ran before.`
       : `Nothing to undo: the last change recorded in ${when} left every service as it was.`,

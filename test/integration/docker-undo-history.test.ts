@@ -1,0 +1,98 @@
+/**
+ * `rollback undo` with no snapshot (another agent, a wiped workspace), on the REAL engine and the
+ * REAL registry: the docker target's own history file says what the last run replaced. Run to a
+ * date, delete the state directory's snapshots, undo: the containers run their images from before;
+ * again without snapshots: the undo itself is undone. With neither snapshot nor history: exit 2.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EngineClient } from '../../src/docker/engine';
+import { runCli } from '../support/cli';
+import { pushImage, registryAvailable, RunningRegistry, startRegistry } from '../support/registry';
+import { cleanup, docker, engineAvailable, localEngine, removeDataVolumes, RUNS, runContainer, runId, sweepStale } from './docker-helpers';
+
+const ready = engineAvailable() && registryAvailable();
+const maybe = ready ? describe : describe.skip;
+if (!ready) console.warn('docker undo-from-history suite: needs a Docker engine and docker-registry; run scripts/ensure-test-env.sh.');
+
+jest.setTimeout(150_000);
+
+const SERVICES = ['api', 'web'];
+
+maybe('rollback undo from the docker history file when no snapshot exists (real engine)', () => {
+  const id = runId();
+  let reg: RunningRegistry;
+  let engine: EngineClient;
+  let dir: string;
+  const refs: Record<string, Record<string, string>> = {};
+  const cli = (...args: string[]) => runCli([...args, '--config', 'rollback.yml', '--catalog', '.rollback/catalog.json'], { env: { PATH: process.env.PATH, USER: 'ci' }, cwd: dir });
+  const images = () => SERVICES.map((s) => docker('inspect', `${id}-${s}`, '--format', '{{.Config.Image}} {{.State.Status}}'));
+  const wipeSnapshots = () => rmSync(join(dir, '.rollback', 'runs'), { recursive: true, force: true });
+
+  beforeAll(async () => {
+    reg = await startRegistry();
+    engine = localEngine();
+    await sweepStale(engine);
+    dir = mkdtempSync(join(tmpdir(), 'rollback-undo-history-'));
+    for (const [service, tag, created] of [['api', '1-stage', '2026-11-01T10:00:00Z'], ['api', '5-stage', '2026-11-05T10:00:00Z'], ['web', '2-stage', '2026-11-02T10:00:00Z'], ['web', '5-stage', '2026-11-05T11:00:00Z']]) {
+      const digest = await pushImage(reg, { repository: `${id}/${service}`, tag, created, cmd: RUNS });
+      (refs[service] ??= {})[tag] = `${reg.host}/${id}/${service}:${tag}@${digest}`;
+    }
+    for (const s of SERVICES) await runContainer(engine, { name: `${id}-${s}`, image: refs[s]['5-stage'], id, service: s });
+    writeFileSync(join(dir, 'rollback.yml'), [
+      'registry:', `  url: ${reg.url}`,
+      'services:', ...SERVICES.flatMap((s) => [`  - name: ${s}`, `    repository: ${id}/${s}`]),
+      'environments:',
+      '  host:', "    tags: '-stage$'", '    target:', '      docker:', `        container: '${id}-{service}'`, '        monitor: 1',
+      // Same host, its own history file that never saw a change.
+      '  fresh:', "    tags: '-stage$'", '    target:', '      docker:', `        container: '${id}-{service}'`, `        history: ${join(dir, 'fresh-history.json')}`,
+      'parallel: 2', 'deployTimeout: 40', '',
+    ].join('\n'));
+  }, 150_000);
+
+  afterAll(async () => {
+    if (engine) {
+      await cleanup(engine, id, reg?.host);
+      await removeDataVolumes(engine, SERVICES.map((s) => `${id}-${s}`));
+      await engine.close();
+    }
+    await reg?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('run, delete the snapshots, undo: the containers run the images from before; undo again redoes the run', async () => {
+    const newest = SERVICES.map((s) => `${refs[s]['5-stage']} running`);
+    const atD = [`${refs.api['1-stage']} running`, `${refs.web['2-stage']} running`];
+    expect((await cli('get', '--env', 'host')).code).toBe(0);
+    const ran = await cli('run', '--env', 'host', '--date', '2026-11-02');
+    expect([ran.code, images()]).toEqual([0, atD]);
+
+    wipeSnapshots();
+    const undo = await cli('undo', '--env', 'host');
+    expect(undo.code).toBe(0);
+    expect(images()).toEqual(newest);
+    const history = join(dir, '.rollback', 'docker-history-unix-var-run-docker.sock.json');
+    expect(undo.err).toContain(`No snapshot of host: undoing the last change recorded in the docker history file ${history} (at `);
+    expect(undo.err).toContain(`Undo of host (the docker history file ${history}): 2 services put back (api, web)`);
+    // Its own snapshot, marked as an undo from the history.
+    const pointer = JSON.parse(readFileSync(join(dir, '.rollback', 'runs', 'host-latest.json'), 'utf8')).snapshot;
+    const snap = JSON.parse(readFileSync(join(dir, '.rollback', 'runs', pointer), 'utf8'));
+    expect([snap.action, snap.outcome, snap.undoesHistory]).toEqual(['undo', 'done', `the docker history file ${history}`]);
+
+    wipeSnapshots();
+    const redo = await cli('undo', '--env', 'host');
+    expect(redo.code).toBe(0);
+    expect(images()).toEqual(atD);
+  });
+
+  it('with neither snapshot nor history: one sentence, exit 2, nothing changed', async () => {
+    const before = images();
+    const r = await cli('undo', '--env', 'fresh');
+    expect(r.code).toBe(2);
+    expect(r.err.trim()).toBe(
+      `rollback: There is no snapshot of fresh under ${join(dir, '.rollback')}, and the docker history file ${join(dir, 'fresh-history.json')} records no change of its services; nothing to undo (pass --snapshot FILE, or --catalog beside the state directory).`,
+    );
+    expect(images()).toEqual(before);
+  });
+});
