@@ -17,7 +17,8 @@ Options:
       --json            plan as JSON on stdout
       --dry-run         run everything up to the first change, change nothing
       --approver NAME   who approved the rollback (default: the Jenkins user, else $USER)
-      --snapshot FILE   snapshot for undo (default: the last run's, under .rollback/runs/ beside the catalog)
+      --snapshot FILE   snapshot for undo (default: the last run's, under .rollback/runs/ beside the catalog;
+                        without one, the docker target's history file)
       --registry URL    without --config: the registry (the seed form, with --repos)
       --repos a,b,c     without --config: repositories; --env then means the tag suffix -<env>
                         (credentials from REGISTRY_USER and REGISTRY_PASSWORD, never flags)
