@@ -3,14 +3,14 @@
  * pull goes through X-Registry-Auth): `get`, `run --date D`, `undo`, and a run whose image fails
  * at start, for a 3-service swarm stack and for 3 containers on the host.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
 import type { EngineClient } from '../../src/docker/engine';
-import { pushImage, registryAvailable, RunningRegistry, startRegistry } from '../support/registry';
+import { registryAvailable, RunningRegistry, startRegistry } from '../support/registry';
 import {
-  cleanup, createSwarmService, docker, engineAvailable, FAILS, localEngine, removeDataVolumes, RUNS, runContainer, runId, sweepStale, swarmActive,
+  createSwarmService, docker, engineAvailable, FAILS, localEngine, runContainer, runId, runImages, sweepStale, swarmActive, tearDown,
 } from './docker-helpers';
 
 const ready = engineAvailable() && swarmActive() && registryAvailable();
@@ -29,7 +29,7 @@ maybe('rollback get/run/undo on the real engine (swarm stack and host containers
   let engine: EngineClient;
   let dir: string;
   let env: NodeJS.ProcessEnv;
-  const refs: Record<string, Record<string, string>> = {};
+  const { refs, push } = runImages(id, () => reg);
   const out: string[] = [];
   const err: string[] = [];
   const timings: string[] = [];
@@ -43,11 +43,6 @@ maybe('rollback get/run/undo on the real engine (swarm stack and host containers
     timings.push(`${shown.join(' ')}: exit ${code} in ${Date.now() - t} ms`);
     if (code !== 0) timings.push(`  ${err.join('').trim().split('\n').slice(-6).join('\n    ')}`);
     return code;
-  }
-
-  async function push(service: string, tag: string, created: string, cmd = RUNS) {
-    const digest = await pushImage(reg, { repository: `${id}/${service}`, tag, created, cmd });
-    (refs[service] ??= {})[tag] = `${reg.host}/${id}/${service}:${tag}@${digest}`;
   }
 
   const swarmImages = () => SERVICES.map((s) => docker('service', 'inspect', `${stack}_${s}`, '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}'));
@@ -82,13 +77,7 @@ maybe('rollback get/run/undo on the real engine (swarm stack and host containers
   }, 180_000);
 
   afterAll(async () => {
-    if (engine) {
-      await cleanup(engine, id, reg?.host);
-      await removeDataVolumes(engine, SERVICES.map((s) => `${id}-${s}`));
-      await engine.close();
-    }
-    await reg?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await tearDown({ engine, id, reg, containers: SERVICES.map((s) => `${id}-${s}`), dir });
     if (timings.length) console.log(`docker e2e timings:\n  ${timings.join('\n  ')}`);
   });
 

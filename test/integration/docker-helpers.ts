@@ -4,11 +4,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import type { Config, EnvironmentConfig, ServiceConfig, TargetConfig } from '../../src/config/types';
 import { createEngineClient, EngineClient, RegistryAuth, registryAuthHeader } from '../../src/docker/engine';
 import { resolveEngineAddress } from '../../src/docker/host';
 import { memoryLogger } from '../../src/log';
 import type { Target, TargetContext } from '../../src/targets/types';
+import { pushImage, type RunningRegistry } from '../support/registry';
 
 /**
  * busybox `sh` as PID 1 ignores SIGTERM (PID 1 has no default signal actions), so a plain
@@ -17,6 +19,47 @@ import type { Target, TargetContext } from '../../src/targets/types';
 export const RUNS = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'];
 /** Exits at once with code 3: the image that "fails at start". */
 export const FAILS = ['sh', '-c', 'echo "config missing" >&2; exit 3'];
+
+/**
+ * The run's images: `push` puts a runnable image under `<id>/<service>:<tag>` in the real registry
+ * (the registry is asked for when pushing: suites start it in beforeAll), and `refs[service][tag]`
+ * is its digest-pinned reference, what a plan deploys.
+ */
+export function runImages(id: string, registry: () => RunningRegistry) {
+  const refs: Record<string, Record<string, string>> = {};
+  async function push(service: string, tag: string, created: string, cmd = RUNS, config?: Record<string, unknown>): Promise<string> {
+    const reg = registry();
+    const digest = await pushImage(reg, { repository: `${id}/${service}`, tag, created, cmd, config });
+    return ((refs[service] ??= {})[tag] = `${reg.host}/${id}/${service}:${tag}@${digest}`);
+  }
+  return { refs, push };
+}
+
+/** Each service to its image of the given tag: [service, digest-pinned reference] pairs for rollTo. */
+export function changesTo(services: ServiceConfig[], refs: Record<string, Record<string, string>>, tags: Record<string, string> | string): [ServiceConfig, string][] {
+  return services.map((s) => [s, refs[s.name][typeof tags === 'string' ? tags : tags[s.name]]]);
+}
+
+/** Runs `work` and adds "<label> <ms> ms" to the suite's timings (printed, never asserted). */
+export async function timed<T>(timings: string[], label: string, work: () => Promise<T>): Promise<T> {
+  const t = Date.now();
+  try {
+    return await work();
+  } finally {
+    timings.push(`${label} ${Date.now() - t} ms`);
+  }
+}
+
+/** A docker suite's afterAll: what the run created on the engine (and the data volumes of `containers`), the client, the registry, the temp folder. */
+export async function tearDown(o: { engine?: EngineClient; id: string; reg?: RunningRegistry; containers?: string[]; dir?: string }): Promise<void> {
+  if (o.engine) {
+    await cleanup(o.engine, o.id, o.reg?.host);
+    if (o.containers) await removeDataVolumes(o.engine, o.containers);
+    await o.engine.close();
+  }
+  await o.reg?.stop();
+  if (o.dir) rmSync(o.dir, { recursive: true, force: true });
+}
 
 export function engineAvailable(): boolean {
   try {

@@ -3,15 +3,17 @@
  * replaced in place, keep their configuration, fail safely (the old container comes back), and
  * every replacement lands in the per-host history file. Checked with the docker CLI.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DockerTargetConfig, ServiceConfig } from '../../src/config/types';
 import type { EngineClient } from '../../src/docker/engine';
 import { readHistory } from '../../src/docker/history';
 import { createDockerTarget } from '../../src/targets/docker';
-import { freePort, pushImage, RunningRegistry, startRegistry } from '../support/registry';
-import { cleanup, docker, engineAvailable, FAILS, localEngine, removeDataVolumes, RUNS, runContainer as runContainerOn, rollTo, runId, sweepStale, targetContext } from './docker-helpers';
+import { freePort, RunningRegistry, startRegistry } from '../support/registry';
+import {
+  changesTo, docker, engineAvailable, FAILS, localEngine, RUNS, runContainer as runContainerOn, rollTo, runId, runImages, sweepStale, targetContext, tearDown, timed,
+} from './docker-helpers';
 
 const ready = engineAvailable();
 const maybe = ready ? describe : describe.skip;
@@ -24,22 +26,15 @@ maybe('docker target on the real engine', () => {
   let reg: RunningRegistry;
   let engine: EngineClient;
   let stateDir: string;
-  const refs: Record<string, Record<string, string>> = {};
+  const images = runImages(id, () => reg);
+  const refs = images.refs;
   const services: ServiceConfig[] = ['api', 'web', 'worker'].map((name) => ({ name, repository: `${id}/${name}` }));
   const timings: string[] = [];
   const name = (service: string) => `${id}-${service}`;
   const targetConfig = (extra: Partial<DockerTargetConfig> = {}) => ({ docker: { container: `${id}-{service}`, monitor: 1, ...extra } });
 
-  async function push(service: string, tag: string, created: string, cmd = RUNS, config: Record<string, unknown> = {}) {
-    const digest = await pushImage(reg, {
-      repository: `${id}/${service}`,
-      tag,
-      created,
-      cmd,
-      config: { Env: ['PATH=/bin', `IMAGE_TAG=${tag}`], Labels: { 'org.example.version': tag }, ...config },
-    });
-    (refs[service] ??= {})[tag] = `${reg.host}/${id}/${service}:${tag}@${digest}`;
-  }
+  const push = (service: string, tag: string, created: string, cmd = RUNS, config: Record<string, unknown> = {}) =>
+    images.push(service, tag, created, cmd, { Env: ['PATH=/bin', `IMAGE_TAG=${tag}`], Labels: { 'org.example.version': tag }, ...config });
 
   const runContainer = (service: string, image: string) => runContainerOn(engine, { name: name(service), image, id, service });
 
@@ -65,13 +60,7 @@ maybe('docker target on the real engine', () => {
   });
 
   afterAll(async () => {
-    if (engine) {
-      await cleanup(engine, id, reg?.host);
-      await removeDataVolumes(engine, services.map((s) => name(s.name)));
-      await engine.close();
-    }
-    await reg?.stop();
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    await tearDown({ engine, id, reg, containers: services.map((s) => name(s.name)), dir: stateDir });
     if (timings.length) console.log(`docker timings: ${timings.join('; ')}`);
   });
 
@@ -84,14 +73,8 @@ maybe('docker target on the real engine', () => {
         expect(await target.busy(s)).toBeUndefined();
       }
       docker('exec', name('api'), 'sh', '-c', 'echo kept > /data/file; echo anon > /cache/file');
-      const plan: [ServiceConfig, string][] = [
-        [services[0], refs.api['1-stage']],
-        [services[1], refs.web['2-stage']],
-        [services[2], refs.worker['1-stage']],
-      ];
-      let t = Date.now();
-      const results = await rollTo(target, plan, 60_000);
-      timings.push(`rollback of 3 containers ${Date.now() - t} ms`);
+      const plan = changesTo(services, refs, { api: '1-stage', web: '2-stage', worker: '1-stage' });
+      const results = await timed(timings, 'rollback of 3 containers', () => rollTo(target, plan, 60_000));
       expect(results.map((r) => (r.status === 'rejected' ? String(r.reason) : r.status))).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
       for (const [s, image] of plan) {
         const c = inspect(s.name);
@@ -117,9 +100,7 @@ maybe('docker target on the real engine', () => {
         plan.map(([s, image]) => [name(s.name), refs[s.name]['3-stage'], image]).sort(),
       );
 
-      t = Date.now();
-      const back = await rollTo(target, services.map((s) => [s, refs[s.name]['3-stage']]), 60_000);
-      timings.push(`undo of 3 containers ${Date.now() - t} ms`);
+      const back = await timed(timings, 'undo of 3 containers', () => rollTo(target, changesTo(services, refs, '3-stage'), 60_000));
       expect(back.every((r) => r.status === 'fulfilled')).toBe(true);
       for (const s of services) {
         expect(inspect(s.name).Config.Image).toBe(refs[s.name]['3-stage']);
@@ -136,9 +117,8 @@ maybe('docker target on the real engine', () => {
     const target = createDockerTarget(ctx, { pollMs: 200, stopSeconds: 2 });
     try {
       const before = Object.fromEntries(services.map((s) => [s.name, inspect(s.name).Id]));
-      const t = Date.now();
-      const results = await rollTo(target, [[services[1], refs.web['5-stage']], [services[2], refs.worker['4-stage']]], 30_000);
-      timings.push(`exit and unhealthy detected and put back after ${Date.now() - t} ms`);
+      const results = await timed(timings, 'exit and unhealthy detected and put back after', () =>
+        rollTo(target, [[services[1], refs.web['5-stage']], [services[2], refs.worker['4-stage']]], 30_000));
       const reasons = results.map((r) => (r.status === 'rejected' ? String(r.reason.message) : 'fulfilled'));
       expect(reasons[0]).toMatch(new RegExp(`Container ${name('web')} on .* is unhealthy \\(healthcheck said: db down\\); the old container ${name('web')} was put back`));
       // Exit code 3 when seen exited; under a restart policy it may already run again (then the code reads 0 and is not shown).
@@ -164,11 +144,9 @@ maybe('docker target on the real engine', () => {
     const target = createDockerTarget(ctx, { pollMs: 200, stopSeconds: 2 });
     try {
       const before = inspect('worker').Id;
-      const t = Date.now();
-      await expect(target.deploy(services[2], refs.worker['6-stage'])).rejects.toThrow(
+      await timed(timings, 'start failure put back after', () => expect(target.deploy(services[2], refs.worker['6-stage'])).rejects.toThrow(
         new RegExp(`^Container ${name('worker')} could not be replaced by one on .*6-stage.*: .*could not start the new container ${name('worker')} \\(HTTP \\d+\\): .*no-such-program.*; the old container ${name('worker')} was put back on .*3-stage`),
-      );
-      timings.push(`start failure put back after ${Date.now() - t} ms`);
+      ));
       const missing = `${reg.host}/${id}/worker:9-stage@sha256:${'0'.repeat(64)}`;
       await expect(target.deploy(services[2], missing)).rejects.toThrow(/could not pull .*9-stage.*: .*(not found|unknown)/);
       const c = inspect('worker');

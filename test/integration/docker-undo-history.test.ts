@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EngineClient } from '../../src/docker/engine';
 import { runCli } from '../support/cli';
-import { pushImage, registryAvailable, RunningRegistry, startRegistry } from '../support/registry';
-import { cleanup, docker, engineAvailable, localEngine, removeDataVolumes, RUNS, runContainer, runId, sweepStale } from './docker-helpers';
+import { registryAvailable, RunningRegistry, startRegistry } from '../support/registry';
+import { docker, engineAvailable, localEngine, runContainer, runId, runImages, sweepStale, tearDown } from './docker-helpers';
 
 const ready = engineAvailable() && registryAvailable();
 const maybe = ready ? describe : describe.skip;
@@ -25,7 +25,7 @@ maybe('rollback undo from the docker history file when no snapshot exists (real 
   let reg: RunningRegistry;
   let engine: EngineClient;
   let dir: string;
-  const refs: Record<string, Record<string, string>> = {};
+  const { refs, push } = runImages(id, () => reg);
   const cli = (...args: string[]) => runCli([...args, '--config', 'rollback.yml', '--catalog', '.rollback/catalog.json'], { env: { PATH: process.env.PATH, USER: 'ci' }, cwd: dir });
   const images = () => SERVICES.map((s) => docker('inspect', `${id}-${s}`, '--format', '{{.Config.Image}} {{.State.Status}}'));
   const wipeSnapshots = () => rmSync(join(dir, '.rollback', 'runs'), { recursive: true, force: true });
@@ -35,10 +35,10 @@ maybe('rollback undo from the docker history file when no snapshot exists (real 
     engine = localEngine();
     await sweepStale(engine);
     dir = mkdtempSync(join(tmpdir(), 'rollback-undo-history-'));
-    for (const [service, tag, created] of [['api', '1-stage', '2026-11-01T10:00:00Z'], ['api', '5-stage', '2026-11-05T10:00:00Z'], ['web', '2-stage', '2026-11-02T10:00:00Z'], ['web', '5-stage', '2026-11-05T11:00:00Z']]) {
-      const digest = await pushImage(reg, { repository: `${id}/${service}`, tag, created, cmd: RUNS });
-      (refs[service] ??= {})[tag] = `${reg.host}/${id}/${service}:${tag}@${digest}`;
-    }
+    await push('api', '1-stage', '2026-11-01T10:00:00Z');
+    await push('api', '5-stage', '2026-11-05T10:00:00Z');
+    await push('web', '2-stage', '2026-11-02T10:00:00Z');
+    await push('web', '5-stage', '2026-11-05T11:00:00Z');
     for (const s of SERVICES) await runContainer(engine, { name: `${id}-${s}`, image: refs[s]['5-stage'], id, service: s });
     writeFileSync(join(dir, 'rollback.yml'), [
       'registry:', `  url: ${reg.url}`,
@@ -51,15 +51,7 @@ maybe('rollback undo from the docker history file when no snapshot exists (real 
     ].join('\n'));
   }, 150_000);
 
-  afterAll(async () => {
-    if (engine) {
-      await cleanup(engine, id, reg?.host);
-      await removeDataVolumes(engine, SERVICES.map((s) => `${id}-${s}`));
-      await engine.close();
-    }
-    await reg?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => tearDown({ engine, id, reg, containers: SERVICES.map((s) => `${id}-${s}`), dir }));
 
   it('run, delete the snapshots, undo: the containers run the images from before; undo again redoes the run', async () => {
     const newest = SERVICES.map((s) => `${refs[s]['5-stage']} running`);

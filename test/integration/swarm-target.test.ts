@@ -3,14 +3,16 @@
  * Services are created through the Engine API; what they run is checked with the docker CLI,
  * a path independent of the target's own client.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceConfig } from '../../src/config/types';
 import type { EngineClient } from '../../src/docker/engine';
 import { createSwarmTarget } from '../../src/targets/swarm';
-import { pushImage, RunningRegistry, startRegistry } from '../support/registry';
-import { cleanup, createSwarmService, docker, engineAvailable, FAILS, localEngine, RUNS, rollTo, runId, sweepStale, swarmActive, targetContext } from './docker-helpers';
+import { RunningRegistry, startRegistry } from '../support/registry';
+import {
+  changesTo, createSwarmService, docker, engineAvailable, FAILS, localEngine, rollTo, runId, runImages, sweepStale, swarmActive, targetContext, tearDown, timed,
+} from './docker-helpers';
 
 const ready = engineAvailable() && swarmActive();
 const maybe = ready ? describe : describe.skip;
@@ -27,14 +29,9 @@ maybe('swarm target on the real engine', () => {
   let reg: RunningRegistry;
   let engine: EngineClient;
   let stateDir: string;
-  const refs: Record<string, Record<string, string>> = {};
+  const { refs, push } = runImages(id, () => reg);
   const services: ServiceConfig[] = ['api', 'web', 'worker'].map((name) => ({ name, repository: `${id}/${name}` }));
   const timings: string[] = [];
-
-  async function push(service: string, tag: string, created: string, cmd = RUNS) {
-    const digest = await pushImage(reg, { repository: `${id}/${service}`, tag, created, cmd });
-    (refs[service] ??= {})[tag] = `${reg.host}/${id}/${service}:${tag}@${digest}`;
-  }
 
   const createService = (name: string, image: string) => createSwarmService(engine, { name, image, id, stack, env: [`SERVICE=${name}`] });
 
@@ -65,12 +62,7 @@ maybe('swarm target on the real engine', () => {
   });
 
   afterAll(async () => {
-    if (engine) {
-      await cleanup(engine, id, reg?.host);
-      await engine.close();
-    }
-    await reg?.stop();
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    await tearDown({ engine, id, reg, dir: stateDir });
     if (timings.length) console.log(`swarm timings: ${timings.join('; ')}`);
   });
 
@@ -87,14 +79,8 @@ maybe('swarm target on the real engine', () => {
       }
 
       // Date 2026-11-02: api -> its 11-01 image, web -> 11-02, worker -> 11-01.
-      const plan: [ServiceConfig, string][] = [
-        [services[0], refs.api['1-stage']],
-        [services[1], refs.web['2-stage']],
-        [services[2], refs.worker['1-stage']],
-      ];
-      let t = Date.now();
-      const results = await rollTo(target, plan, 60_000);
-      timings.push(`rollback of 3 services ${Date.now() - t} ms`);
+      const plan = changesTo(services, refs, { api: '1-stage', web: '2-stage', worker: '1-stage' });
+      const results = await timed(timings, 'rollback of 3 services', () => rollTo(target, plan, 60_000));
       expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
       for (const [s, image] of plan) {
         const seen = observed(s.name);
@@ -106,9 +92,7 @@ maybe('swarm target on the real engine', () => {
       }
 
       // Undo: the newest images come back.
-      t = Date.now();
-      const back = await rollTo(target, services.map((s) => [s, refs[s.name]['3-stage']]), 60_000);
-      timings.push(`undo of 3 services ${Date.now() - t} ms`);
+      const back = await timed(timings, 'undo of 3 services', () => rollTo(target, changesTo(services, refs, '3-stage'), 60_000));
       expect(back.every((r) => r.status === 'fulfilled')).toBe(true);
       for (const s of services) {
         expect(observed(s.name).spec).toBe(refs[s.name]['3-stage']);
@@ -125,9 +109,8 @@ maybe('swarm target on the real engine', () => {
     try {
       await Promise.all(services.map((s) => target.waitHealthy(s, refs[s.name]['3-stage'], 60_000)));
       const before = Object.fromEntries(await Promise.all(services.map(async (s) => [s.name, (await target.current(s)).image])));
-      const t = Date.now();
-      const results = await rollTo(target, [[services[0], refs.api['1-stage']], [services[2], refs.worker['4-stage']]], 30_000);
-      timings.push(`failing image detected after ${Date.now() - t} ms`);
+      const results = await timed(timings, 'failing image detected after', () =>
+        rollTo(target, [[services[0], refs.api['1-stage']], [services[2], refs.worker['4-stage']]], 30_000));
       expect(results[0].status).toBe('fulfilled');
       expect(results[1].status).toBe('rejected');
       const reason = String((results[1] as PromiseRejectedResult).reason.message);
@@ -135,9 +118,8 @@ maybe('swarm target on the real engine', () => {
       expect(reason).toMatch(/non-zero exit \(3\)/);
 
       // Putting back what changed (what the run engine does on failure).
-      const t2 = Date.now();
-      const restored = await rollTo(target, services.filter((s) => s.name !== 'web').map((s) => [s, before[s.name]]), 60_000);
-      timings.push(`put back 2 services ${Date.now() - t2} ms`);
+      const restored = await timed(timings, 'put back 2 services', () =>
+        rollTo(target, services.filter((s) => s.name !== 'web').map((s) => [s, before[s.name]]), 60_000));
       expect(restored.every((r) => r.status === 'fulfilled')).toBe(true);
       for (const s of services) {
         const seen = observed(s.name);
