@@ -141,8 +141,9 @@ String undo(Map args) {
     requireEnv(args)
     String snapshot = args.snapshot ?: "${STATE_DIR}/runs/${args.env}-latest.json"
     if (!fileExists(snapshot)) {
-        error("rollback undo: there is no snapshot of ${args.env} in this workspace (${snapshot} on ${env.NODE_NAME}); " +
-              'undo must run on the agent and in the workspace where rollback.run ran, or that snapshot must be put there first.')
+        error("rollback undo: there is no snapshot of ${args.env} in this workspace " +
+              "(${snapshot} on ${env.NODE_NAME}); undo must run on the agent and in the workspace " +
+              'where rollback.run ran, or that snapshot must be put there first.')
     }
     Map given = [snapshot: args.snapshot, dryRun: args.dryRun == true, approver: args.approver ?: startedBy()]
     String before = latestPointer(args.env)
@@ -263,8 +264,10 @@ private List credentialBindings(Map args) {
 
 /** One entry of `credentials: [[id:, type:, variable:]]` as a withCredentials binding. */
 private Object bindingOf(Object entry, String where) {
+    // groovylint-disable-next-line Instanceof
     if (!(entry instanceof Map) || !entry.id) {
-        error("rollback: ${where} needs id: (a Jenkins credential id), e.g. [id: 'vault', type: 'string', variable: 'VAULT_TOKEN'].")
+        error("rollback: ${where} needs id: (a Jenkins credential id), " +
+              "e.g. [id: 'vault', type: 'string', variable: 'VAULT_TOKEN'].")
     }
     switch (entry.type) {
         case 'string':
@@ -318,7 +321,8 @@ private String keepSnapshot(Map args, String before, String command) {
             archiveArtifacts(artifacts: "${snapshot},${runs}/${args.env}-latest.json", fingerprint: false)
         } catch (hudson.AbortException notArchived) {
             // The rollback's own outcome matters more than its record: say it and go on.
-            echo("rollback: WARNING: the snapshot could not be archived (${notArchived.message}); it is still in the workspace.")
+            echo("rollback: WARNING: the snapshot could not be archived (${notArchived.message}); " +
+                 'it is still in the workspace.')
         }
     }
     return snapshot
