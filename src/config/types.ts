@@ -13,6 +13,8 @@ export interface RegistryConfig {
   insecure?: boolean;
   ca?: string;
   concurrency: number;
+  /** Tags are never pushed twice: a warm get trusts the digest and date it cached for a tag. */
+  immutableTags?: boolean;
 }
 
 export interface ServiceConfig {

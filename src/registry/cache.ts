@@ -2,6 +2,10 @@
  * Image dates by manifest digest, kept between runs in a file beside the catalog. A manifest
  * digest is the hash of the manifest, which names the config, which holds the date: the same
  * digest always has the same date, in any repository, so entries never go stale.
+ *
+ * With registry.immutableTags the file also remembers which digest each tag pointed at, so a warm
+ * get need not ask the registry again. Unlike the dates, those entries CAN go stale (a tag pushed
+ * again): they are trusted only when the user says tags are never pushed twice.
  */
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../catalog/io';
@@ -10,13 +14,49 @@ import type { Logger } from '../log';
 const CACHE_VERSION = 1;
 /** Bound on the file (about 100 bytes an entry): old entries beyond it are dropped first. */
 const MAX_ENTRIES = 500_000;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
 export interface DateCache {
   get(digest: string): string | undefined;
   set(digest: string, created: string): void;
   size(): number;
+  /** The digest `tag` of `scope` (registry host/repository) pointed at when last read. */
+  tagDigest(scope: string, tag: string): string | undefined;
+  rememberTag(scope: string, tag: string, digest: string): void;
+  /** Forgets the tags of `scope` not in `current` (deleted from the registry); all of them without `current`. */
+  forgetTags(scope: string, current?: readonly string[]): void;
   /** Writes the file (atomically) when something changed. */
   save(): void;
+}
+
+/** The tag half of a cache: scope -> tag -> digest. `onChange` marks the file dirty. */
+function tagMemory(tags: Map<string, Map<string, string>>, onChange: () => void) {
+  return {
+    tagDigest: (scope: string, tag: string) => tags.get(scope)?.get(tag),
+    rememberTag: (scope: string, tag: string, digest: string) => {
+      let byTag = tags.get(scope);
+      if (!byTag) tags.set(scope, (byTag = new Map()));
+      if (byTag.get(tag) === digest) return;
+      byTag.set(tag, digest);
+      onChange();
+    },
+    forgetTags: (scope: string, current?: readonly string[]) => {
+      const byTag = tags.get(scope);
+      if (!byTag) return;
+      if (!current) {
+        tags.delete(scope);
+        onChange();
+        return;
+      }
+      const keep = new Set(current);
+      for (const tag of byTag.keys()) {
+        if (!keep.has(tag)) {
+          byTag.delete(tag);
+          onChange();
+        }
+      }
+    },
+  };
 }
 
 export function memoryDateCache(initial: Record<string, string> = {}): DateCache {
@@ -25,6 +65,7 @@ export function memoryDateCache(initial: Record<string, string> = {}): DateCache
     get: (d) => dates.get(d),
     set: (d, c) => void dates.set(d, c),
     size: () => dates.size,
+    ...tagMemory(new Map(), () => undefined),
     save: () => undefined,
   };
 }
@@ -32,11 +73,21 @@ export function memoryDateCache(initial: Record<string, string> = {}): DateCache
 /** Opens the cache file; a missing file is an empty cache, a damaged one is ignored with a warning. */
 export function openDateCache(file: string, logger: Logger): DateCache {
   const dates = new Map<string, string>();
+  const tags = new Map<string, Map<string, string>>();
   try {
-    const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; dates?: unknown };
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; dates?: unknown; tags?: unknown };
     if (data?.version === CACHE_VERSION && data.dates && typeof data.dates === 'object') {
       for (const [k, v] of Object.entries(data.dates as Record<string, unknown>)) {
-        if (/^sha256:[a-f0-9]{64}$/.test(k) && typeof v === 'string' && !Number.isNaN(Date.parse(v))) dates.set(k, v);
+        if (DIGEST.test(k) && typeof v === 'string' && !Number.isNaN(Date.parse(v))) dates.set(k, v);
+      }
+      // Optional (written only under registry.immutableTags); older files have none.
+      if (data.tags && typeof data.tags === 'object') {
+        for (const [scope, byTag] of Object.entries(data.tags as Record<string, unknown>)) {
+          if (!byTag || typeof byTag !== 'object') continue;
+          const m = new Map<string, string>();
+          for (const [tag, d] of Object.entries(byTag as Record<string, unknown>)) if (typeof d === 'string' && dates.has(d)) m.set(tag, d);
+          if (m.size > 0) tags.set(scope, m);
+        }
       }
     } else {
       logger.warn(`Date cache ${file} has an unknown layout; starting it afresh.`);
@@ -55,11 +106,18 @@ export function openDateCache(file: string, logger: Logger): DateCache {
       changed = true;
     },
     size: () => dates.size,
+    ...tagMemory(tags, () => (changed = true)),
     save: () => {
       if (!changed) return;
       const entries = [...dates.entries()];
       const kept = entries.slice(Math.max(0, entries.length - MAX_ENTRIES));
-      writeFileAtomic(file, JSON.stringify({ version: CACHE_VERSION, dates: Object.fromEntries(kept) }) + '\n');
+      const body: { version: number; dates: Record<string, string>; tags?: Record<string, Record<string, string>> } = { version: CACHE_VERSION, dates: Object.fromEntries(kept) };
+      if (tags.size > 0) {
+        // A tag whose digest's date was dropped is simply read again next time.
+        body.tags = {};
+        for (const [scope, byTag] of tags) body.tags[scope] = Object.fromEntries([...byTag].filter(([, d]) => body.dates[d] !== undefined));
+      }
+      writeFileAtomic(file, JSON.stringify(body) + '\n');
       changed = false;
     },
   };

@@ -129,7 +129,8 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     : undefined;
   let probed: Promise<AuthMode> | undefined;
   let bearer: { realm: string; service?: string } | undefined;
-  const configDates = new Map<string, Promise<string | undefined>>();
+  const configDates = new Map<string, string | undefined>();
+  const pendingConfigs = new Map<string, Promise<string | undefined>>();
 
   // Registries answer HEAD without a body, so its connection can be reused (see keepAliveAfterHead).
   const send = (url: string, o: RequestOptions) => limiter.run(() => http.request(url, { keepAliveAfterHead: true, ...o }));
@@ -296,7 +297,9 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
 
   function configDate(repository: string, digest: string): Promise<string | undefined> {
     // Config blobs are content-addressed: the same digest has the same date in every repository.
-    let pending = configDates.get(digest);
+    // Read ones keep only their date (a settled promise per image was ~10 MB at 100k tags).
+    if (configDates.has(digest)) return Promise.resolve(configDates.get(digest));
+    let pending = pendingConfigs.get(digest);
     if (!pending) {
       pending = (async () => {
         const res = await call(repository, repoUrl(repository, `blobs/${digest}`));
@@ -304,8 +307,8 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
         if (res.status !== 200) throw statusError(res, 'GET');
         return configCreated(parseJson(res, 'image config'));
       })();
-      pending.catch(() => configDates.delete(digest));
-      configDates.set(digest, pending);
+      pending.then((created) => void configDates.set(digest, created), () => undefined).finally(() => pendingConfigs.delete(digest));
+      pendingConfigs.set(digest, pending);
     }
     return pending;
   }

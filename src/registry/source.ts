@@ -8,10 +8,6 @@ import type { Logger } from '../log';
 import type { DateCache } from './cache';
 import { createRegistryClient, RegistryClient, SkippedImage } from './client';
 import { ghcrSource, isGhcr } from './ghcr';
-import { runPool } from '../run/pool';
-
-/** Tags of one repository being dated at once; at least the widest registry.concurrency (64). */
-const TAGS_IN_FLIGHT = 64;
 
 export interface FoundImage {
   tag: string;
@@ -47,6 +43,11 @@ export interface SourceOptions {
   cache: DateCache;
   http?: HttpClientOptions;
   onRequest?: (method: string, url: string) => void;
+  /**
+   * registry.immutableTags: trust the cache's tag -> digest entries, so a warm get reads only the
+   * tag lists. Default false: a HEAD per tag, because a tag can be pushed again.
+   */
+  immutableTags?: boolean;
 }
 
 export type SourceFactory = (config: Config, options: SourceOptions) => ImageSource;
@@ -54,15 +55,108 @@ export type SourceFactory = (config: Config, options: SourceOptions) => ImageSou
 /** Picks the image source for a configuration. Add new kinds here. */
 export const openImageSource: SourceFactory = (config, options) =>
   // ghcr.io: one paginated Packages API listing per repository instead of a manifest per tag.
-  isGhcr(config.registry.url) ? ghcrSource(config, options) : distributionSource(createRegistryClient(config.registry, options), config.registry.url, options);
+  isGhcr(config.registry.url)
+    ? ghcrSource(config, options)
+    : distributionSource(createRegistryClient(config.registry, options), config.registry.url, { ...options, immutableTags: config.registry.immutableTags }, config.registry.concurrency);
+
+/** One repository being read: its tags to date, and where its answer goes. */
+interface RepositoryJob {
+  repository: string;
+  tags: string[];
+  /** Index of the next tag to start. */
+  next: number;
+  running: number;
+  found: (FoundImage | undefined)[];
+  skipped: string[];
+  progress: RepositoryProgress;
+  onProgress?: (p: RepositoryProgress) => void;
+  signal?: AbortSignal;
+  failed: boolean;
+  error: unknown;
+  finish: () => void;
+}
 
 /**
  * Images from a Distribution-API registry. Cold (empty cache): one GET of the manifest and one of
  * the config blob per tag. Warm: a HEAD per tag for its digest, and the date from the cache;
- * only digests not in the cache are read in full.
+ * only digests not in the cache are read in full. With `immutableTags`, a tag already in the
+ * cache costs no request at all.
+ *
+ * Tags are dated by ONE pool of workers shared by all repositories, a few more than
+ * `concurrency` so the registry limiter always has the next request waiting. Never more than
+ * that many tags are in progress at once, however large the fleet: with a pool per repository
+ * (64 x 50 repositories waiting on a limiter of 8) their requests lived long enough to be promoted
+ * to V8's old space, and a get of 100k tags peaked at ~280 MB RSS (npm run bench, docs/bench.md).
  */
-export function distributionSource(client: RegistryClient, url: string, options: SourceOptions): ImageSource {
+export function distributionSource(client: RegistryClient, url: string, options: SourceOptions, concurrency = 8): ImageSource {
   const { cache, logger } = options;
+  const host = new URL(url).host;
+  const workers = concurrency * 2;
+  // Repositories whose tags are waiting, in the order their tag lists arrived: one repository is
+  // finished before the next is started, so its images can be handed back early.
+  const queue: RepositoryJob[] = [];
+  let idle = workers;
+  let warm: boolean | undefined;
+
+  const dateTag = async (repository: string, tag: string, warm: boolean): Promise<FoundImage> => {
+    if (warm) {
+      const digest = await client.digest(repository, tag);
+      const created = cache.get(digest);
+      if (created) return { tag, digest, created };
+      const dated = await client.imageDate(repository, digest);
+      cache.set(dated.digest, dated.created);
+      return { tag, digest: dated.digest, created: dated.created };
+    }
+    const dated = await client.imageDate(repository, tag);
+    cache.set(dated.digest, dated.created);
+    return { tag, digest: dated.digest, created: dated.created };
+  };
+
+  /** The next tag to start, or undefined; drops repositories that are done or stopped. */
+  const take = (): { job: RepositoryJob; index: number } | undefined => {
+    while (queue.length > 0) {
+      const job = queue[0];
+      if (!job.failed && job.signal?.aborted) fail(job, job.signal.reason);
+      if (!job.failed && job.next < job.tags.length) return { job, index: job.next++ };
+      queue.shift();
+      settle(job);
+    }
+    return undefined;
+  };
+
+  const fail = (job: RepositoryJob, err: unknown) => {
+    if (job.failed) return;
+    job.failed = true;
+    job.error = err;
+  };
+
+  const settle = (job: RepositoryJob) => {
+    if (job.running === 0 && (job.failed || job.next >= job.tags.length)) job.finish();
+  };
+
+  const worker = async () => {
+    idle--;
+    for (let t = take(); t; t = take()) {
+      const { job, index } = t;
+      job.running++;
+      const tag = job.tags[index];
+      try {
+        const image = await dateTag(job.repository, tag, warm === true);
+        job.found[index] = image;
+        if (options.immutableTags) cache.rememberTag(`${host}/${job.repository}`, tag, image.digest);
+      } catch (err) {
+        if (err instanceof SkippedImage) job.skipped.push(err.message);
+        else fail(job, err);
+      } finally {
+        job.running--;
+        job.progress.done++;
+        job.onProgress?.({ ...job.progress });
+        settle(job);
+      }
+    }
+    idle++;
+  };
+
   return {
     describe: () => `registry ${url}`,
     ready: async () => void (await client.probe()),
@@ -70,44 +164,46 @@ export function distributionSource(client: RegistryClient, url: string, options:
     close: () => client.close(),
     async images(repository, accepts, onProgress, signal) {
       await client.probe();
-      const tags = (await client.tags(repository)).filter(accepts);
-      const progress = { tags: tags.length, done: 0 };
-      onProgress?.({ ...progress });
-      const warm = cache.size() > 0;
-      const skipped: string[] = [];
-      // A bounded pool of tags, not one task per tag: at 100k tags, 50k tasks queued at once behind
-      // the limiter held ~600 MB (npm run bench); 64 per repository still fill the widest limiter.
-      const found: (FoundImage | undefined)[] = new Array(tags.length);
-      await runPool(tags, TAGS_IN_FLIGHT, async (tag, index) => {
-        found[index] = await (async (): Promise<FoundImage | undefined> => {
-          try {
-            signal?.throwIfAborted();
-            if (warm) {
-              const digest = await client.digest(repository, tag);
-              const created = cache.get(digest);
-              if (created) return { tag, digest, created };
-              const dated = await client.imageDate(repository, digest);
-              cache.set(dated.digest, dated.created);
-              return { tag, digest: dated.digest, created: dated.created };
-            }
-            const dated = await client.imageDate(repository, tag);
-            cache.set(dated.digest, dated.created);
-            return { tag, ...dated };
-          } catch (err) {
-            if (!(err instanceof SkippedImage)) throw err;
-            skipped.push(err.message);
-            return undefined;
-          } finally {
-            progress.done++;
-            onProgress?.({ ...progress });
-          }
-        })();
-      });
-      if (skipped.length > 0) {
-        logger.warn(`${repository}: ${skipped.length} tag(s) skipped, e.g. ${skipped[0]}`);
-        for (const s of skipped) logger.debug(s);
+      // Decided once, before any tag is dated: a cold get must not turn warm half-way.
+      warm ??= cache.size() > 0;
+      const all = await client.tags(repository);
+      const tags = all.filter(accepts);
+      const scope = `${host}/${repository}`;
+      const known: FoundImage[] = [];
+      let todo = tags;
+      if (options.immutableTags) {
+        cache.forgetTags(scope, all);
+        // A tag read before keeps its digest and date (the user promises tags are never pushed
+        // again); only tags new since the last get are asked for.
+        todo = [];
+        for (const tag of tags) {
+          const digest = cache.tagDigest(scope, tag);
+          const created = digest && cache.get(digest);
+          if (digest && created) known.push({ tag, digest, created });
+          else todo.push(tag);
+        }
+      } else {
+        // Not trusted without the option: entries from an earlier setting must not be used later.
+        cache.forgetTags(scope);
       }
-      return found.filter((f): f is FoundImage => f !== undefined);
+      const progress = { tags: tags.length, done: known.length };
+      onProgress?.({ ...progress });
+      const job: RepositoryJob = { repository, tags: todo, next: 0, running: 0, found: new Array(todo.length), skipped: [], progress, onProgress, signal, failed: false, error: undefined, finish: () => undefined };
+      if (todo.length > 0) {
+        await new Promise<void>((resolve) => {
+          job.finish = resolve;
+          queue.push(job);
+          // Workers start on demand and end when the queue is empty.
+          while (idle > 0 && queue.length > 0) void worker();
+        });
+      }
+      if (job.failed) throw job.error;
+      if (job.skipped.length > 0) {
+        logger.warn(`${repository}: ${job.skipped.length} tag(s) skipped, e.g. ${job.skipped[0]}`);
+        for (const s of job.skipped) logger.debug(s);
+      }
+      for (const image of job.found) if (image) known.push(image);
+      return known;
     },
   };
 }
