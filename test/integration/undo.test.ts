@@ -5,59 +5,42 @@
  * The full kill-after-every-request chaos suite builds on the same pieces (issue 9).
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Catalog } from '../../src/catalog/types';
-import { main } from '../../src/cli/main';
-import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
+import { runCli } from '../support/cli';
+import { FLEET_DATE as D, prepareMarathonFleet, type MarathonFleet } from '../support/marathon-fleet';
+import { registryAvailable } from '../support/registry';
 
 const ROOT = resolve(__dirname, '../..');
 const LOADER = join(ROOT, 'node_modules/tsx/dist/loader.mjs');
 const maybe = registryAvailable() ? describe : describe.skip;
-const NAMES = ['api', 'web', 'db'];
-const D = '2026-11-18';
 
 maybe('a worker killed mid-run (SIGKILL)', () => {
-  let reg: RunningRegistry;
+  let fleet: MarathonFleet;
   let dir: string;
-  let catalog: Catalog;
   let m: MarathonDouble;
   const err: string[] = [];
   let child: ChildProcess | undefined;
   let killAfterPut = 0;
   let killWith: NodeJS.Signals = 'SIGKILL';
 
-  const env = () => ({ PATH: process.env.PATH, MARATHON_URL: m.url, USER: 'ci' });
-  const args = (cmd: string, ...rest: string[]) => [cmd, '--config', join(dir, 'rollback.yml'), '--env', 'prod', '--catalog', join(dir, '.rollback', 'catalog.json'), ...rest];
-  const cli = (...a: string[]) => main(a, env(), { stdout: () => {}, stderr: (t) => err.push(t), cwd: dir, stderrIsTTY: false });
-  const images = () => NAMES.map((n) => m.apps.get(`/ds/prod/${n}`)!.container.docker.image);
-  const ref = (n: string, tag: string) => catalog.services.find((s) => s.name === n)!.images.find((i) => i.tag === tag)!.reference;
-  const START = () => NAMES.map((n) => `${reg.host}/shop/${n}:2-prod`);
-  const PLANNED = () => NAMES.map((n) => ref(n, '1-prod'));
+  const env = () => fleet.env(m);
+  const args = (cmd: string, ...rest: string[]) => fleet.args(cmd, ...rest);
+  const cli = async (...a: string[]) => {
+    const r = await runCli(a, { env: env(), cwd: dir });
+    err.push(r.err);
+    return r.code;
+  };
+  const images = () => fleet.images(m);
+  const START = () => fleet.start();
+  const PLANNED = () => fleet.planned();
 
   beforeAll(async () => {
-    reg = await startRegistry();
-    for (const n of NAMES) {
-      await pushImage(reg, { repository: `shop/${n}`, tag: '1-prod', created: `${D}T10:00:00Z` });
-      await pushImage(reg, { repository: `shop/${n}`, tag: '2-prod', created: '2026-11-20T10:00:00Z' });
-    }
-    dir = mkdtempSync(join(tmpdir(), 'rollback-kill-'));
-    writeFileSync(join(dir, 'rollback.yml'), [
-      'registry:', `  url: ${reg.url}`, 'services:', ...NAMES.flatMap((n) => [`  - name: ${n}`, `    repository: shop/${n}`]),
-      'environments:', '  prod:', '    target:', '      marathon: { url: "${MARATHON_URL}", appPrefix: /ds/prod }', 'parallel: 1', 'deployTimeout: 5', '',
-    ].join('\n'));
-    m = await startMarathon({ apps: [] });
-    const code = await cli(...args('get'));
-    if (code !== 0) throw new Error(err.join(''));
-    await m.stop();
-    catalog = JSON.parse(readFileSync(join(dir, '.rollback', 'catalog.json'), 'utf8'));
+    fleet = await prepareMarathonFleet({ dirPrefix: 'rollback-kill-', deployTimeout: 5 });
+    dir = fleet.dir;
   });
-  afterAll(async () => {
-    await reg?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => fleet?.close());
 
   beforeEach(async () => {
     err.length = 0;
@@ -65,7 +48,7 @@ maybe('a worker killed mid-run (SIGKILL)', () => {
     rmSync(join(dir, '.rollback', 'locks'), { recursive: true, force: true });
     m = await startMarathon({
       deployMs: 20,
-      apps: NAMES.map((n) => ({ id: `/ds/prod/${n}`, image: `${reg.host}/shop/${n}:2-prod` })),
+      apps: fleet.apps(),
       // The kill lands right after Marathon answered the k-th PUT: the change is applied, the
       // worker never learns it.
       onRequest: (r) => {
@@ -78,15 +61,22 @@ maybe('a worker killed mid-run (SIGKILL)', () => {
     await m?.stop();
   });
 
-  /** Runs `rollback run` in a real process and kills it after the k-th PUT; resolves with its signal. */
-  function runAndKill(k: number): Promise<NodeJS.Signals | null> {
+  /** `rollback run --date D` as a real process (src/index.ts under tsx), signalled with `signal` after the k-th PUT. */
+  function runWorker(k: number, signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
     killAfterPut = k;
-    killWith = 'SIGKILL';
+    killWith = signal;
     const c = spawn(process.execPath, ['--import', LOADER, join(ROOT, 'src/index.ts'), ...args('run', '--date', D)], { env: env(), cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
     let stderr = '';
     c.stderr!.on('data', (d) => { stderr += d; });
-    return new Promise((res, rej) => c.on('exit', (code, signal) => (signal ? res(signal) : rej(new Error(`the worker ended by itself (exit ${code}) instead of being killed: ${stderr}`)))));
+    return new Promise((res) => c.on('exit', (code, sig) => res({ code, signal: sig, stderr })));
+  }
+
+  /** Runs `rollback run` in a real process and kills it after the k-th PUT; resolves with its signal. */
+  async function runAndKill(k: number): Promise<NodeJS.Signals | null> {
+    const r = await runWorker(k, 'SIGKILL');
+    if (!r.signal) throw new Error(`the worker ended by itself (exit ${r.code}) instead of being killed: ${r.stderr}`);
+    return r.signal;
   }
 
   for (const k of [1, 2, 3]) {
@@ -103,13 +93,7 @@ maybe('a worker killed mid-run (SIGKILL)', () => {
   }
 
   it('SIGTERM (a Jenkins abort) after change 1: no new service starts, the changed one is put back, exit 1', async () => {
-    killAfterPut = 1;
-    killWith = 'SIGTERM';
-    const c = spawn(process.execPath, ['--import', LOADER, join(ROOT, 'src/index.ts'), ...args('run', '--date', D)], { env: env(), cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    child = c;
-    let stderr = '';
-    c.stderr!.on('data', (d) => { stderr += d; });
-    const code = await new Promise<number | null>((res) => c.on('exit', (x) => res(x)));
+    const { code, stderr } = await runWorker(1, 'SIGTERM');
     expect({ code, last: stderr.trim().split('\n').pop() }).toEqual({ code: 1, last: 'rollback: Rollback of prod to 2026-11-18 failed (interrupted by SIGTERM); every changed service was put back (api).' });
     expect(images()).toEqual(START());
     expect(m.requests.filter((r) => r.method === 'PUT').map((r) => r.path)).toEqual(['/v2/apps/ds/prod/api', '/v2/apps/ds/prod/api']);
