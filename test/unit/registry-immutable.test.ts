@@ -73,7 +73,6 @@ function counts() {
 }
 
 const get = (immutableTags?: boolean) => getCatalog(config(double.url, immutableTags), 'prod', { logger: memoryLogger(), cacheFile, now: () => new Date('2026-11-21T00:00:00Z') });
-const tagsOf = (c: Catalog) => c.services.map((s) => s.images.map((i) => `${i.tag} ${i.created} ${i.digest}`));
 
 describe('registry.immutableTags', () => {
   it('makes a warm get ask for the tag lists only, with the same catalog', async () => {
