@@ -7,7 +7,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getCatalog } from '../../src/catalog/get';
-import type { Catalog } from '../../src/catalog/types';
 import type { Config } from '../../src/config/types';
 import { memoryLogger } from '../../src/log';
 import { memoryDateCache } from '../../src/registry/cache';
