@@ -7,30 +7,16 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceConfig } from '../../src/config/types';
-import { memoryLogger } from '../../src/log';
-import type { Notifier, RunEvent } from '../../src/notify/types';
 import { runRollback, undoRollback, type EngineDeps } from '../../src/run/engine';
 import { latestSnapshotFile, readSnapshot } from '../../src/run/snapshot';
 import { CATALOG, dg, FakeTarget, NAMES, PLANNED, SERVICES, START } from '../doubles/memory-target';
+import { engineDeps } from '../support/engine-deps';
 
 let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'rollback-engine-')); });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function deps(target: FakeTarget, extra: Partial<EngineDeps> = {}) {
-  const logger = memoryLogger();
-  const events: RunEvent[] = [];
-  const notifier: Notifier = { name: 'memory', notify: async (e) => { events.push(e); } };
-  let t = Date.parse('2026-11-21T03:00:00Z');
-  const d: EngineDeps = {
-    target, logger, notifier, stateDir: dir,
-    imageExists: async () => true,
-    now: () => new Date(t),
-    sleep: async (ms) => { t += ms; },
-    ...extra,
-  };
-  return { d, logger, events };
-}
+const deps = (target: FakeTarget, extra: Partial<EngineDeps> = {}) => engineDeps(target, dir, extra);
 
 const req = (over: Partial<Parameters<typeof runRollback>[1]> = {}) => ({
   environment: 'prod', services: SERVICES, approver: 'alice', dryRun: false, parallel: 2, deployTimeoutMs: 5000, catalog: CATALOG, date: '2026-11-18', ...over,
@@ -141,6 +127,25 @@ describe('run engine', () => {
     t2.busyAlways.add('web');
     await expect(runRollback(deps(t2, { busyWaitMs: 10_000 }).d, req())).rejects.toThrow('Preflight: web is deploying (waited 10s); nothing was changed.');
     expect(t2.images).toEqual(START);
+  });
+
+  it('preflight asks the services whether they are busy `parallel` at a time, and names the first problem in plan order', async () => {
+    const target = new FakeTarget();
+    const asked = target.busy.bind(target);
+    let inFlight = 0;
+    let peak = 0;
+    target.busy = async (s) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return asked(s);
+    };
+    target.busyAlways.add('auth');
+    target.busyAlways.add('web');
+    await expect(runRollback(deps(target, { busyWaitMs: 10_000 }).d, req({ parallel: 3 }))).rejects.toThrow('Preflight: web is deploying (waited 10s); nothing was changed.');
+    expect(peak).toBe(3);
+    expect(target.images).toEqual(START);
   });
 
   it('a failing notifier is a warning, never a failed rollback', async () => {

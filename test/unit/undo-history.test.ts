@@ -9,12 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceConfig } from '../../src/config/types';
 import { HISTORY_SCHEMA_VERSION, lastRun, type History, type HistoryEntry } from '../../src/docker/history';
-import { memoryLogger } from '../../src/log';
-import type { RunEvent } from '../../src/notify/types';
 import { runRollback, undoRollback, type EngineDeps } from '../../src/run/engine';
 import { latestSnapshotFile, readSnapshot, runsDir } from '../../src/run/snapshot';
 import type { RememberedRun } from '../../src/targets/types';
 import { CATALOG, FakeTarget, NAMES, PLANNED, SERVICES, START } from '../doubles/memory-target';
+import { engineDeps } from '../support/engine-deps';
 
 const entry = (container: string, replaced: string, by: string, run?: string, at = '2026-11-21T10:00:00.000Z'): HistoryEntry =>
   ({ at, service: container, container, replaced, by, ...(run ? { run } : {}) });
@@ -90,16 +89,7 @@ let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'rollback-undo-history-')); });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function deps(target: FakeTarget, extra: Partial<EngineDeps> = {}) {
-  const logger = memoryLogger();
-  const events: RunEvent[] = [];
-  let t = Date.parse('2026-11-21T03:00:00Z');
-  const d: EngineDeps = {
-    target, logger, stateDir: dir, imageExists: async () => true, now: () => new Date(t), sleep: async (ms) => { t += ms; },
-    notifier: { name: 'memory', notify: async (e) => { events.push(e); } }, ...extra,
-  };
-  return { d, logger, events };
-}
+const deps = (target: FakeTarget, extra: Partial<EngineDeps> = {}) => engineDeps(target, dir, extra);
 const common = { environment: 'prod', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000 };
 const run = (target: FakeTarget) => runRollback(deps(target).d, { ...common, approver: 'alice', catalog: CATALOG, date: '2026-11-18' });
 const wipeSnapshots = () => rmSync(runsDir(dir), { recursive: true, force: true });
