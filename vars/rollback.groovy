@@ -319,8 +319,11 @@ private String keepSnapshot(Map args, String before, String command) {
     if (args.archive != false) {
         try {
             archiveArtifacts(artifacts: "${snapshot},${runs}/${args.env}-latest.json", fingerprint: false)
-        } catch (hudson.AbortException notArchived) {
-            // The rollback's own outcome matters more than its record: say it and go on.
+        } catch (InterruptedException stopped) {
+            throw stopped
+        // groovylint-disable-next-line CatchException
+        } catch (Exception notArchived) {
+            // The rollback's own outcome (above all a PARTLY DONE) matters more than its record: say it, go on.
             echo("rollback: WARNING: the snapshot could not be archived (${notArchived.message}); " +
                  'it is still in the workspace.')
         }

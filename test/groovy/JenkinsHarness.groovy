@@ -370,6 +370,10 @@ class JenkinsHarness {
         List<String> paths = a.artifacts.tokenize(',')*.trim()
         List<String> found = paths.findAll { String p -> file(p).isFile() }
         record('archiveArtifacts', [artifacts: a.artifacts, files: found])
+        if (scenario.archiveFails) {
+            // What a full or unwritable artifact store on the controller looks like to the step.
+            throw new IOException(scenario.archiveFails)
+        }
         // Jenkins fails the step only when no pattern matched anything.
         if (found.isEmpty() && !a.allowEmptyArchive) {
             throw new AbortException("No artifacts found that match the file pattern \"${a.artifacts}\"")

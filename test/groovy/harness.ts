@@ -26,6 +26,8 @@ export interface Scenario {
   agents?: Record<string, string>;
   /** Where fixed agents live; share it between scenarios to model later builds on the same agent. */
   agentsDir?: string;
+  /** archiveArtifacts fails with this message (a full artifact store). */
+  archiveFails?: string;
   /** Scripted answers to `input`: { DATE, user }, 'timeout' or 'abort'. */
   inputs?: Array<Record<string, string> | 'timeout' | 'abort'>;
   causes?: Array<Record<string, string>>;

@@ -96,6 +96,14 @@ beforeAll(async () => {
         "  String first = rollback.undo(env: 'dev')\n  echo \"first undo wrote ${first}\"\n  rollback.undo(env: 'dev', snapshot: first, approver: 'carol')\n}\n",
       ...onRollbackAgent('agents-c'),
     }),
+    scenario('archive-off', {
+      jenkinsfile: "@Library('rollback') _\nnode('rollback') {\n  rollback.choices(env: 'dev')\n  rollback.run(env: 'dev', date: '2026-11-02', archive: false)\n}\n",
+      ...onRollbackAgent('agents-d'),
+    }),
+    scenario('archive-fails', {
+      inputs: [pick], archiveFails: 'No space left on device',
+      agentEnv: { STUB_RUN_EXIT: '3', STUB_RUN_SAYS: 'web is on web:1.2, api could not be put back.' },
+    }),
     scenario('credentials-all', {
       jenkinsfile: `@Library('rollback') _\nnode { rollback.choices(env: 'prod', ${ALL_CREDENTIALS}) }\n`,
       agentEnv: { STUB_SECRET_VARS: 'DCOS_TOKEN,VAULT_USER,VAULT_PASS', STUB_FILE_VARS: 'EXTRA_CA' },
@@ -470,5 +478,21 @@ describe('undo from Jenkins: the snapshot stays in the rollback agent workspace'
     const r = result('run-fails');
     expect(r.result).toBe('FAILURE');
     expect(archived(r)).toEqual([[expect.stringMatching(/^\.rollback\/runs\/prod-\d+-run-\d+\.json$/), '.rollback/runs/prod-latest.json']]);
+  });
+});
+
+describe('archiving the snapshot', () => {
+  test('archive: false keeps the snapshot only in the workspace, and the log still says where it is', () => {
+    const r = result('archive-off');
+    expect(r.error).toBeNull();
+    expect(stepsNamed(r, 'archiveArtifacts')).toEqual([]);
+    expect(r.log).toMatch(/rollback: the snapshot of this run is \.rollback\/runs\/dev-\d+-run-\d+\.json in the workspace on rollback-agent;/);
+  });
+
+  test("an archive that fails is a warning: the build still ends with the worker's PARTLY DONE sentence", () => {
+    const r = result('archive-fails');
+    expect(stepsNamed(r, 'archiveArtifacts')).toHaveLength(1);
+    expect(r.log).toContain('rollback: WARNING: the snapshot could not be archived (No space left on device); it is still in the workspace.');
+    expect(r.error).toBe('rollback PARTLY DONE: some services changed and could not be put back; check them now: web is on web:1.2, api could not be put back.');
   });
 });
