@@ -133,23 +133,41 @@ async function readCurrent(c: Ctx, services: ServiceConfig[], parallel: number):
   return out;
 }
 
-/** Refuses while a deployment is in flight on a service, after waiting a bounded time for it. */
-async function waitNotBusy(c: Ctx, services: ServiceConfig[]): Promise<void> {
+/**
+ * Refuses while a deployment is in flight on a service, after waiting a bounded time for it. The
+ * services are asked `parallel` at a time (one after another, 30 services cost 30 round trips
+ * before anything changes); all share one deadline, and the problem reported is the first in plan
+ * order, as if they had been asked one by one. After the target fails to answer, no service is
+ * asked again.
+ */
+async function waitNotBusy(c: Ctx, services: ServiceConfig[], parallel: number): Promise<void> {
   const limit = c.deps.busyWaitMs ?? 60_000;
   const started = c.now().getTime();
-  for (const s of services) {
+  const problems: unknown[] = new Array(services.length);
+  let failed = false;
+  await runPool(services, parallel, async (s, i) => {
     let told = false;
-    for (;;) {
-      const busy = await c.deps.target.busy(s);
-      if (!busy) break;
-      if (c.now().getTime() - started >= limit) {
-        throw new RollbackError('failed', `Preflight: ${busy} (waited ${Math.round(limit / 1000)}s); nothing was changed.`);
+    try {
+      while (!failed) {
+        const busy = await c.deps.target.busy(s);
+        if (!busy) return;
+        if (c.now().getTime() - started >= limit) {
+          // Not a reason to stop the others: they share the deadline, and the first busy
+          // service in plan order must be the one named.
+          problems[i] = new RollbackError('failed', `Preflight: ${busy} (waited ${Math.round(limit / 1000)}s); nothing was changed.`);
+          return;
+        }
+        if (!told) c.deps.logger.info(`Waiting for a deployment already in flight: ${busy}`);
+        told = true;
+        await c.sleep(c.deps.busyPollMs ?? 2000);
       }
-      if (!told) c.deps.logger.info(`Waiting for a deployment already in flight: ${busy}`);
-      told = true;
-      await c.sleep(c.deps.busyPollMs ?? 2000);
+    } catch (err) {
+      problems[i] = err;
+      failed = true;
     }
-  }
+  });
+  const first = problems.find((p) => p !== undefined);
+  if (first !== undefined) throw first;
 }
 
 function secondsSince(c: Ctx, t: number): string {
@@ -383,7 +401,7 @@ export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Ou
       }
       if (!r.exists) throw new RollbackError('failed', `Preflight: ${e.target!.reference} (service ${e.service}) is no longer in the registry; nothing was changed.`);
     });
-    await waitNotBusy(c, changes.map((e) => serviceConfig(req.services, e.service, 'the plan')));
+    await waitNotBusy(c, changes.map((e) => serviceConfig(req.services, e.service, 'the plan')), req.parallel);
 
     // An interrupted run of this environment (its process is gone: we hold the lock) left a
     // snapshot without an outcome: keep its "before" images, so undo restores the fleet as it
