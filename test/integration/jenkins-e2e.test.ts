@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
 import { startSlack, type SlackDouble } from '../doubles/slack-double';
+import { startKubernetesDouble, type KubernetesDouble } from '../doubles/kubernetes-double';
+import { startGithubDouble, type GithubDouble } from '../doubles/github-double';
 import { ROOT, Scenario, ScenarioResult, runScenarios, shCalls, stepsNamed } from '../groovy/harness';
 
 const ready = registryAvailable() && existsSync(join(ROOT, 'resources', 'rollback.js'));
@@ -17,6 +19,8 @@ const maybe = ready ? describe : describe.skip;
 
 const REGISTRY = { username: 'jenkins', password: 'reg-Secret-e2e-77' };
 const MARATHON = { username: 'ops', password: 'marathon-Secret-e2e-42' };
+const KUBE_TOKEN = 'kube-Secret-e2e-31';
+const GH_TOKEN = 'ghp_Secret_e2e_0123456789';
 const D = '2026-11-19';
 
 // prod: api has no image on D (goes to its newest before), web was built late on D.
@@ -38,6 +42,9 @@ maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, 
   let reg: RunningRegistry;
   let marathon: MarathonDouble;
   let slack: SlackDouble;
+  let kube: KubernetesDouble;
+  let gh: GithubDouble;
+  const ref: Record<string, string> = {};
   let dir: string;
   let results: Map<string, ScenarioResult>;
   let before: Record<string, string>;
@@ -48,7 +55,7 @@ maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, 
 
   beforeAll(async () => {
     reg = await startRegistry({ auth: REGISTRY });
-    for (const i of IMAGES) await pushImage(reg, i);
+    for (const i of IMAGES) ref[`${i.repository}:${i.tag}`] = `${reg.host}/${i.repository}:${i.tag}@${await pushImage(reg, i)}`;
     slack = await startSlack();
     const app = (env: string, service: string, tag: string) => ({ id: `/ds/${env}/${service}`, image: `${reg.host}/shop/${service}:${tag}` });
     marathon = await startMarathon({
@@ -85,7 +92,31 @@ maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, 
     });
     // The Rollback and Undo stages run on the agent labelled 'rollback', whose workspace outlives the build.
     const rollbackAgent = { agents: { rollback: 'rollback-agent' }, agentsDir: join(dir, 'agents') };
+    // A Kubernetes environment: its kubeconfig (with a token) exists only as a Jenkins Secret file
+    // credential, and the GitHub Deployments audit reads GITHUB_TOKEN from a Secret text credential.
+    kube = await startKubernetesDouble({ token: KUBE_TOKEN });
+    gh = await startGithubDouble({ token: GH_TOKEN });
+    kube.addWorkload({ name: 'api', namespace: 'shop', containers: [{ name: 'api', image: ref['shop/api:2-prod'] }] });
+    kube.addWorkload({ name: 'web', namespace: 'shop', containers: [{ name: 'web', image: ref['shop/web:3-prod'] }] });
+    const kubeRepo = join(dir, 'repo-kubernetes');
+    mkdirSync(kubeRepo);
+    writeFileSync(join(kubeRepo, 'rollback.yml'), [
+      'registry:', `  url: ${reg.url}`, '  username: ${REGISTRY_USER}', '  password: ${REGISTRY_PASSWORD}',
+      'services:', '  - name: api', '    repository: shop/api', '  - name: web', '    repository: shop/web',
+      // No kubeconfig: here: the worker reads $KUBECONFIG, which kubeconfigCredentialsId binds.
+      'environments:', '  prod:', '    target:', '      kubernetes: {}',
+      'github:', '  token: ${GITHUB_TOKEN}', `  apiUrl: ${gh.url}`, '  deployments: {repo: shop/audit, ref: main}',
+      'deployTimeout: 30', '',
+    ].join('\n'));
+    const kubeconfig = `apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {cluster: c, user: u, namespace: shop}\n` +
+      `clusters:\n- name: c\n  cluster: {server: '${kube.url}'}\nusers:\n- name: u\n  user: {token: ${KUBE_TOKEN}}\n`;
     results = await runScenarios([
+      scenario('kubernetes-credentials', {
+        jenkinsfile: "@Library('rollback') _\nrollback(env: 'prod', date: '2026-11-19', approver: 'alice', registryCredentialsId: 'rollback-registry',\n" +
+          "         kubeconfigCredentialsId: 'kube-prod', githubCredentialsId: 'github-rollback')\n",
+        repo: kubeRepo,
+        credentials: { 'rollback-registry': REGISTRY, 'kube-prod': { content: kubeconfig, fileName: 'config' }, 'github-rollback': { secret: GH_TOKEN } },
+      }),
       scenario('prod-pick', { params: { environment: 'prod' }, inputs: [{ DATE: D, user: 'alice' }], ...rollbackAgent }),
       scenario('stage-dry-run', { params: { environment: 'stage', DATE: '2026-11-12', DRY_RUN: true } }),
       scenario('dev-injection', { params: { environment: 'dev', DATE: `2026-01-01; touch ${pwned}` } }),
@@ -101,6 +132,8 @@ maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, 
   afterAll(async () => {
     await marathon?.stop();
     await slack?.stop();
+    await kube?.close();
+    await gh?.close();
     await reg?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
     rmSync(pwned, { force: true });
@@ -155,10 +188,21 @@ maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, 
     expect(marathon.requests.filter((q) => q.method !== 'GET' && q.path.includes('/ds/dev'))).toEqual([]);
   });
 
+  test('Kubernetes: the kubeconfig from a Secret file credential and the GitHub token from a Secret text one reach the real worker', () => {
+    const r = result('kubernetes-credentials');
+    expect({ result: r.result, error: r.error }).toEqual({ result: 'SUCCESS', error: null });
+    expect(kube.image('Deployment', 'api', 'api', 'shop')).toBe(ref['shop/api:1-prod']);
+    expect(kube.image('Deployment', 'web', 'web', 'shop')).toBe(ref['shop/web:2-prod']);
+    // Every call to the cluster carried the token that only the credential's kubeconfig holds.
+    expect(kube.requests.length).toBeGreaterThan(0);
+    expect(new Set(kube.requests.map((q) => q.authorization))).toEqual(new Set([`Bearer ${KUBE_TOKEN}`]));
+    expect(gh.deployments.map((d) => [d.payload.service, d.payload.approver]).sort()).toEqual([['api', 'alice'], ['web', 'alice']]);
+  });
+
   test('no secret reaches a shell script, the parameters, the log or the description', () => {
     for (const r of results.values()) {
       const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env.ROLLBACK_PARAMS])) + r.log + (r.description ?? '');
-      for (const secret of [REGISTRY.password, MARATHON.password, slack.secret]) expect(visible).not.toContain(secret);
+      for (const secret of [REGISTRY.password, MARATHON.password, slack.secret, KUBE_TOKEN, GH_TOKEN]) expect(visible).not.toContain(secret);
     }
   });
 });
