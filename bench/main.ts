@@ -74,10 +74,10 @@ function machine(): Machine {
 }
 
 /** A rollback.yml for the bench fleet; returns its path. */
-function writeConfig(dir: string, name: string, o: { registryUrl: string; services: number; concurrency?: number; marathonUrl?: string; parallel?: number }): string {
+function writeConfig(dir: string, name: string, o: { registryUrl: string; services: number; concurrency?: number; marathonUrl?: string; parallel?: number; immutableTags?: boolean }): string {
   const file = join(dir, name);
   const doc = {
-    registry: { url: o.registryUrl, ...(o.concurrency ? { concurrency: o.concurrency } : {}) },
+    registry: { url: o.registryUrl, ...(o.concurrency ? { concurrency: o.concurrency } : {}), ...(o.immutableTags ? { immutableTags: true } : {}) },
     services: Array.from({ length: o.services }, (_, i) => ({ name: repositoryName(i + 1).split('/')[1], repository: repositoryName(i + 1) })),
     environments: { [ENV]: { tags: `-${ENV}$`, target: { marathon: { url: o.marathonUrl ?? 'http://127.0.0.1:9/', appPrefix: '/bench/master' } } } },
     ...(o.parallel ? { parallel: o.parallel } : {}),
@@ -170,6 +170,15 @@ async function benchGet(work: string, notes: string[], onlyCatalog: boolean): Pr
     const warm = await measureGet(configFile, stateDir);
     progress(`   ${warm.m.seconds.toFixed(2)} s, ${warm.m.requests} requests`);
 
+    // b'. The warm get trusting tags (registry.immutableTags): its cache needs the tag entries that
+    // only a get with the option writes, so a cold get with the option runs first (untimed here;
+    // it sends what a. sends).
+    progress("b'. warm get with registry.immutableTags (after a cold get with it) ...");
+    const immConfig = writeConfig(work, 'immutable.yml', { registryUrl: proxy.url, services: SIZES.repos, immutableTags: true });
+    const immCold = await measureGet(immConfig, join(work, 'immutable'));
+    const immWarm = await measureGet(immConfig, join(work, 'immutable'));
+    progress(`   ${immWarm.m.seconds.toFixed(2)} s, ${immWarm.m.requests} requests (its cold get: ${immCold.m.seconds.toFixed(2)} s, ${immCold.m.requests} requests)`);
+
     const seqRepos = Math.min(SIZES.sequentialRepos, SIZES.repos);
     progress(`d. our algorithm one request at a time, on ${seqRepos} repositories ...`);
     const seqConfig = writeConfig(work, 'sequential.yml', { registryUrl: proxy.url, services: seqRepos, concurrency: 1 });
@@ -221,6 +230,7 @@ async function benchGet(work: string, notes: string[], onlyCatalog: boolean): Pr
         seedSeconds,
         cold: cold.m,
         warm: warm.m,
+        warmImmutable: immWarm.m,
         skopeo: extrapolate({ seconds: sk.seconds, requests: skCounts.requests, connections: skCounts.connections }, skRepos, SIZES.repos),
         sequential: extrapolate(seq.m, seqRepos, SIZES.repos),
         floor: { seconds: floorSeconds, requests: cold.m.requests },
@@ -229,6 +239,7 @@ async function benchGet(work: string, notes: string[], onlyCatalog: boolean): Pr
         correct: {
           cold: catalogMatches(cold.catalog, expected),
           warm: catalogMatches(warm.catalog, expected),
+          warmImmutable: catalogMatches(immCold.catalog, expected) && catalogMatches(immWarm.catalog, expected),
           skopeo: sk.correct,
           sequential: catalogMatches(seq.catalog, seqExpected),
           direct: catalogMatches(direct.catalog, expected),
