@@ -88,7 +88,8 @@ beforeAll(async () => {
   const bob = [{ _class: 'hudson.model.Cause$UserIdCause', userId: 'bob' }];
   results = await runScenarios([
     scenario('undo-1-run', { inputs: [pick], ...onRollbackAgent('agents-a') }),
-    scenario('undo-2-later', { params: { environment: 'prod', UNDO: true }, causes: bob, ...onRollbackAgent('agents-a') }),
+    // A DATE left over from an earlier build is ignored when UNDO is set.
+    scenario('undo-2-later', { params: { environment: 'prod', UNDO: true, DATE: '2026-11-12' }, causes: bob, ...onRollbackAgent('agents-a') }),
     scenario('undo-3-dry', { params: { environment: 'prod', UNDO: true, DRY_RUN: true }, ...onRollbackAgent('agents-a') }),
     scenario('undo-elsewhere', { params: { environment: 'prod', UNDO: true }, ...onRollbackAgent('agents-b') }),
     scenario('undo-same-build', {
@@ -424,7 +425,7 @@ describe('undo from Jenkins: the snapshot stays in the rollback agent workspace'
     expect(runSnapshot().latest).toBeNull();
   });
 
-  test('UNDO in a later build: no Get, no question; undo finds that run\'s snapshot on the same agent', () => {
+  test('UNDO in a later build (DATE ignored): no Get, no question; undo finds that run\'s snapshot on the same agent', () => {
     const r = result('undo-2-later');
     expect({ result: r.result, error: r.error }).toEqual({ result: 'SUCCESS', error: null });
     expect(stepsNamed(r, 'stage').map((s) => [s.name, s.ran])).toEqual([['Get', false], ['Select', false], ['Rollback', false], ['Undo', true]]);
