@@ -3,14 +3,13 @@
  * pull goes through X-Registry-Auth): `get`, `run --date D`, `undo`, and a run whose image fails
  * at start, for a 3-service swarm stack and for 3 containers on the host.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
 import type { EngineClient } from '../../src/docker/engine';
-import { registryAvailable, RunningRegistry, startRegistry } from '../support/registry';
+import { registryAvailable, RunningRegistry } from '../support/registry';
 import {
-  createSwarmService, docker, engineAvailable, FAILS, localEngine, runContainer, runId, runImages, sweepStale, swarmActive, tearDown,
+  createSwarmService, docker, engineAvailable, FAILS, runContainer, runId, runImages, setUp, swarmActive, tearDown,
 } from './docker-helpers';
 
 const ready = engineAvailable() && swarmActive() && registryAvailable();
@@ -51,10 +50,7 @@ maybe('rollback get/run/undo on the real engine (swarm stack and host containers
   const containerImages = () => SERVICES.map((s) => docker('inspect', `${id}-${s}`, '--format', '{{.Config.Image}} {{.State.Status}}'));
 
   beforeAll(async () => {
-    reg = await startRegistry({ auth: { username: 'ci', password: PASSWORD } });
-    engine = localEngine();
-    await sweepStale(engine);
-    dir = mkdtempSync(join(tmpdir(), 'rollback-docker-e2e-'));
+    ({ reg, engine, dir } = await setUp('rollback-docker-e2e-', { username: 'ci', password: PASSWORD }));
     // D = 2026-11-02: api -> 1 (no image that day: its nearest older), web -> 2, worker -> 1.
     // 2026-11-04: api -> 4, web -> 2, worker -> 4, which exits at start.
     await push('api', '1-stage', '2026-11-01T10:00:00Z');

@@ -4,13 +4,15 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Config, EnvironmentConfig, ServiceConfig, TargetConfig } from '../../src/config/types';
 import { createEngineClient, EngineClient, RegistryAuth, registryAuthHeader } from '../../src/docker/engine';
 import { resolveEngineAddress } from '../../src/docker/host';
 import { memoryLogger } from '../../src/log';
 import type { Target, TargetContext } from '../../src/targets/types';
-import { pushImage, type RunningRegistry } from '../support/registry';
+import { pushImage, startRegistry, type RunningRegistry } from '../support/registry';
 
 /**
  * busybox `sh` as PID 1 ignores SIGTERM (PID 1 has no default signal actions), so a plain
@@ -48,6 +50,14 @@ export async function timed<T>(timings: string[], label: string, work: () => Pro
   } finally {
     timings.push(`${label} ${Date.now() - t} ms`);
   }
+}
+
+/** A docker suite's beforeAll: the real registry, a client of the local engine (after sweeping what killed runs left), a temp folder. */
+export async function setUp(dirPrefix: string, auth?: { username: string; password: string }): Promise<{ reg: RunningRegistry; engine: EngineClient; dir: string }> {
+  const reg = await startRegistry({ auth });
+  const engine = localEngine();
+  await sweepStale(engine);
+  return { reg, engine, dir: mkdtempSync(join(tmpdir(), dirPrefix)) };
 }
 
 /** A docker suite's afterAll: what the run created on the engine (and the data volumes of `containers`), the client, the registry, the temp folder. */

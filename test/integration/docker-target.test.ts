@@ -3,16 +3,15 @@
  * replaced in place, keep their configuration, fail safely (the old container comes back), and
  * every replacement lands in the per-host history file. Checked with the docker CLI.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DockerTargetConfig, ServiceConfig } from '../../src/config/types';
 import type { EngineClient } from '../../src/docker/engine';
 import { readHistory } from '../../src/docker/history';
 import { createDockerTarget } from '../../src/targets/docker';
-import { freePort, RunningRegistry, startRegistry } from '../support/registry';
+import { freePort, RunningRegistry } from '../support/registry';
 import {
-  changesTo, docker, engineAvailable, FAILS, localEngine, RUNS, runContainer as runContainerOn, rollTo, runId, runImages, sweepStale, targetContext, tearDown, timed,
+  changesTo, docker, engineAvailable, FAILS, RUNS, runContainer as runContainerOn, rollTo, runId, runImages, setUp, targetContext, tearDown, timed,
 } from './docker-helpers';
 
 const ready = engineAvailable();
@@ -42,10 +41,7 @@ maybe('docker target on the real engine', () => {
 
 
   beforeAll(async () => {
-    reg = await startRegistry();
-    engine = localEngine();
-    await sweepStale(engine);
-    stateDir = mkdtempSync(join(tmpdir(), 'rollback-docker-'));
+    ({ reg, engine, dir: stateDir } = await setUp('rollback-docker-'));
     await push('api', '1-stage', '2026-11-01T10:00:00Z');
     await push('api', '3-stage', '2026-11-03T10:00:00Z');
     const health = { Healthcheck: { Test: ['CMD', 'true'], Interval: 500e6, Timeout: 1e9, Retries: 1, StartPeriod: 0 } };

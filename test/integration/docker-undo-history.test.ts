@@ -4,13 +4,12 @@
  * date, delete the state directory's snapshots, undo: the containers run their images from before;
  * again without snapshots: the undo itself is undone. With neither snapshot nor history: exit 2.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EngineClient } from '../../src/docker/engine';
 import { runCli } from '../support/cli';
-import { registryAvailable, RunningRegistry, startRegistry } from '../support/registry';
-import { docker, engineAvailable, localEngine, runContainer, runId, runImages, sweepStale, tearDown } from './docker-helpers';
+import { registryAvailable, RunningRegistry } from '../support/registry';
+import { docker, engineAvailable, runContainer, runId, runImages, setUp, tearDown } from './docker-helpers';
 
 const ready = engineAvailable() && registryAvailable();
 const maybe = ready ? describe : describe.skip;
@@ -31,10 +30,7 @@ maybe('rollback undo from the docker history file when no snapshot exists (real 
   const wipeSnapshots = () => rmSync(join(dir, '.rollback', 'runs'), { recursive: true, force: true });
 
   beforeAll(async () => {
-    reg = await startRegistry();
-    engine = localEngine();
-    await sweepStale(engine);
-    dir = mkdtempSync(join(tmpdir(), 'rollback-undo-history-'));
+    ({ reg, engine, dir } = await setUp('rollback-undo-history-'));
     await push('api', '1-stage', '2026-11-01T10:00:00Z');
     await push('api', '5-stage', '2026-11-05T10:00:00Z');
     await push('web', '2-stage', '2026-11-02T10:00:00Z');

@@ -3,15 +3,12 @@
  * Services are created through the Engine API; what they run is checked with the docker CLI,
  * a path independent of the target's own client.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ServiceConfig } from '../../src/config/types';
 import type { EngineClient } from '../../src/docker/engine';
 import { createSwarmTarget } from '../../src/targets/swarm';
-import { RunningRegistry, startRegistry } from '../support/registry';
+import { RunningRegistry } from '../support/registry';
 import {
-  changesTo, createSwarmService, docker, engineAvailable, FAILS, localEngine, rollTo, runId, runImages, sweepStale, swarmActive, targetContext, tearDown, timed,
+  changesTo, createSwarmService, docker, engineAvailable, FAILS, rollTo, runId, runImages, setUp, swarmActive, targetContext, tearDown, timed,
 } from './docker-helpers';
 
 const ready = engineAvailable() && swarmActive();
@@ -47,10 +44,7 @@ maybe('swarm target on the real engine', () => {
 
 
   beforeAll(async () => {
-    reg = await startRegistry();
-    engine = localEngine();
-    await sweepStale(engine);
-    stateDir = mkdtempSync(join(tmpdir(), 'rollback-swarm-'));
+    ({ reg, engine, dir: stateDir } = await setUp('rollback-swarm-'));
     await push('api', '1-stage', '2026-11-01T10:00:00Z');
     await push('api', '3-stage', '2026-11-03T10:00:00Z');
     await push('web', '2-stage', '2026-11-02T10:00:00Z');

@@ -93,12 +93,17 @@ const deps = (target: FakeTarget, extra: Partial<EngineDeps> = {}) => engineDeps
 const common = { environment: 'prod', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000 };
 const run = (target: FakeTarget) => runRollback(deps(target).d, { ...common, approver: 'alice', catalog: CATALOG, date: '2026-11-18' });
 const wipeSnapshots = () => rmSync(runsDir(dir), { recursive: true, force: true });
+/** A run to 2026-11-18 recorded in a fresh history, then the snapshots gone (a wiped workspace); returns the history. */
+async function ranThenWiped(): Promise<History> {
+  const kept = history();
+  expect((await run(new HistoryTarget(kept))).exitCode).toBe(0);
+  wipeSnapshots();
+  return kept;
+}
 
 describe('undo from the target\'s own history when no snapshot exists', () => {
   it('puts back what the last run replaced, with its own snapshot, notifications and lock; undo again redoes it', async () => {
-    const kept = history();
-    expect((await run(new HistoryTarget(kept))).exitCode).toBe(0);
-    wipeSnapshots();
+    const kept = await ranThenWiped();
     // Another worker process (another agent): a new target instance over the same history.
     const target = new HistoryTarget(kept, PLANNED);
     const { d, events, logger } = deps(target);
@@ -120,9 +125,7 @@ describe('undo from the target\'s own history when no snapshot exists', () => {
   });
 
   it('a failure midway puts back every service it changed (all or nothing), and says so', async () => {
-    const kept = history();
-    await run(new HistoryTarget(kept));
-    wipeSnapshots();
+    const kept = await ranThenWiped();
     const target = new HistoryTarget(kept, PLANNED);
     target.unhealthy.set('db', START.db);
     const out = await undoRollback(deps(target).d, { ...common, parallel: 1 });
@@ -136,9 +139,7 @@ describe('undo from the target\'s own history when no snapshot exists', () => {
   });
 
   it('refuses, changing nothing, when a service was changed by other means since', async () => {
-    const kept = history();
-    await run(new HistoryTarget(kept));
-    wipeSnapshots();
+    const kept = await ranThenWiped();
     const target = new HistoryTarget(kept, { ...PLANNED, web: 'reg.example:5000/shop/web:hand-made' });
     await expect(undoRollback(deps(target).d, common)).rejects.toMatchObject({
       kind: 'failed',
@@ -170,9 +171,7 @@ describe('undo from the target\'s own history when no snapshot exists', () => {
   });
 
   it('an undo from history that was killed is finished from its snapshot, not undone', async () => {
-    const kept = history();
-    await run(new HistoryTarget(kept));
-    wipeSnapshots();
+    const kept = await ranThenWiped();
     const killed = new HistoryTarget(kept, PLANNED);
     killed.hangAt = 2; // the third change never returns: the worker died there
     void undoRollback(deps(killed, { lock: { pid: 999_999_999, alive: () => false } }).d, { ...common, parallel: 1 });
