@@ -7,7 +7,7 @@
  * name, running: the host is as it was. Each replacement is recorded in a per-host history file.
  */
 import { randomBytes } from 'node:crypto';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { DockerTargetConfig, ServiceConfig } from '../config/types';
 import { ContainerInspect, createEngineClient, EngineClient, engineMessage, pullAuthFor } from '../docker/engine';
 import { appendHistory, hostSlug, lastRun, readHistory } from '../docker/history';
@@ -56,7 +56,7 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
   const monitorMs = (config.monitor ?? 5) * 1000;
   const stopSeconds = deps.stopSeconds;
   const historyFile = config.history
-    ? isAbsolute(config.history) ? config.history : resolve(config.history)
+    ? isAbsolute(config.history) ? config.history : resolve(dirname(ctx.config.source), config.history) // like kubeconfig: beside rollback.yml, not wherever the worker was started
     : join(ctx.stateDir, `docker-history-${hostSlug(address.host)}.json`);
   const log = ctx.logger;
   const pending = new Map<string, Replacement>();
