@@ -61,8 +61,8 @@ maybe('rollback undo from the docker history file when no snapshot exists (real 
     expect(undo.code).toBe(0);
     expect(images()).toEqual(newest);
     const history = join(dir, '.rollback', 'docker-history-unix-var-run-docker.sock.json');
-    expect(undo.err).toContain(`No snapshot of host: undoing the last change recorded in the docker history file ${history} (at `);
-    expect(undo.err).toContain(`Undo of host (the docker history file ${history}): 2 services put back (api, web)`);
+    expect(undo.stderr).toContain(`No snapshot of host: undoing the last change recorded in the docker history file ${history} (at `);
+    expect(undo.stderr).toContain(`Undo of host (the docker history file ${history}): 2 services put back (api, web)`);
     // Its own snapshot, marked as an undo from the history.
     const pointer = JSON.parse(readFileSync(join(dir, '.rollback', 'runs', 'host-latest.json'), 'utf8')).snapshot;
     const snap = JSON.parse(readFileSync(join(dir, '.rollback', 'runs', pointer), 'utf8'));
@@ -78,7 +78,7 @@ maybe('rollback undo from the docker history file when no snapshot exists (real 
     const before = images();
     const r = await cli('undo', '--env', 'fresh');
     expect(r.code).toBe(2);
-    expect(r.err.trim()).toBe(
+    expect(r.stderr.trim()).toBe(
       `rollback: There is no snapshot of fresh under ${join(dir, '.rollback')}, and the docker history file ${join(dir, 'fresh-history.json')} records no change of its services; nothing to undo (pass --snapshot FILE, or --catalog beside the state directory).`,
     );
     expect(images()).toEqual(before);

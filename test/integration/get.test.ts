@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readCatalog } from '../../src/catalog/io';
-import { main } from '../../src/cli/main';
+import { runCli } from '../support/cli';
 import { pushImage, RunningRegistry, startRegistry } from '../support/registry';
 
 const BUNDLE = resolve(__dirname, '../../resources/rollback.js');
@@ -18,12 +18,7 @@ interface Outcome {
   stderr: string;
 }
 
-async function inProcess(argv: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Outcome> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, env, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), cwd, stderrIsTTY: false });
-  return { code, stdout, stderr };
-}
+const inProcess = (argv: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Outcome> => runCli(argv, { env, cwd });
 
 function bundled(argv: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Outcome> {
   return new Promise((done) => {

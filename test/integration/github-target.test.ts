@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getCatalog } from '../../src/catalog/get';
-import { main } from '../../src/cli/main';
+import { runCli } from '../support/cli';
 import { parseConfig } from '../../src/config/load';
 import type { Config } from '../../src/config/types';
 import { mask, memoryLogger } from '../../src/log';
@@ -203,11 +203,9 @@ test('through main(): get (GHCR) -> plan -> run losing a race twice (nothing cha
     `registry: {url: https://ghcr.io}\ngithub:\n  token: \${GH_TOKEN}\n  apiUrl: ${gh.url}\n  deployments: {repo: shop/audit}\nservices:\n  - {name: api, repository: shop/api}\n  - {name: web, repository: alice/web}\nenvironments:\n  prod:\n    tags: '-prod$'\n    target:\n      github: {repo: shop/gitops, paths: [prod/apps.yaml]}\n`,
   );
   const cli = async (...argv: string[]) => {
-    let stdout = '';
-    let stderr = '';
-    const code = await main([...argv, '--config', 'rollback.yml', '--env', 'prod'], { GH_TOKEN: TOKEN }, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), cwd: dir, stderrIsTTY: false });
-    expect(stderr + stdout).not.toContain(TOKEN);
-    return { code, stdout, stderr };
+    const r = await runCli([...argv, '--config', 'rollback.yml', '--env', 'prod'], { env: { GH_TOKEN: TOKEN }, cwd: dir });
+    expect(r.stderr + r.stdout).not.toContain(TOKEN);
+    return r;
   };
   const got = await cli('get');
   expect(got).toMatchObject({ code: 0, stdout: '2026-11-20\n2026-11-19\n2026-11-18\n2026-11-15\n2026-11-14\n' });

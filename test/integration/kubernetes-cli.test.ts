@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main';
+import { runCli } from '../support/cli';
 import { pushImage, RunningRegistry, startRegistry } from '../support/registry';
 import { GithubDouble, startGithubDouble } from '../doubles/github-double';
 import { KubernetesDouble, startKubernetesDouble } from '../doubles/kubernetes-double';
@@ -20,13 +20,7 @@ let gh: GithubDouble;
 let dir: string;
 const ref: Record<string, string> = {};
 
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const env = { KUBE_TOKEN, GH_TOKEN, PATH: process.env.PATH };
-  const code = await main([...argv, '--config', 'rollback.yml', '--env', 'prod'], env, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), cwd: dir, stderrIsTTY: false });
-  return { code, stdout, stderr };
-}
+const cli = (...argv: string[]) => runCli([...argv, '--config', 'rollback.yml', '--env', 'prod'], { env: { KUBE_TOKEN, GH_TOKEN, PATH: process.env.PATH }, cwd: dir });
 
 beforeAll(async () => {
   reg = await startRegistry();

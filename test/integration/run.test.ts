@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import type { Catalog } from '../../src/catalog/types';
-import { main } from '../../src/cli/main';
+import { runCli } from '../support/cli';
 import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
 import { startSlack, type SlackDouble } from '../doubles/slack-double';
@@ -38,7 +38,10 @@ maybe('rollback run, end to end (real registry, Marathon double, Slack double)',
   ];
 
   async function cli(...args: string[]): Promise<number> {
-    return main(args, env, { stdout: (t) => out.push(t), stderr: (t) => err.push(t), cwd: dir, stderrIsTTY: false });
+    const r = await runCli(args, { env, cwd: dir });
+    out.push(r.stdout);
+    err.push(r.stderr);
+    return r.code;
   }
   const common = () => ['--config', 'rollback.yml', '--env', 'prod'];
   const images = () => Object.fromEntries([...m.apps.values()].map((a) => [a.id, a.container.docker.image]));

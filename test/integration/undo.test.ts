@@ -29,7 +29,7 @@ maybe('a worker killed mid-run (SIGKILL)', () => {
   const args = (cmd: string, ...rest: string[]) => fleet.args(cmd, ...rest);
   const cli = async (...a: string[]) => {
     const r = await runCli(a, { env: env(), cwd: dir });
-    err.push(r.err);
+    err.push(r.stderr);
     return r.code;
   };
   const images = () => fleet.images(m);

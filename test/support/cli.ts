@@ -6,13 +6,13 @@ import { main } from '../../src/cli/main';
 
 export interface CliResult {
   code: number;
-  out: string;
-  err: string;
+  stdout: string;
+  stderr: string;
 }
 
 export async function runCli(args: string[], o: { env: NodeJS.ProcessEnv; cwd: string }): Promise<CliResult> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(args, o.env, { stdout: (t) => out.push(t), stderr: (t) => err.push(t), cwd: o.cwd, stderrIsTTY: false });
-  return { code, out: out.join(''), err: err.join('') };
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, o.env, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), cwd: o.cwd, stderrIsTTY: false });
+  return { code, stdout, stderr };
 }

@@ -54,7 +54,7 @@ export async function prepareMarathonFleet(o: { dirPrefix: string; deployTimeout
     const args = (cmd: string, ...rest: string[]) => [cmd, '--config', join(dir, 'rollback.yml'), '--env', 'prod', '--catalog', join(dir, '.rollback', 'catalog.json'), ...rest];
     const empty = await startMarathon({ apps: [] });
     const got = await runCli(args('get'), { env: env(empty), cwd: dir }).finally(() => empty.stop());
-    if (got.code !== 0) throw new Error(got.err);
+    if (got.code !== 0) throw new Error(got.stderr);
     const catalog = JSON.parse(readFileSync(join(dir, '.rollback', 'catalog.json'), 'utf8')) as Catalog;
     const start = () => FLEET.map((n) => `${reg.host}/shop/${n}:2-prod`);
     return {
