@@ -551,7 +551,9 @@ export async function undoRollback(deps: EngineDeps, req: UndoRequest): Promise<
     const what = `Undo of ${req.environment} (${src.from})`;
     const states = src.items.map((i) => ({ service: i.service, state: entries.some((x) => x.service === i.service) ? 'change' : 'skip' }));
     if (entries.length === 0) return { exitCode: 0, summary: src.nothing, services: states };
-    await waitNotBusy(c, entries.map((e) => serviceConfig(req.services, e.service, src.from)), req.parallel);
+    // From a history, every service is checked: a run killed mid-change (a leftover container) recorded
+    // nothing for that service, so the history alone would miss it.
+    await waitNotBusy(c, src.undoesHistory ? req.services : entries.map((e) => serviceConfig(req.services, e.service, src.from)), req.parallel);
     if (req.dryRun) {
       return { exitCode: 0, summary: `Dry run of ${what}: ${entries.length} service${entries.length === 1 ? '' : 's'} would be put back (${list(entries.map((e) => e.service))}); nothing was changed.`, services: states };
     }

@@ -149,6 +149,17 @@ describe('undo from the target\'s own history when no snapshot exists', () => {
     expect(latestSnapshotFile(dir, 'prod')).toBeUndefined();
   });
 
+  it('refuses while any service of the environment is busy, even one the history does not name (a change killed midway records nothing)', async () => {
+    const kept = await ranThenWiped();
+    kept.entries = kept.entries.filter((e) => e.container !== 'auth');
+    const target = new HistoryTarget(kept, PLANNED);
+    target.busyAlways.add('auth');
+    await expect(undoRollback(deps(target, { busyWaitMs: 10_000 }).d, common)).rejects.toMatchObject({
+      kind: 'failed', message: 'Preflight: auth is deploying (waited 10s); nothing was changed.',
+    });
+    expect(target.images).toEqual(PLANNED);
+  });
+
   it('with neither snapshot nor history, or a target without history: one sentence, exit 2', async () => {
     const none = new HistoryTarget();
     await expect(undoRollback(deps(none).d, common)).rejects.toMatchObject({
