@@ -8,13 +8,17 @@ import { CATALOG_SCHEMA_VERSION, type Catalog } from './types';
 
 const validate = new Ajv({ allErrors: false, strict: false }).compile(schema);
 
-/** Writes a file atomically: temp file, fsync, rename. A crash leaves the old file or the new one. */
-export function writeFileAtomic(file: string, text: string): void {
+/**
+ * Writes a file atomically: temp file, fsync, rename. A crash leaves the old file or the new one.
+ * `text` may come in pieces, so that a large file (the date cache) never exists as one string.
+ */
+export function writeFileAtomic(file: string, text: string | Iterable<string>): void {
   mkdirSync(dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
-    writeFileSync(fd, text);
+    if (typeof text === 'string') writeFileSync(fd, text);
+    else for (const piece of text) writeFileSync(fd, piece);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

@@ -129,7 +129,6 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     : undefined;
   let probed: Promise<AuthMode> | undefined;
   let bearer: { realm: string; service?: string } | undefined;
-  const configDates = new Map<string, string | undefined>();
   const pendingConfigs = new Map<string, Promise<string | undefined>>();
 
   // Registries answer HEAD without a body, so its connection can be reused (see keepAliveAfterHead).
@@ -296,9 +295,9 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
   }
 
   function configDate(repository: string, digest: string): Promise<string | undefined> {
-    // Config blobs are content-addressed: the same digest has the same date in every repository.
-    // Read ones keep only their date (a settled promise per image was ~10 MB at 100k tags).
-    if (configDates.has(digest)) return Promise.resolve(configDates.get(digest));
+    // Config blobs are content-addressed: tags being dated at the same time that share a config
+    // read it once. Read ones are not kept here: the date cache (by manifest digest) keeps what
+    // later gets need, and a map of every config was ~10 MB at 100k tags (npm run bench).
     let pending = pendingConfigs.get(digest);
     if (!pending) {
       pending = (async () => {
@@ -307,8 +306,11 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
         if (res.status !== 200) throw statusError(res, 'GET');
         return configCreated(parseJson(res, 'image config'));
       })();
-      pending.then((created) => void configDates.set(digest, created), () => undefined).finally(() => pendingConfigs.delete(digest));
       pendingConfigs.set(digest, pending);
+      pending.then(
+        () => pendingConfigs.delete(digest),
+        () => pendingConfigs.delete(digest),
+      );
     }
     return pending;
   }

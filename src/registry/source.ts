@@ -157,6 +157,15 @@ export function distributionSource(client: RegistryClient, url: string, options:
     idle++;
   };
 
+  /** The tags `accepts`; the full list is not kept while they are dated (100k strings at scale). */
+  const environmentTags = async (repository: string, scope: string, accepts: (tag: string) => boolean): Promise<string[]> => {
+    const all = await client.tags(repository);
+    // Tags deleted from the registry leave the cache (every tag of the repository counts, as
+    // other environments share the cache file).
+    if (options.immutableTags) cache.forgetTags(scope, all);
+    return all.filter(accepts);
+  };
+
   return {
     describe: () => `registry ${url}`,
     ready: async () => void (await client.probe()),
@@ -166,13 +175,11 @@ export function distributionSource(client: RegistryClient, url: string, options:
       await client.probe();
       // Decided once, before any tag is dated: a cold get must not turn warm half-way.
       warm ??= cache.size() > 0;
-      const all = await client.tags(repository);
-      const tags = all.filter(accepts);
       const scope = `${host}/${repository}`;
+      const tags = await environmentTags(repository, scope, accepts);
       const known: FoundImage[] = [];
       let todo = tags;
       if (options.immutableTags) {
-        cache.forgetTags(scope, all);
         // A tag read before keeps its digest and date (the user promises tags are never pushed
         // again); only tags new since the last get are asked for.
         todo = [];

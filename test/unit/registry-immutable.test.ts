@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { getCatalog } from '../../src/catalog/get';
 import type { Config } from '../../src/config/types';
 import { memoryLogger } from '../../src/log';
-import { memoryDateCache } from '../../src/registry/cache';
+import { memoryDateCache, openDateCache } from '../../src/registry/cache';
 import { ImageDate, RegistryClient, SkippedImage } from '../../src/registry/client';
 import { distributionSource } from '../../src/registry/source';
 import { DoubleFleet, RegistryDouble, startRegistryDouble } from '../doubles/registry-double';
@@ -190,5 +190,38 @@ describe('the shared pool of tag workers', () => {
     // 2 workers: a's tags 1 and 2 run, 3 may already have started; nothing near the end of either list.
     expect(held.started.filter((s) => s.startsWith('a:')).length).toBeLessThanOrEqual(3);
     expect(held.started.filter((s) => s.startsWith('b:')).length).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('the date cache file', () => {
+  const d = (n: number) => `sha256:${String(n).repeat(64)}`;
+
+  it('keeps the newest entries within its bound, with the tags that point at them, as valid JSON', () => {
+    const logger = memoryLogger();
+    const cache = openDateCache(cacheFile, logger, 2);
+    cache.set(d(1), '2026-11-01T00:00:00.000Z');
+    cache.set(d(2), '2026-11-02T00:00:00.000Z');
+    cache.set(d(3), '2026-11-03T00:00:00.000Z');
+    cache.rememberTag('r.example/shop/api', '1-prod', d(1));
+    cache.rememberTag('r.example/shop/api', '3-prod', d(3));
+    cache.rememberTag('r.example/shop/web', 'a "quoted" tag', d(2));
+    cache.save();
+    expect(JSON.parse(readFileSync(cacheFile, 'utf8'))).toEqual({
+      version: 1,
+      dates: { [d(2)]: '2026-11-02T00:00:00.000Z', [d(3)]: '2026-11-03T00:00:00.000Z' },
+      tags: { 'r.example/shop/api': { '3-prod': d(3) }, 'r.example/shop/web': { 'a "quoted" tag': d(2) } },
+    });
+    const again = openDateCache(cacheFile, logger);
+    expect([again.size(), again.tagDigest('r.example/shop/api', '3-prod'), again.tagDigest('r.example/shop/api', '1-prod')]).toEqual([2, d(3), undefined]);
+    expect(logger.lines).toEqual([]);
+  });
+
+  it('writes a file of many entries in pieces that join to the same JSON', () => {
+    const cache = openDateCache(cacheFile, memoryLogger());
+    for (let i = 0; i < 5000; i++) cache.set(`sha256:${i.toString(16).padStart(64, '0')}`, new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString());
+    cache.save();
+    const saved = JSON.parse(readFileSync(cacheFile, 'utf8')) as { dates: Record<string, string> };
+    expect(Object.keys(saved.dates)).toHaveLength(5000);
+    expect(saved.dates[`sha256:${(4999).toString(16).padStart(64, '0')}`]).toBe(new Date(Date.UTC(2026, 0, 1) + 4999 * 60_000).toISOString());
   });
 });

@@ -5,6 +5,7 @@
  *   rollback get --registry URL --repos a,b,c --env master     (the seed's form: tags ending -master)
  */
 import { dirname, join, resolve } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { escapeRegExp, loadConfig } from '../../config/load';
 import type { Config, TargetConfig } from '../../config/types';
 import { inputError } from '../../errors';
@@ -14,6 +15,21 @@ import { addSecret } from '../../log';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
 import { createProgressLine } from '../progress';
+
+/**
+ * A get allocates fast (two answers parsed per tag) and keeps little (the dates): V8 then lets the
+ * old generation grow to up to 4x what is live before collecting it, and a get of 100k tags peaked
+ * at ~200 MB RSS with ~45 MB live (npm run bench, docs/bench.md). Growing it by 20 % at a time
+ * collects sooner at the same CPU time; it is not a limit (a larger fleet still gets the memory it
+ * needs). https://github.com/v8/v8/blob/main/src/flags/flag-definitions.h (heap_growing_percent)
+ */
+function lowerHeapGrowth(): void {
+  try {
+    setFlagsFromString('--heap-growing-percent=20');
+  } catch {
+    // A runtime without the flag keeps its default growth.
+  }
+}
 
 export const SEED_SOURCE = '--registry/--repos flags';
 
@@ -69,6 +85,7 @@ export async function getCommand(ctx: CommandContext): Promise<number> {
     throw inputError("'rollback get' needs --config FILE, or --registry URL with --repos a,b,c; see 'rollback --help'.");
   }
   const catalogFile = resolve(ctx.cwd, options.catalog);
+  lowerHeapGrowth();
   const started = Date.now();
   let last = { requests: 0, tagsDone: 0 };
   // A live line on a terminal only (silent in Jenkins logs and pipes); log lines erase it first.
