@@ -24,6 +24,7 @@ const check = argv.includes('--check');
 /** The suites and what each proves, in the order the page shows them. */
 const SUITES = [
   { suite: 'crash', file: 'test/reliability/crash.test.ts', title: 'Kill at every step' },
+  { suite: 'concurrency', file: 'test/reliability/concurrency.test.ts', title: 'Two runs at once (real processes)' },
   { suite: 'chaos', file: 'test/reliability/chaos.test.ts', title: 'Network chaos across get -> run' },
   { suite: 'fuzz-config', file: 'test/reliability/fuzz-config.test.ts', title: 'Fuzzed configuration' },
   { suite: 'fuzz-catalog', file: 'test/reliability/fuzz-catalog.test.ts', title: 'Fuzzed catalog file' },
@@ -68,6 +69,7 @@ const fuzzCases = (suite, keys) => {
 
 const headline = [
   ['Crash points tried (worker SIGKILLed after each request of a run)', fig('crash', 'crash points (requests of one run)'), `each followed by \`undo\` (${fmt(fig('crash', 'kills then undo'))} kills) and by a re-run (${fmt(fig('crash', 'kills then re-run'))} kills)`],
+  ['Races of two real runs on one environment', fig('concurrency', 'races of two real runs'), `never interleaved; ${fmt(fig('concurrency', 'second run waited, then ran'))} waited for the lock, ${fmt(fig('concurrency', 'second run refused after its bound'))} refused after its bound naming the holder, ${fmt(fig('concurrency', 'stale locks taken over'))} stale lock taken over`],
   ['Chaos rounds (full get -> run under network faults)', fig('chaos', 'chaos rounds (get -> run)'), `${fmt(fig('chaos', 'faults injected'))} faults; ${fmt(fig('chaos', 'ended at the plan (exit 0)'))} ended at the plan, ${fmt(fig('chaos', 'ended as before (exit 1)'))} as before, ${fmt(fig('chaos', 'ended partly done, every state named (exit 3)'))} partly (every state named)`],
   ['Fuzz cases: configuration', fuzzCases('fuzz-config', ['config texts', 'config objects']), 'random YAML text and random objects against the schema'],
   ['Fuzz cases: catalog file', fig('fuzz-catalog', 'catalog files'), 'truncated, edited, wrong schemaVersion, random values'],
