@@ -60,5 +60,12 @@ export function readCatalog(file: string): Catalog {
     const e = validate.errors![0];
     throw inputError(`Catalog ${file} is damaged: ${e.instancePath || 'the top level'} ${e.message}; run 'rollback get' again.`);
   }
-  return data as unknown as Catalog;
+  const catalog = data as unknown as Catalog;
+  // JSON Schema cannot say "names are unique"; a service twice would be planned twice.
+  const seen = new Set<string>();
+  for (const service of catalog.services) {
+    if (seen.has(service.name)) throw inputError(`Catalog ${file} is damaged: service ${service.name} is listed twice; run 'rollback get' again.`);
+    seen.add(service.name);
+  }
+  return catalog;
 }

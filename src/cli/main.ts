@@ -34,9 +34,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: MainIo = 
       stdout(`${process.env.ROLLBACK_VERSION ?? 'dev'}\n`);
       return 0;
     }
-    if (options.help || !options.command) {
+    if (options.help) {
       stdout(HELP);
-      return options.command || options.help ? 0 : 2;
+      return 0;
+    }
+    if (!options.command) {
+      // Usage asked for by mistake is not an answer: stdout stays empty for scripts that read it.
+      stderr(HELP);
+      return 2;
     }
     const command = await commands[options.command]();
     return await command({

@@ -142,7 +142,7 @@ describe('fuzzed command line', () => {
         try {
           const o = parseOptions(argv, env);
           debug ||= o.debug;
-          // No command at all: the usage text on stdout and exit 2, like most CLIs.
+          // No command at all: the usage text on stderr (stdout is for answers only) and exit 2.
           usage = !o.command && !o.help && !o.version;
           changes = (o.command === 'run' || o.command === 'undo') && !o.dryRun && !o.help && !o.version;
         } catch {
@@ -154,7 +154,7 @@ describe('fuzzed command line', () => {
           if (stack) throw new Error(`stack trace without --debug: ${context}`);
         }
         if (usage) {
-          if (code !== 2 || !out.join('').startsWith('Usage: rollback')) throw new Error(`no command, yet no usage text and exit 2: ${context}`);
+          if (code !== 2 || out.join('') !== '' || !err.join('').startsWith('Usage: rollback')) throw new Error(`no command, yet not exit 2 with the usage text on stderr only: ${context}`);
         } else if (code !== 0) {
           const last = lines.filter((l) => l.startsWith('rollback: ')).pop();
           if (!last) throw new Error(`exit ${code} without a "rollback: ..." sentence: ${context}`);
