@@ -158,4 +158,18 @@ if (missing.length) {
 
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, lines.join('\n'));
+
+// The README shows the headline table too, between markers, so it is never copied by hand.
+const readme = join(root, 'README.md');
+const begin = '<!-- reliability:begin -->';
+const end = '<!-- reliability:end -->';
+if (!argv.includes('--out') && existsSync(readme)) {
+  const text = readFileSync(readme, 'utf8');
+  const from = text.indexOf(begin);
+  const to = text.indexOf(end);
+  if (from >= 0 && to > from) {
+    const table = ['| What | Figure | Detail |', '| --- | ---: | --- |', ...headline.map(([what, value, detail]) => `| ${what} | ${fmt(value)} | ${detail} |`)];
+    writeFileSync(readme, `${text.slice(0, from + begin.length)}\n${table.join('\n')}\n${text.slice(to)}`);
+  }
+}
 console.error(`reliability-figures: wrote ${out.startsWith(root) ? out.slice(root.length + 1) : out} from ${Object.keys(results).length} suites${missing.length ? ` (missing: ${missing.join(', ')})` : ''}.`);
