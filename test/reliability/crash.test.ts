@@ -9,42 +9,37 @@
  * request, GETs and polls included, where a crash leaves a deployment half-known.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Catalog } from '../../src/catalog/types';
-import { main } from '../../src/cli/main';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
+import { runCli } from '../support/cli';
 import { expectOneClearSentence, recordFigures } from '../support/fuzz';
-import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
+import { FLEET as NAMES, FLEET_DATE as D, prepareMarathonFleet, type MarathonFleet } from '../support/marathon-fleet';
+import { registryAvailable } from '../support/registry';
 import { buildWorkerBundle, type WorkerBundle } from '../support/worker-bundle';
 
 const maybe = registryAvailable() ? describe : describe.skip;
-const NAMES = ['api', 'web', 'db'];
-const D = '2026-11-18';
 
 maybe('the worker SIGKILLed after each request it makes to Marathon', () => {
-  let reg: RunningRegistry;
+  let fleet: MarathonFleet;
   let bundle: WorkerBundle;
   let dir: string;
-  let catalog: Catalog;
   let m: MarathonDouble | undefined;
   let child: ChildProcess | undefined;
   /** Requests of one uninterrupted run: the crash points. */
   let steps: string[] = [];
   const tried = { undo: 0, rerun: 0, finishedFirst: 0, halfway: 0 };
 
-  const env = (marathon: MarathonDouble) => ({ PATH: process.env.PATH, MARATHON_URL: marathon.url, USER: 'ci' });
-  const args = (cmd: string, ...rest: string[]) => [cmd, '--config', join(dir, 'rollback.yml'), '--env', 'prod', '--catalog', join(dir, '.rollback', 'catalog.json'), ...rest];
-  const images = (marathon: MarathonDouble) => NAMES.map((n) => marathon.apps.get(`/ds/prod/${n}`)!.container.docker.image);
-  const START = () => NAMES.map((n) => `${reg.host}/shop/${n}:2-prod`);
-  const PLANNED = () => NAMES.map((n) => catalog.services.find((s) => s.name === n)!.images.find((i) => i.tag === '1-prod')!.reference);
+  const env = (marathon: MarathonDouble) => fleet.env(marathon);
+  const args = (cmd: string, ...rest: string[]) => fleet.args(cmd, ...rest);
+  const images = (marathon: MarathonDouble) => fleet.images(marathon);
+  const START = () => fleet.start();
+  const PLANNED = () => fleet.planned();
 
   /** `rollback ...` in this process (the way out after a crash); returns exit code and stderr. */
   async function cli(marathon: MarathonDouble, ...a: string[]): Promise<{ code: number; err: string }> {
-    const err: string[] = [];
-    const code = await main(a, env(marathon), { stdout: () => {}, stderr: (t) => err.push(t), cwd: dir, stderrIsTTY: false });
-    return { code, err: err.join('') };
+    const r = await runCli(a, { env: env(marathon), cwd: dir });
+    return { code: r.code, err: r.stderr };
   }
 
   /** A fresh situation: the fleet at its newest images, no runs, no locks. */
@@ -54,7 +49,7 @@ maybe('the worker SIGKILLed after each request it makes to Marathon', () => {
     let seen = 0;
     const marathon = await startMarathon({
       deployMs: 10,
-      apps: NAMES.map((n) => ({ id: `/ds/prod/${n}`, image: `${reg.host}/shop/${n}:2-prod` })),
+      apps: fleet.apps(),
       // Called once the answer went out: the kill lands while the worker handles that answer.
       onRequest: () => {
         if (++seen === killAt) child?.kill('SIGKILL');
@@ -76,28 +71,14 @@ maybe('the worker SIGKILLed after each request it makes to Marathon', () => {
   const label = (r: { method: string; path: string; query: Record<string, string> }) => `${r.method} ${r.path}${Object.keys(r.query).length ? '?' + new URLSearchParams(r.query) : ''}`;
 
   beforeAll(async () => {
-    reg = await startRegistry();
-    for (const n of NAMES) {
-      await pushImage(reg, { repository: `shop/${n}`, tag: '1-prod', created: `${D}T10:00:00Z` });
-      await pushImage(reg, { repository: `shop/${n}`, tag: '2-prod', created: '2026-11-20T10:00:00Z' });
-    }
     bundle = await buildWorkerBundle();
-    dir = mkdtempSync(join(tmpdir(), 'rollback-crash-'));
-    writeFileSync(join(dir, 'rollback.yml'), [
-      'registry:', `  url: ${reg.url}`, 'services:', ...NAMES.flatMap((n) => [`  - name: ${n}`, `    repository: shop/${n}`]),
-      'environments:', '  prod:', '    target:', '      marathon: { url: "${MARATHON_URL}", appPrefix: /ds/prod }', 'parallel: 1', 'deployTimeout: 20', '',
-    ].join('\n'));
-    const marathon = await startMarathon({ apps: [] });
-    const got = await cli(marathon, ...args('get'));
-    await marathon.stop();
-    if (got.code !== 0) throw new Error(got.err);
-    catalog = JSON.parse(readFileSync(join(dir, '.rollback', 'catalog.json'), 'utf8'));
+    fleet = await prepareMarathonFleet({ dirPrefix: 'rollback-crash-', deployTimeout: 20 });
+    dir = fleet.dir;
   }, 120_000);
 
   afterAll(async () => {
-    await reg?.stop();
+    await fleet?.close();
     bundle?.remove();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   afterEach(async () => {
