@@ -7,20 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source scripts/lib/apt.sh
 need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v jq >/dev/null || need+=(jq)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    echo "The bench needs ${need[*]}; install them (Debian: apt-get install ${need[*]}) or run as root." >&2
-    exit 1
-  fi
-  echo "Installing ${need[*]} ..." >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+install_missing "The bench" ${need[@]+"${need[@]}"}
 [ -d node_modules ] || npm ci --no-audit --no-fund
 
 # The bundle is what users run (start-up and memory are measured on it): build it fresh.

@@ -5,6 +5,7 @@
 # Installs what is missing (needs root and apt) and starts dockerd when none answers.
 set -euo pipefail
 
+source "$(dirname "$0")/lib/apt.sh"
 need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v dockerd >/dev/null || need+=(docker.io)
@@ -14,16 +15,7 @@ command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v tc >/dev/null || need+=(iproute2)
 command -v script >/dev/null || need+=(bsdutils)   # util-linux `script`: a real pty for the select tests
 
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    echo "The tests need ${need[*]}; install them (Debian: apt-get install ${need[*]}) or run as root." >&2
-    exit 1
-  fi
-  echo "Installing ${need[*]} ..." >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+install_missing "The tests" ${need[@]+"${need[@]}"}
 
 # Real Docker engine: start one when none answers. vfs and no iptables/bridge work in a sandbox.
 if ! docker info >/dev/null 2>&1; then
