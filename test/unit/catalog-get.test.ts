@@ -6,6 +6,7 @@ import type { Config } from '../../src/config/types';
 import { RollbackError } from '../../src/errors';
 import { memoryLogger } from '../../src/log';
 import { DoubleFleet, RegistryDouble, startRegistryDouble } from '../doubles/registry-double';
+import { registryTestConfig } from '../support/config';
 
 const fleet = (): DoubleFleet => ({
   'shop/api': {
@@ -21,24 +22,8 @@ const fleet = (): DoubleFleet => ({
   'shop/db': { '1-develop': { created: '2026-11-01T00:00:00Z' } },
 });
 
-function config(url: string, over: Partial<Config> = {}): Config {
-  return {
-    source: 'test.yml',
-    registry: { url, concurrency: 4 },
-    services: [
-      { name: 'api', repository: 'shop/api' },
-      { name: 'web', repository: 'shop/web' },
-      { name: 'db', repository: 'shop/db' },
-    ],
-    environments: { prod: { name: 'prod', tags: '-prod$', target: { docker: {} } } },
-    limit: 10,
-    timezone: 'UTC',
-    parallel: 4,
-    deployTimeout: 600,
-    notify: {},
-    ...over,
-  };
-}
+const config = (url: string, over: Partial<Config> = {}): Config =>
+  registryTestConfig(url, ['api', 'web', 'db'].map((n) => ({ name: n, repository: `shop/${n}` })), over);
 
 let double: RegistryDouble;
 let dir: string;

@@ -13,6 +13,7 @@ import { memoryDateCache, openDateCache } from '../../src/registry/cache';
 import { ImageDate, RegistryClient, SkippedImage } from '../../src/registry/client';
 import { distributionSource } from '../../src/registry/source';
 import { DoubleFleet, RegistryDouble, startRegistryDouble } from '../doubles/registry-double';
+import { registryTestConfig } from '../support/config';
 
 const fleet = (): DoubleFleet => ({
   'shop/api': {
@@ -26,22 +27,10 @@ const fleet = (): DoubleFleet => ({
   },
 });
 
-function config(url: string, immutableTags?: boolean): Config {
-  return {
-    source: 'test.yml',
+const config = (url: string, immutableTags?: boolean): Config =>
+  registryTestConfig(url, ['api', 'web'].map((n) => ({ name: n, repository: `shop/${n}` })), {
     registry: { url, concurrency: 4, ...(immutableTags === undefined ? {} : { immutableTags }) },
-    services: [
-      { name: 'api', repository: 'shop/api' },
-      { name: 'web', repository: 'shop/web' },
-    ],
-    environments: { prod: { name: 'prod', tags: '-prod$', target: { docker: {} } } },
-    limit: 10,
-    timezone: 'UTC',
-    parallel: 4,
-    deployTimeout: 600,
-    notify: {},
-  };
-}
+  });
 
 let double: RegistryDouble;
 let dir: string;
