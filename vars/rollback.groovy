@@ -140,15 +140,18 @@ def run(Map args) {
 String undo(Map args) {
     requireEnv(args)
     String snapshot = args.snapshot ?: "${STATE_DIR}/runs/${args.env}-latest.json"
-    if (!fileExists(snapshot)) {
-        error("rollback undo: there is no snapshot of ${args.env} in this workspace " +
-              "(${snapshot} on ${env.NODE_NAME}); undo must run on the agent and in the workspace " +
-              'where rollback.run ran, or that snapshot must be put there first.')
-    }
+    // Without a snapshot here the worker may still undo from the target's own history (the docker
+    // target keeps one); when it cannot, its sentence is completed with where this step looked.
+    boolean here = fileExists(snapshot)
     Map given = [snapshot: args.snapshot, dryRun: args.dryRun == true, approver: args.approver ?: startedBy()]
     String before = latestPointer(args.env)
     Map result = worker('undo', args, given)
     String kept = keepSnapshot(args, before, 'undo')
+    if (result.code == 2 && !here) {
+        error("rollback undo: there is no snapshot of ${args.env} in this workspace (${snapshot} on ${env.NODE_NAME}) " +
+              "and the worker could not undo without one (${sentenceOf(result)}); undo must run on the agent and in " +
+              'the workspace where rollback.run ran, or that snapshot must be put there first.')
+    }
     failOn('undo', result)
     return kept
 }

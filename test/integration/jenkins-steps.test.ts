@@ -451,12 +451,13 @@ describe('undo from Jenkins: the snapshot stays in the rollback agent workspace'
     expect(r.description).toBe('dry run of undo of the last rollback of prod: checked, nothing was changed');
   });
 
-  test('UNDO where no run left a snapshot: one clear sentence, the worker never starts', () => {
+  test('UNDO where no run left a snapshot: the worker decides (a target history may do), and one clear sentence says where the step looked', () => {
     const r = result('undo-elsewhere');
     expect(r.result).toBe('FAILURE');
-    expect(r.error).toBe('rollback undo: there is no snapshot of prod in this workspace (.rollback/runs/prod-latest.json on rollback-agent); ' +
+    expect(r.error).toBe('rollback undo: there is no snapshot of prod in this workspace (.rollback/runs/prod-latest.json on rollback-agent) ' +
+      'and the worker could not undo without one (There is no snapshot of prod under .rollback; nothing to undo.); ' +
       'undo must run on the agent and in the workspace where rollback.run ran, or that snapshot must be put there first.');
-    expect(records('undo-elsewhere')).toEqual([]);
+    expect(records('undo-elsewhere').map((x) => x.argv[0])).toEqual(['undo']);
     expect(r.description).toContain('undo of the last rollback of prod: rollback undo: there is no snapshot');
   });
 
