@@ -48440,6 +48440,29 @@ var init_time = __esm({
   }
 });
 
+// src/docker/setup.ts
+function engineTarget(ctx, kind, deps) {
+  const config = ctx.environment.target[kind];
+  const configWhere = `${ctx.config.source} environments.${ctx.environment.name}.target.${kind}`;
+  const address = resolveEngineAddress(config.host, config.tls, ctx.env, configWhere);
+  return {
+    config,
+    configWhere,
+    address,
+    engine: deps.engine ?? createEngineClient({ address, configWhere }),
+    clock: deps.clock ?? clockOf(ctx),
+    pollMs: deps.pollMs ?? ctx.pollMs ?? 1e3
+  };
+}
+var init_setup = __esm({
+  "src/docker/setup.ts"() {
+    "use strict";
+    init_engine2();
+    init_host();
+    init_time();
+  }
+});
+
 // src/targets/swarm.ts
 var swarm_exports = {};
 __export(swarm_exports, {
@@ -48462,12 +48485,7 @@ function newest(tasks) {
   return [...tasks].sort((a, b) => (engineTime(b.UpdatedAt) ?? 0) - (engineTime(a.UpdatedAt) ?? 0))[0];
 }
 function createSwarmTarget(ctx, deps = {}) {
-  const config = ctx.environment.target.swarm;
-  const configWhere = `${ctx.config.source} environments.${ctx.environment.name}.target.swarm`;
-  const address = resolveEngineAddress(config.host, config.tls, ctx.env, configWhere);
-  const engine = deps.engine ?? createEngineClient({ address, configWhere });
-  const clock = deps.clock ?? clockOf(ctx);
-  const pollMs = deps.pollMs ?? ctx.pollMs ?? 1e3;
+  const { config, configWhere, address, engine, clock, pollMs } = engineTarget(ctx, "swarm", deps);
   const updateAttempts = deps.updateAttempts ?? 5;
   const log = ctx.logger;
   const updatedAt = /* @__PURE__ */ new Map();
@@ -48567,7 +48585,7 @@ var init_swarm = __esm({
   "src/targets/swarm.ts"() {
     "use strict";
     init_engine2();
-    init_host();
+    init_setup();
     init_time();
     init_errors();
     init_reference();
@@ -48731,12 +48749,7 @@ function stamp(ms) {
   return new Date(ms).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 }
 function createDockerTarget(ctx, deps = {}) {
-  const config = ctx.environment.target.docker;
-  const configWhere = `${ctx.config.source} environments.${ctx.environment.name}.target.docker`;
-  const address = resolveEngineAddress(config.host, config.tls, ctx.env, configWhere);
-  const engine = deps.engine ?? createEngineClient({ address, configWhere });
-  const clock = deps.clock ?? clockOf(ctx);
-  const pollMs = deps.pollMs ?? ctx.pollMs ?? 1e3;
+  const { config, configWhere, address, engine, clock, pollMs } = engineTarget(ctx, "docker", deps);
   const monitorMs = (config.monitor ?? 5) * 1e3;
   const stopSeconds = deps.stopSeconds;
   const historyFile = config.history ? (0, import_node_path6.isAbsolute)(config.history) ? config.history : (0, import_node_path6.resolve)((0, import_node_path6.dirname)(ctx.config.source), config.history) : (0, import_node_path6.join)(ctx.stateDir, `docker-history-${hostSlug(address.host)}.json`);
@@ -48916,8 +48929,8 @@ var init_docker = __esm({
     import_node_path6 = require("node:path");
     init_engine2();
     init_history();
-    init_host();
     init_recreate();
+    init_setup();
     init_time();
     init_errors();
     init_reference();

@@ -9,20 +9,16 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { DockerTargetConfig, ServiceConfig } from '../config/types';
-import { ContainerInspect, createEngineClient, EngineClient, engineMessage, pullAuthFor } from '../docker/engine';
+import { ContainerInspect, engineMessage, pullAuthFor } from '../docker/engine';
 import { appendHistory, hostSlug, lastRun, readHistory } from '../docker/history';
-import { resolveEngineAddress } from '../docker/host';
 import { recreateRequest } from '../docker/recreate';
-import { Clock, clockOf, engineTime } from '../docker/time';
+import { engineTarget, EngineTargetDeps } from '../docker/setup';
+import { engineTime } from '../docker/time';
 import { describeError, failure, inputError } from '../errors';
 import { parseImageRef, sameImage } from '../image/reference';
 import type { Deployed, Target, TargetContext } from './types';
 
-export interface DockerTargetDeps {
-  engine?: EngineClient;
-  clock?: Clock;
-  /** Pause between two looks at a new container. Default ctx.pollMs, else 1 s. */
-  pollMs?: number;
+export interface DockerTargetDeps extends EngineTargetDeps {
   /** Seconds the engine gives the old container to stop before it kills it. Default: the container's own StopTimeout, else 10 (the engine decides). */
   stopSeconds?: number;
 }
@@ -47,12 +43,7 @@ function stamp(ms: number): string {
 }
 
 export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = {}): Target {
-  const config = (ctx.environment.target as { docker: DockerTargetConfig }).docker;
-  const configWhere = `${ctx.config.source} environments.${ctx.environment.name}.target.docker`;
-  const address = resolveEngineAddress(config.host, config.tls, ctx.env, configWhere);
-  const engine = deps.engine ?? createEngineClient({ address, configWhere });
-  const clock: Clock = deps.clock ?? clockOf(ctx);
-  const pollMs = deps.pollMs ?? ctx.pollMs ?? 1000;
+  const { config, configWhere, address, engine, clock, pollMs } = engineTarget(ctx, 'docker', deps);
   const monitorMs = (config.monitor ?? 5) * 1000;
   const stopSeconds = deps.stopSeconds;
   const historyFile = config.history

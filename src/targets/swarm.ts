@@ -5,18 +5,14 @@
  * update completed and every running task runs the new image.
  */
 import type { ServiceConfig, SwarmTargetConfig } from '../config/types';
-import { createEngineClient, EngineClient, pullAuthFor, Service, Task } from '../docker/engine';
-import { resolveEngineAddress } from '../docker/host';
-import { Clock, clockOf, engineTime } from '../docker/time';
+import { pullAuthFor, Service, Task } from '../docker/engine';
+import { engineTarget, EngineTargetDeps } from '../docker/setup';
+import { engineTime } from '../docker/time';
 import { failure, inputError, RollbackError } from '../errors';
 import { sameImage } from '../image/reference';
 import type { Deployed, Target, TargetContext } from './types';
 
-export interface SwarmTargetDeps {
-  engine?: EngineClient;
-  clock?: Clock;
-  /** Pause between two looks at an update in progress. Default ctx.pollMs, else 1 s. */
-  pollMs?: number;
+export interface SwarmTargetDeps extends EngineTargetDeps {
   /** Attempts at an update the engine calls "out of sequence" (someone else changed the service). Default 5. */
   updateAttempts?: number;
 }
@@ -45,12 +41,7 @@ function newest(tasks: Task[]): Task | undefined {
 }
 
 export function createSwarmTarget(ctx: TargetContext, deps: SwarmTargetDeps = {}): Target {
-  const config = (ctx.environment.target as { swarm: SwarmTargetConfig }).swarm;
-  const configWhere = `${ctx.config.source} environments.${ctx.environment.name}.target.swarm`;
-  const address = resolveEngineAddress(config.host, config.tls, ctx.env, configWhere);
-  const engine = deps.engine ?? createEngineClient({ address, configWhere });
-  const clock: Clock = deps.clock ?? clockOf(ctx);
-  const pollMs = deps.pollMs ?? ctx.pollMs ?? 1000;
+  const { config, configWhere, address, engine, clock, pollMs } = engineTarget(ctx, 'swarm', deps);
   const updateAttempts = deps.updateAttempts ?? 5;
   const log = ctx.logger;
   /**
