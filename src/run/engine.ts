@@ -134,6 +134,21 @@ async function readCurrent(c: Ctx, services: ServiceConfig[], parallel: number):
 }
 
 /**
+ * Refuses, before anything changes, a change the target says it cannot make safely (Target.refuse):
+ * asked `parallel` at a time, the first refusal in plan order is the one reported.
+ */
+async function checkRefusals(c: Ctx, changes: { service: ServiceConfig; image: string }[], parallel: number): Promise<void> {
+  const refuse = c.deps.target.refuse?.bind(c.deps.target);
+  if (!refuse) return;
+  const answers: (string | undefined)[] = new Array(changes.length);
+  await runPool(changes, parallel, async (ch, i) => {
+    answers[i] = await refuse(ch.service, ch.image);
+  });
+  const first = answers.find((a) => a !== undefined);
+  if (first !== undefined) throw new RollbackError('failed', `Preflight: ${first.replace(/\.$/, '')}; nothing was changed.`);
+}
+
+/**
  * Refuses while a deployment is in flight on a service, after waiting a bounded time for it. The
  * services are asked `parallel` at a time (one after another, 30 services cost 30 round trips
  * before anything changes); all share one deadline, and the problem reported is the first in plan
@@ -401,6 +416,7 @@ export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Ou
       }
       if (!r.exists) throw new RollbackError('failed', `Preflight: ${e.target!.reference} (service ${e.service}) is no longer in the registry; nothing was changed.`);
     });
+    await checkRefusals(c, changes.map((e) => ({ service: serviceConfig(req.services, e.service, 'the plan'), image: e.target!.reference })), req.parallel);
     await waitNotBusy(c, changes.map((e) => serviceConfig(req.services, e.service, 'the plan')), req.parallel);
 
     // An interrupted run of this environment (its process is gone: we hold the lock) left a
@@ -551,6 +567,7 @@ export async function undoRollback(deps: EngineDeps, req: UndoRequest): Promise<
     const what = `Undo of ${req.environment} (${src.from})`;
     const states = src.items.map((i) => ({ service: i.service, state: entries.some((x) => x.service === i.service) ? 'change' : 'skip' }));
     if (entries.length === 0) return { exitCode: 0, summary: src.nothing, services: states };
+    await checkRefusals(c, entries.map((e) => ({ service: serviceConfig(req.services, e.service, src.from), image: e.after })), req.parallel);
     // From a history, every service is checked: a run killed mid-change (a leftover container) recorded
     // nothing for that service, so the history alone would miss it.
     await waitNotBusy(c, src.undoesHistory ? req.services : entries.map((e) => serviceConfig(req.services, e.service, src.from)), req.parallel);

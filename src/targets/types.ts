@@ -21,6 +21,14 @@ export interface Target {
   current(service: ServiceConfig): Promise<Deployed>;
   /** A sentence if a deployment is already in flight for the service (preflight refuses), else undefined. */
   busy(service: ServiceConfig): Promise<string | undefined>;
+  /**
+   * Optional preflight check, asked for every service a run or undo would change, before anything
+   * changes: a sentence when the target cannot change this service safely (another controller owns
+   * it and would put it back, image automation would move it forward again, a job that is not a
+   * service, an update strategy that never rolls out...), naming the reason and the way that works;
+   * undefined when it can. The engine refuses the whole run with the first sentence, in plan order.
+   */
+  refuse?(service: ServiceConfig, image: string): Promise<string | undefined>;
   /** Starts the change to `image` (digest-pinned reference); returns once the target accepted it. */
   deploy(service: ServiceConfig, image: string): Promise<void>;
   /** Resolves when the service runs `image` healthily; rejects with a sentence on failure or after timeoutMs. */

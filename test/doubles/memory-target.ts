@@ -27,7 +27,9 @@ export class FakeTarget implements Target {
   images: Record<string, string> = { ...START };
   calls: string[] = [];
   /** deploy of this service (to this image, or any) throws. */
-  refuse = new Map<string, string | true>();
+  failDeploy = new Map<string, string | true>();
+  /** Preflight (Target.refuse) answers this sentence for the service. */
+  refusals = new Map<string, string>();
   /** waitHealthy of this service to this image (or any) fails. */
   unhealthy = new Map<string, string | true>();
   busyOnce = new Set<string>();
@@ -43,11 +45,15 @@ export class FakeTarget implements Target {
     if (this.busyAlways.has(s.name) || this.busyOnce.delete(s.name)) return `${s.name} is deploying`;
     return undefined;
   }
+  async refuse(s: ServiceConfig, image: string) {
+    this.calls.push(`refuse? ${s.name} ${image}`);
+    return this.refusals.get(s.name);
+  }
   async deploy(s: ServiceConfig, image: string) {
     this.calls.push(`deploy ${s.name} ${image}`);
     const k = this.mutations++;
     if (k === this.hangAt && !this.hangAfterApply) return new Promise<void>(() => {});
-    const r = this.refuse.get(s.name);
+    const r = this.failDeploy.get(s.name);
     if (r === true || r === image) throw new Error(`the target refused ${s.name}`);
     this.images[s.name] = image;
     if (k === this.hangAt) return new Promise<void>(() => {});

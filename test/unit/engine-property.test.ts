@@ -23,9 +23,9 @@ describe('run engine: all or nothing over random faults', () => {
         const target = new FakeTarget();
         faults.forEach((f, i) => {
           const n = NAMES[i];
-          if (f === 'refuse' || f === 'both') target.refuse.set(n, PLANNED[n]);
+          if (f === 'refuse' || f === 'both') target.failDeploy.set(n, PLANNED[n]);
           if (f === 'unhealthy') target.unhealthy.set(n, PLANNED[n]);
-          if (f === 'refuse-back') target.refuse.set(n, START[n]);
+          if (f === 'refuse-back') target.failDeploy.set(n, START[n]);
           if (f === 'unhealthy-back') target.unhealthy.set(n, START[n]);
           if (f === 'both') target.unhealthy.set(n, START[n]);
         });

@@ -45,7 +45,7 @@ describe('run engine', () => {
     for (const [pos, name] of NAMES.entries()) {
       it(`a failure of service #${pos + 1} (${name}), parallel ${parallel}, leaves the fleet exactly as it was`, async () => {
         const target = new FakeTarget();
-        if (pos % 2 === 0) target.refuse.set(name, PLANNED[name]);
+        if (pos % 2 === 0) target.failDeploy.set(name, PLANNED[name]);
         else target.unhealthy.set(name, PLANNED[name]); // accepted, then unhealthy: counts as changed
         const { d } = deps(target);
         const out = await runRollback(d, req({ parallel }));
@@ -61,7 +61,7 @@ describe('run engine', () => {
   it('says exit 3 and names every service and its state when putting back fails', async () => {
     const target = new FakeTarget();
     target.unhealthy.set('db', PLANNED.db);
-    target.refuse.set('api', START.api); // cannot go back
+    target.failDeploy.set('api', START.api); // cannot go back
     const { d, events } = deps(target);
     const out = await runRollback(d, req({ parallel: 1 }));
     expect(out.exitCode).toBe(3);
@@ -117,6 +117,26 @@ describe('run engine', () => {
     const { d } = deps(target, { imageExists: async (i) => i.service !== 'db' });
     await expect(runRollback(d, req())).rejects.toThrow(/^Preflight: .*shop\/db:1-prod@sha256:.* \(service db\) is no longer in the registry; nothing was changed\.$/);
     expect(target.images).toEqual(START);
+  });
+
+  it('preflight: a change the target refuses (Target.refuse) stops the run and the undo before any change, naming the first in plan order', async () => {
+    const target = new FakeTarget();
+    target.refusals.set('db', 'db is managed by Argo CD application shop, which would put it back; roll back through the GitOps target');
+    target.refusals.set('auth', 'auth is a job');
+    const out = runRollback(deps(target).d, req());
+    await expect(out).rejects.toThrow('Preflight: db is managed by Argo CD application shop, which would put it back; roll back through the GitOps target; nothing was changed.');
+    expect(target.images).toEqual(START);
+    expect(target.calls.filter((c) => c.startsWith('deploy'))).toEqual([]);
+    expect(target.calls).toContain(`refuse? api ${PLANNED.api}`);
+
+    target.refusals.clear();
+    const done = await runRollback(deps(target).d, req());
+    expect(done.exitCode).toBe(0);
+    target.refusals.set('web', 'web is held by a controller');
+    target.calls = [];
+    await expect(undoRollback(deps(target).d, { environment: 'prod', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000 }))
+      .rejects.toThrow('Preflight: web is held by a controller; nothing was changed.');
+    expect(target.images).toEqual(PLANNED);
   });
 
   it('preflight waits for a deployment in flight, and refuses (bounded) when it stays', async () => {
