@@ -8,9 +8,9 @@ export async function openTarget(ctx: TargetContext): Promise<Target> {
     case 'marathon':
       return (await import('./marathon')).createMarathonTarget(ctx);
     case 'swarm':
-      return (await import('./swarm')).createSwarmTarget(ctx);
+      return (await import('./docker/swarm')).createSwarmTarget(ctx);
     case 'docker':
-      return (await import('./docker')).createDockerTarget(ctx);
+      return (await import('./docker/container')).createDockerTarget(ctx);
     case 'kubernetes':
       return (await import('./kubernetes')).createKubernetesTarget(ctx);
     case 'github':

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
-import type { EngineClient } from '../../src/docker/engine';
+import type { EngineClient } from '../../src/targets/docker/engine';
 import { registryAvailable, RunningRegistry } from '../support/registry';
 import {
   createSwarmService, docker, engineAvailable, FAILS, runContainer, runId, runImages, setUp, swarmActive, tearDown,
@@ -90,7 +90,7 @@ maybe('rollback get/run/undo on the real engine (swarm stack and host containers
     expect(padded.status).toBe(200);
     expect(padded.body.toString()).not.toContain('error');
     await engine.call('DELETE', `/images/${encodeURIComponent(ref)}`, { query: { force: true } });
-    // And the client's own header (src/docker/engine.ts registryAuthHeader) is accepted.
+    // And the client's own header (src/targets/docker/engine.ts registryAuthHeader) is accepted.
     await engine.pullImage(ref, { username: 'ci', password: PASSWORD, serverAddress: reg.host });
     expect(docker('image', 'inspect', ref, '--format', '{{len .RepoDigests}}')).toBe('1');
   });

@@ -6,9 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DockerTargetConfig, ServiceConfig } from '../../src/config/types';
-import type { EngineClient } from '../../src/docker/engine';
-import { readHistory } from '../../src/docker/history';
-import { createDockerTarget } from '../../src/targets/docker';
+import type { EngineClient } from '../../src/targets/docker/engine';
+import { readHistory } from '../../src/targets/docker/history';
+import { createDockerTarget } from '../../src/targets/docker/container';
 import { freePort, RunningRegistry } from '../support/registry';
 import {
   changesTo, docker, engineAvailable, FAILS, RUNS, runContainer as runContainerOn, rollTo, runId, runImages, setUp, targetContext, tearDown, timed,

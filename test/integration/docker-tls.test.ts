@@ -9,8 +9,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, Server } from 'node:tls';
-import { createEngineClient } from '../../src/docker/engine';
-import { resolveEngineAddress } from '../../src/docker/host';
+import { createEngineClient } from '../../src/targets/docker/engine';
+import { resolveEngineAddress } from '../../src/targets/docker/host';
 import { engineAvailable } from './docker-helpers';
 
 const ready = engineAvailable();

@@ -6,7 +6,7 @@
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EngineClient } from '../../src/docker/engine';
+import type { EngineClient } from '../../src/targets/docker/engine';
 import { runCli } from '../support/cli';
 import { registryAvailable, RunningRegistry } from '../support/registry';
 import { docker, engineAvailable, runContainer, runId, runImages, setUp, tearDown } from './docker-helpers';

@@ -4,8 +4,8 @@
  * a path independent of the target's own client.
  */
 import type { ServiceConfig } from '../../src/config/types';
-import type { EngineClient } from '../../src/docker/engine';
-import { createSwarmTarget } from '../../src/targets/swarm';
+import type { EngineClient } from '../../src/targets/docker/engine';
+import { createSwarmTarget } from '../../src/targets/docker/swarm';
 import { RunningRegistry } from '../support/registry';
 import {
   changesTo, createSwarmService, docker, engineAvailable, FAILS, rollTo, runId, runImages, setUp, swarmActive, targetContext, tearDown, timed,

@@ -4,10 +4,10 @@
  * be put back. The real-engine behaviour is in test/integration/docker-target.test.ts.
  */
 import type { ServiceConfig } from '../../src/config/types';
-import type { ContainerInspect, EngineClient } from '../../src/docker/engine';
-import type { Clock } from '../../src/docker/time';
+import type { ContainerInspect, EngineClient } from '../../src/targets/docker/engine';
+import type { Clock } from '../../src/targets/docker/time';
 import { memoryLogger } from '../../src/log';
-import { createDockerTarget } from '../../src/targets/docker';
+import { createDockerTarget } from '../../src/targets/docker/container';
 import type { TargetContext } from '../../src/targets/types';
 
 const OLD = 'r.example.com/shop/api:2@sha256:' + 'a'.repeat(64);

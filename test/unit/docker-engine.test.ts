@@ -2,10 +2,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareApiVersions, createEngineClient, demultiplexLogs, pullAuthFor, registryAuthHeader } from '../../src/docker/engine';
-import { appendHistory, hostSlug, previousImage, readHistory } from '../../src/docker/history';
-import { resolveEngineAddress } from '../../src/docker/host';
-import { engineTime } from '../../src/docker/time';
+import { compareApiVersions, createEngineClient, demultiplexLogs, pullAuthFor, registryAuthHeader } from '../../src/targets/docker/engine';
+import { appendHistory, hostSlug, previousImage, readHistory } from '../../src/targets/docker/history';
+import { resolveEngineAddress } from '../../src/targets/docker/host';
+import { engineTime } from '../../src/targets/docker/time';
 import { mask } from '../../src/log';
 import { startEngineDouble } from '../doubles/engine-double';
 

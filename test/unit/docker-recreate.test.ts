@@ -1,6 +1,6 @@
 /** Recreating a container on another image: the user's settings stay, the old image's do not. */
-import type { ContainerInspect, ImageInspect } from '../../src/docker/engine';
-import { recreateRequest } from '../../src/docker/recreate';
+import type { ContainerInspect, ImageInspect } from '../../src/targets/docker/engine';
+import { recreateRequest } from '../../src/targets/docker/recreate';
 
 const ID = 'f00dcafe1234' + '0'.repeat(52);
 const NEW = 'r.example.com/shop/api:1-prod@sha256:' + 'b'.repeat(64);

@@ -3,11 +3,11 @@
  * demand (out of sequence, 500s, slow answers, paused and rolled-back updates, never-ending updates).
  */
 import type { ServiceConfig } from '../../src/config/types';
-import { createEngineClient } from '../../src/docker/engine';
-import { resolveEngineAddress } from '../../src/docker/host';
-import type { Clock } from '../../src/docker/time';
+import { createEngineClient } from '../../src/targets/docker/engine';
+import { resolveEngineAddress } from '../../src/targets/docker/host';
+import type { Clock } from '../../src/targets/docker/time';
 import { memoryLogger } from '../../src/log';
-import { createSwarmTarget } from '../../src/targets/swarm';
+import { createSwarmTarget } from '../../src/targets/docker/swarm';
 import type { TargetContext } from '../../src/targets/types';
 import { EngineDouble, startEngineDouble, UpdateScript } from '../doubles/engine-double';
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServiceConfig } from '../../src/config/types';
-import { HISTORY_SCHEMA_VERSION, lastRun, type History, type HistoryEntry } from '../../src/docker/history';
+import { HISTORY_SCHEMA_VERSION, lastRun, type History, type HistoryEntry } from '../../src/targets/docker/history';
 import { runRollback, undoRollback, type EngineDeps } from '../../src/run/engine';
 import { latestSnapshotFile, readSnapshot, runsDir } from '../../src/run/snapshot';
 import type { RememberedRun } from '../../src/targets/types';

@@ -8,15 +8,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import type { DockerTargetConfig, ServiceConfig } from '../config/types';
-import { ContainerInspect, engineMessage, pullAuthFor } from '../docker/engine';
-import { appendHistory, hostSlug, lastRun, readHistory } from '../docker/history';
-import { recreateRequest } from '../docker/recreate';
-import { engineTarget, EngineTargetDeps } from '../docker/setup';
-import { engineTime } from '../docker/time';
-import { describeError, failure, inputError } from '../errors';
-import { parseImageRef, sameImage } from '../image/reference';
-import type { Deployed, Target, TargetContext } from './types';
+import type { DockerTargetConfig, ServiceConfig } from '../../config/types';
+import { ContainerInspect, engineMessage, pullAuthFor } from './engine';
+import { appendHistory, hostSlug, lastRun, readHistory } from './history';
+import { recreateRequest } from './recreate';
+import { engineTarget, EngineTargetDeps } from './setup';
+import { engineTime } from './time';
+import { describeError, failure, inputError } from '../../errors';
+import { parseImageRef, sameImage } from '../../image/reference';
+import type { Deployed, Target, TargetContext } from '../types';
 
 export interface DockerTargetDeps extends EngineTargetDeps {
   /** Seconds the engine gives the old container to stop before it kills it. Default: the container's own StopTimeout, else 10 (the engine decides). */

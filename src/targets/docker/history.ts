@@ -4,9 +4,9 @@
  * in a later run, on another agent, or after the snapshot is gone. Written atomically.
  */
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../catalog/io';
-import { inputError } from '../errors';
-import { sameImage } from '../image/reference';
+import { writeFileAtomic } from '../../catalog/io';
+import { inputError } from '../../errors';
+import { sameImage } from '../../image/reference';
 
 export const HISTORY_SCHEMA_VERSION = 1;
 /** Entries kept per file: enough for months of rollbacks, small enough to read by eye. */

@@ -1,6 +1,6 @@
 /** What the swarm and docker targets both need before their first request: the engine, a clock, a poll interval. */
-import type { DockerTargetConfig, SwarmTargetConfig } from '../config/types';
-import type { TargetContext } from '../targets/types';
+import type { DockerTargetConfig, SwarmTargetConfig } from '../../config/types';
+import type { TargetContext } from '../types';
 import { createEngineClient, EngineClient } from './engine';
 import { resolveEngineAddress } from './host';
 import { Clock, clockOf } from './time';

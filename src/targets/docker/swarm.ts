@@ -4,13 +4,13 @@
  * A change is one service update with only the image different; it is done when Swarm says the
  * update completed and every running task runs the new image.
  */
-import type { ServiceConfig, SwarmTargetConfig } from '../config/types';
-import { pullAuthFor, Service, Task } from '../docker/engine';
-import { engineTarget, EngineTargetDeps } from '../docker/setup';
-import { engineTime } from '../docker/time';
-import { failure, inputError, RollbackError } from '../errors';
-import { sameImage } from '../image/reference';
-import type { Deployed, Target, TargetContext } from './types';
+import type { ServiceConfig, SwarmTargetConfig } from '../../config/types';
+import { pullAuthFor, Service, Task } from './engine';
+import { engineTarget, EngineTargetDeps } from './setup';
+import { engineTime } from './time';
+import { failure, inputError, RollbackError } from '../../errors';
+import { sameImage } from '../../image/reference';
+import type { Deployed, Target, TargetContext } from '../types';
 
 export interface SwarmTargetDeps extends EngineTargetDeps {
   /** Attempts at an update the engine calls "out of sequence" (someone else changed the service). Default 5. */

@@ -6,10 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
-import { failure, inputError, RollbackError } from '../errors';
-import { createHttpClient, HttpClient, HttpClientOptions, HttpResponse } from '../http/client';
-import { parseImageRef, registryHost } from '../image/reference';
-import { addSecret } from '../log';
+import { failure, inputError, RollbackError } from '../../errors';
+import { createHttpClient, HttpClient, HttpClientOptions, HttpResponse } from '../../http/client';
+import { parseImageRef, registryHost } from '../../image/reference';
+import { addSecret } from '../../log';
 import type { EngineAddress } from './host';
 
 /**

@@ -5,8 +5,8 @@
  * Pure: it only decides; opening files and sockets happens in engine.ts.
  */
 import { join } from 'node:path';
-import type { TlsConfig } from '../config/types';
-import { inputError } from '../errors';
+import type { TlsConfig } from '../../config/types';
+import { inputError } from '../../errors';
 
 export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
 
