@@ -14,11 +14,11 @@
  *   (https://docs.d2iq.com/mesosphere/dcos/2.1/security/ent/iam-api/).
  */
 import { readFileSync } from 'node:fs';
-import type { MarathonTargetConfig, ServiceConfig } from '../config/types';
-import { inputError, RollbackError } from '../errors';
-import { createAgent, createHttpClient, displayUrl, parseJson, parseJsonObject, statusError, type HttpClient, type HttpResponse, type RequestOptions } from '../http/client';
-import { addSecret } from '../log';
-import type { Deployed, Target, TargetContext } from './types';
+import type { MarathonTargetConfig, ServiceConfig } from '../../config/types';
+import { inputError, RollbackError } from '../../errors';
+import { createAgent, createHttpClient, displayUrl, parseJson, parseJsonObject, statusError, type HttpClient, type HttpResponse, type RequestOptions } from '../../http/client';
+import { addSecret } from '../../log';
+import type { Deployed, Target, TargetContext } from '../types';
 
 interface MarathonApp {
   id: string;
