@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { createKubeClient } from '../../src/kube/client';
-import { loadKubeConnection } from '../../src/kube/config';
-import { rolloutVerdict, Workload } from '../../src/kube/rollout';
+import { createKubeClient } from '../../src/targets/kubernetes/client';
+import { loadKubeConnection } from '../../src/targets/kubernetes/config';
+import { rolloutVerdict, Workload } from '../../src/targets/kubernetes/rollout';
 import { mask } from '../../src/log';
 import { startKubernetesDouble } from '../doubles/kubernetes-double';
 

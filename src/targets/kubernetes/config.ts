@@ -9,8 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, delimiter } from 'node:path';
 import { parse } from 'yaml';
-import { inputError } from '../errors';
-import { addSecret } from '../log';
+import { inputError } from '../../errors';
+import { addSecret } from '../../log';
 
 export interface KubeConnection {
   /** API server base URL, no trailing slash. */

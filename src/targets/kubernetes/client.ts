@@ -5,8 +5,8 @@
  * API conventions: https://kubernetes.io/docs/reference/using-api/api-concepts/
  */
 import { Agent } from 'undici';
-import { RollbackError } from '../errors';
-import { createHttpClient, HttpClient, HttpClientOptions, HttpResponse, parseJson, statusError } from '../http/client';
+import { RollbackError } from '../../errors';
+import { createHttpClient, HttpClient, HttpClientOptions, HttpResponse, parseJson, statusError } from '../../http/client';
 import type { KubeConnection } from './config';
 
 export type PatchType = 'strategic' | 'json' | 'merge';

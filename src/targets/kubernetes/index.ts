@@ -5,14 +5,14 @@
  * No kubectl: REST through src/kube/client.ts.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
-import type { KubernetesTargetConfig, ServiceConfig } from '../config/types';
-import { failure, inputError } from '../errors';
-import type { HttpClientOptions } from '../http/client';
-import { isImageOf, parseImageRef, registryHost, sameImage } from '../image/reference';
-import { createKubeClient, KubeClient } from '../kube/client';
-import { KubeConnection, loadKubeConnection } from '../kube/config';
-import { PodTemplate, RESOURCE, rolloutVerdict, Workload, WorkloadKind } from '../kube/rollout';
-import type { Deployed, Target, TargetContext } from './types';
+import type { KubernetesTargetConfig, ServiceConfig } from '../../config/types';
+import { failure, inputError } from '../../errors';
+import type { HttpClientOptions } from '../../http/client';
+import { isImageOf, parseImageRef, registryHost, sameImage } from '../../image/reference';
+import { createKubeClient, KubeClient } from './client';
+import { KubeConnection, loadKubeConnection } from './config';
+import { PodTemplate, RESOURCE, rolloutVerdict, Workload, WorkloadKind } from './rollout';
+import type { Deployed, Target, TargetContext } from '../types';
 
 export interface KubernetesDeps {
   sleep?: (ms: number) => Promise<void>;
