@@ -82,6 +82,8 @@ function writeConfig(dir: string, name: string, o: { registryUrl: string; servic
     environments: { [ENV]: { tags: `-${ENV}$`, target: { marathon: { url: o.marathonUrl ?? 'http://127.0.0.1:9/', appPrefix: '/bench/master' } } } },
     ...(o.parallel ? { parallel: o.parallel } : {}),
     deployTimeout: 120,
+    // The bench times the rollout itself; the settle wait after it is a fixed 30 s by default.
+    settle: 0,
   };
   writeFileSync(file, stringify(doc));
   return file;

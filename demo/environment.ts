@@ -180,6 +180,7 @@ environments:
 limit: 10
 timezone: UTC
 deployTimeout: 60
+settle: 2
 notify:
   slack:
     webhook: \${SLACK_WEBHOOK}

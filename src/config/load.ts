@@ -135,6 +135,7 @@ interface RawConfig {
   timezone?: string;
   parallel?: number;
   deployTimeout?: number;
+  settle?: number;
   notify?: Config['notify'];
   github?: Config['github'];
 }
@@ -171,6 +172,7 @@ function normalize(raw: RawConfig, source: string, at: (path: Path) => string): 
     timezone,
     parallel: raw.parallel ?? 4,
     deployTimeout: raw.deployTimeout ?? 600,
+    settle: raw.settle ?? 30,
     notify: raw.notify ?? {},
     github: raw.github,
   };

@@ -67,6 +67,8 @@ export interface Config {
   timezone: string;
   parallel: number;
   deployTimeout: number;
+  /** Seconds to wait after the last service is healthy before checking every changed service stayed; 0: off. loadConfig sets it (default 30). */
+  settle?: number;
   notify: { slack?: { webhook: string; channel?: string } };
   github?: { token?: string; apiUrl?: string; deployments?: { repo: string; ref?: string } };
 }

@@ -23,6 +23,7 @@ import { buildPlan, checkDate, type Plan } from '../plan/plan';
 import type { Target } from '../targets/types';
 import { acquireLock, type LockOptions } from './lock';
 import { runPool } from './pool';
+import { settleCheck } from './settle';
 import { displayPath, Journal, latestSnapshotFile, readSnapshot, type Snapshot, type SnapshotService } from './snapshot';
 
 export interface EngineDeps {
@@ -57,6 +58,8 @@ export interface CommonRequest {
   dryRun: boolean;
   parallel: number;
   deployTimeoutMs: number;
+  /** After the last service is healthy, wait this long and check every changed service stayed (src/run/settle.ts). Default 0: off. */
+  settleMs?: number;
 }
 
 export interface RunRequest extends CommonRequest {
@@ -86,14 +89,16 @@ interface Ctx {
   now: () => Date;
   sleep: (ms: number) => Promise<void>;
   emit: (event: RunEvent) => Promise<void>;
+  settleMs: number;
 }
 
-function context(deps: EngineDeps): Ctx {
+function context(deps: EngineDeps, settleMs = 0): Ctx {
   const now = deps.now ?? (() => new Date());
   return {
     deps,
     now,
     sleep: deps.sleep ?? defaultSleep,
+    settleMs,
     emit: async (event) => {
       if (!deps.notifier) return;
       try {
@@ -269,6 +274,8 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
   const names = (pred: (e: SnapshotService) => boolean) => journal.data.services.filter(pred).map((e) => e.service);
   // An interruption after the last service started changes nothing: the run is complete.
   if (firstFailure && firstFailure.service === undefined && journal.data.services.every((e) => e.state === 'done')) firstFailure = undefined;
+  // Healthy is not enough: every changed service must still run its new image `settle` later.
+  if (!firstFailure) firstFailure = await settleCheck({ target, logger, sleep: c.sleep, settleMs: c.settleMs, parallel, changed: journal.data.services.filter((e) => e.state === 'done').map((e) => ({ service: serviceConfig(services, e.service, journal.file), image: e.after })) });
   if (!firstFailure) {
     journal.finish('done');
     await c.emit({ type: 'done', run: info });
@@ -380,7 +387,7 @@ function stateWords(e: SnapshotService): string {
 
 /** `rollback run`: the fleet to the images of `date`, all or nothing. */
 export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Outcome> {
-  const c = context(deps);
+  const c = context(deps, req.settleMs);
   const { logger, target } = deps;
   checkDate(req.catalog, req.date); // an unknown date is refused before anything is asked of anyone
   if (req.catalog.environment !== req.environment) {
@@ -546,7 +553,7 @@ async function historySource(c: Ctx, req: UndoRequest): Promise<UndoSource> {
 
 /** `rollback undo`: every service a run may have changed goes back to what its snapshot (or the target's history) recorded. */
 export async function undoRollback(deps: EngineDeps, req: UndoRequest): Promise<Outcome> {
-  const c = context(deps);
+  const c = context(deps, req.settleMs);
   const { logger, target } = deps;
   return withLock(c, req.environment, 'rollback undo', async () => {
     const src = await undoSource(c, req);

@@ -29,6 +29,13 @@ export interface Target {
    * undefined when it can. The engine refuses the whole run with the first sentence, in plan order.
    */
   refuse?(service: ServiceConfig, image: string): Promise<string | undefined>;
+  /**
+   * Optional: who else manages the service, read from its ownership metadata ("Argo CD application
+   * shop-prod (annotation argocd.argoproj.io/tracking-id)"), undefined when nothing says. The engine
+   * names it as the likely cause when a service moved away from its new image during settle
+   * (src/run/settle.ts).
+   */
+  controllerOf?(service: ServiceConfig): Promise<string | undefined>;
   /** Starts the change to `image` (digest-pinned reference); returns once the target accepted it. */
   deploy(service: ServiceConfig, image: string): Promise<void>;
   /** Resolves when the service runs `image` healthily; rejects with a sentence on failure or after timeoutMs. */

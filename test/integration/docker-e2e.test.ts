@@ -67,7 +67,7 @@ maybe('rollback get/run/undo on the real engine (swarm stack and host containers
       'environments:',
       '  swarm:', "    tags: '-stage$'", '    target:', '      swarm:', `        stack: ${stack}`,
       '  host:', "    tags: '-stage$'", '    target:', '      docker:', `        container: '${id}-{service}'`, '        monitor: 1',
-      'parallel: 3', 'deployTimeout: 40', '',
+      'parallel: 3', 'deployTimeout: 40', 'settle: 0', '',
     ].join('\n'));
     env = { REGISTRY_PASSWORD: PASSWORD, PATH: process.env.PATH, USER: 'someone' };
   }, 180_000);

@@ -43,7 +43,7 @@ maybe('rollback undo from the docker history file when no snapshot exists (real 
       '  host:', "    tags: '-stage$'", '    target:', '      docker:', `        container: '${id}-{service}'`, '        monitor: 1',
       // Same host, its own history file that never saw a change.
       '  fresh:', "    tags: '-stage$'", '    target:', '      docker:', `        container: '${id}-{service}'`, '        history: fresh-history.json', // relative: read beside rollback.yml
-      'parallel: 2', 'deployTimeout: 40', '',
+      'parallel: 2', 'deployTimeout: 40', 'settle: 0', '',
     ].join('\n'));
   }, 150_000);
 

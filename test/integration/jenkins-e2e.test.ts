@@ -75,7 +75,7 @@ maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, 
       'registry:', `  url: ${reg.url}`, '  username: ${REGISTRY_USER}', '  password: ${REGISTRY_PASSWORD}',
       'services:', '  - name: api', '    repository: shop/api', '  - name: web', '    repository: shop/web',
       'environments:', ...target('prod'), ...target('stage'), ...target('dev'),
-      'deployTimeout: 5',
+      'deployTimeout: 5', 'settle: 0',
       'notify:', '  slack:', '    webhook: ${SLACK_WEBHOOK}', '',
     ].join('\n'));
     const jenkinsfile = readFileSync(join(ROOT, 'Jenkinsfile.example'), 'utf8');
@@ -106,7 +106,7 @@ maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, 
       // No kubeconfig: here: the worker reads $KUBECONFIG, which kubeconfigCredentialsId binds.
       'environments:', '  prod:', '    target:', '      kubernetes: {}',
       'github:', '  token: ${GITHUB_TOKEN}', `  apiUrl: ${gh.url}`, '  deployments: {repo: shop/audit, ref: main}',
-      'deployTimeout: 30', '',
+      'deployTimeout: 30', 'settle: 0', '',
     ].join('\n'));
     const kubeconfig = `apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {cluster: c, user: u, namespace: shop}\n` +
       `clusters:\n- name: c\n  cluster: {server: '${kube.url}'}\nusers:\n- name: u\n  user: {token: ${KUBE_TOKEN}}\n`;

@@ -49,7 +49,7 @@ beforeEach(async () => {
   );
   writeFileSync(
     join(dir, 'rollback.yml'),
-    `registry:\n  url: ${reg.url}\nservices:\n  - {name: api, repository: shop/api}\n  - {name: web, repository: shop/web}\nenvironments:\n  prod:\n    target:\n      kubernetes: {kubeconfig: kubeconfig}\ngithub:\n  token: \${GH_TOKEN}\n  apiUrl: ${gh.url}\n  deployments: {repo: shop/audit, ref: main}\ndeployTimeout: 60\n`,
+    `registry:\n  url: ${reg.url}\nservices:\n  - {name: api, repository: shop/api}\n  - {name: web, repository: shop/web}\nenvironments:\n  prod:\n    target:\n      kubernetes: {kubeconfig: kubeconfig}\ngithub:\n  token: \${GH_TOKEN}\n  apiUrl: ${gh.url}\n  deployments: {repo: shop/audit, ref: main}\ndeployTimeout: 60\nsettle: 0\n`,
   );
 });
 

@@ -58,7 +58,7 @@ maybe('rollback run, end to end (real registry, Marathon double, Slack double)',
       'environments:',
       '  prod:', '    target:', '      marathon:', '        url: ${MARATHON_URL}', '        appPrefix: /ds/prod', '        username: ops', '        password: ${MARATHON_PASSWORD}',
       '  stage:', '    target:', '      marathon:', '        url: ${MARATHON_URL}', '        appPrefix: /ds/stage',
-      'parallel: 2', 'deployTimeout: 2',
+      'parallel: 2', 'deployTimeout: 2', 'settle: 0',
       'notify:', '  slack:', '    webhook: ${SLACK_WEBHOOK}', '',
     ].join('\n'));
     env = { MARATHON_URL: 'http://127.0.0.1:1', MARATHON_PASSWORD, SLACK_WEBHOOK: slack.webhook, PATH: process.env.PATH, USER: 'someone' };

@@ -85,7 +85,7 @@ describe('network chaos across get -> run', () => {
     dir = mkdtempSync(join(tmpdir(), 'rollback-chaos-'));
     writeFileSync(join(dir, 'rollback.yml'), [
       'registry:', `  url: ${reg.url}`, 'services:', ...NAMES.flatMap((n) => [`  - name: ${n}`, `    repository: shop/${n}`]),
-      'environments:', '  prod:', '    target:', '      marathon: { url: "${MARATHON_URL}", appPrefix: /ds/prod }', 'parallel: 2', 'deployTimeout: 2', '',
+      'environments:', '  prod:', '    target:', '      marathon: { url: "${MARATHON_URL}", appPrefix: /ds/prod }', 'parallel: 2', 'deployTimeout: 2', 'settle: 0', '',
     ].join('\n'));
   });
   afterAll(async () => {

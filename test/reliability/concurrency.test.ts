@@ -71,7 +71,7 @@ maybe('two runs on one environment', () => {
     dir = mkdtempSync(join(tmpdir(), 'rollback-concurrency-'));
     writeFileSync(join(dir, 'rollback.yml'), [
       'registry:', `  url: ${reg.url}`, 'services:', ...NAMES.flatMap((n) => [`  - name: ${n}`, `    repository: shop/${n}`]),
-      'environments:', '  prod:', '    target:', '      marathon: { url: "${MARATHON_URL}", appPrefix: /ds/prod }', 'parallel: 1', 'deployTimeout: 20', '',
+      'environments:', '  prod:', '    target:', '      marathon: { url: "${MARATHON_URL}", appPrefix: /ds/prod }', 'parallel: 1', 'deployTimeout: 20', 'settle: 0', '',
     ].join('\n'));
     await fresh();
     const code = await main(args('get'), env(), { stdout: () => {}, stderr: () => {}, cwd: dir, stderrIsTTY: false });

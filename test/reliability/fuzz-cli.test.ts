@@ -102,7 +102,7 @@ describe('fuzzed command line', () => {
     dir = mkdtempSync(join(tmpdir(), 'rollback-fuzz-cli-'));
     writeFileSync(join(dir, 'rollback.yml'), [
       'registry:', `  url: ${reg.url}`, 'services:', ...NAMES.flatMap((n) => [`  - name: ${n}`, `    repository: shop/${n}`]),
-      'environments:', '  prod:', '    target:', `      marathon: { url: "${m.url}", appPrefix: /ds/prod }`, 'deployTimeout: 5', '',
+      'environments:', '  prod:', '    target:', `      marathon: { url: "${m.url}", appPrefix: /ds/prod }`, 'deployTimeout: 5', 'settle: 0', '',
     ].join('\n'));
     const code = await main(['get', '--config', 'rollback.yml', '--env', 'prod'], {}, { stdout: () => {}, stderr: () => {}, cwd: dir, stderrIsTTY: false });
     expect(code).toBe(0);

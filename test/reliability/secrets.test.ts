@@ -97,7 +97,7 @@ maybe('secrets in every output, file and message', () => {
       'services:', ...NAMES.flatMap((n) => [`  - name: ${n}`, `    repository: shop/${n}`]),
       'environments:', '  prod:', '    target:', '      marathon:', `        url: ${marathon.url}`, '        appPrefix: /ds/prod',
       '        dcos:', '          uid: ci', '          password: ${DCOS_PASSWORD}',
-      'deployTimeout: 3',
+      'deployTimeout: 3', 'settle: 0',
       'notify:', '  slack:', '    webhook: ${SLACK_WEBHOOK}',
       'github:', '  token: ${GITHUB_TOKEN}', `  apiUrl: ${github.url}`, '  deployments:', '    repo: shop/fleet', '',
     ].join('\n'));

@@ -48,7 +48,7 @@ export async function prepareMarathonFleet(o: { dirPrefix: string; deployTimeout
     }
     writeFileSync(join(dir, 'rollback.yml'), [
       'registry:', `  url: ${reg.url}`, 'services:', ...FLEET.flatMap((n) => [`  - name: ${n}`, `    repository: shop/${n}`]),
-      'environments:', '  prod:', '    target:', '      marathon: { url: "${MARATHON_URL}", appPrefix: /ds/prod }', 'parallel: 1', `deployTimeout: ${o.deployTimeout}`, '',
+      'environments:', '  prod:', '    target:', '      marathon: { url: "${MARATHON_URL}", appPrefix: /ds/prod }', 'parallel: 1', `deployTimeout: ${o.deployTimeout}`, 'settle: 0', '',
     ].join('\n'));
     const env = (m: MarathonDouble) => ({ PATH: process.env.PATH, MARATHON_URL: m.url, USER: 'ci' });
     const args = (cmd: string, ...rest: string[]) => [cmd, '--config', join(dir, 'rollback.yml'), '--env', 'prod', '--catalog', join(dir, '.rollback', 'catalog.json'), ...rest];

@@ -42,7 +42,7 @@ describe('a good configuration', () => {
     expect(c.services.map((s) => [s.name, s.repository])).toEqual([['api', 'shop/api'], ['web', 'web']]);
     expect(c.environments.prod.tags).toBe('-prod$');
     expect(c.environments.stage.tags).toBe('-stage$');
-    expect([c.limit, c.timezone, c.parallel, c.deployTimeout]).toEqual([10, 'UTC', 4, 600]);
+    expect([c.limit, c.timezone, c.parallel, c.deployTimeout, c.settle]).toEqual([10, 'UTC', 4, 600, 30]);
   });
 
   it('masks the password it read from the environment in every later message', () => {

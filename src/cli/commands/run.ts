@@ -133,7 +133,7 @@ export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<n
       ...io.engine,
     }, {
       environment: envName, services: s.config.services, approver: approverOf(ctx.options.approver, ctx.env), dryRun: ctx.options.dryRun,
-      parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000, catalog, date,
+      parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000, settleMs: (s.config.settle ?? 30) * 1000, catalog, date,
     }));
     return finish(ctx, outcome);
   } finally {

@@ -16,7 +16,7 @@ export async function undoCommand(ctx: CommandContext, io: RunIo = {}): Promise<
   try {
     const outcome = await withInterrupts(ctx, (signal) => undoRollback({ target: s.target, notifier: s.notifier, logger: ctx.logger, stateDir: s.stateDir, signal, ...io.engine }, {
       environment: envName, services: s.config.services, approver: approverOf(ctx.options.approver, ctx.env), dryRun: ctx.options.dryRun,
-      parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000,
+      parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000, settleMs: (s.config.settle ?? 30) * 1000,
       snapshot: ctx.options.snapshot ? resolve(ctx.cwd, ctx.options.snapshot) : undefined,
     }));
     return finish(ctx, outcome);
