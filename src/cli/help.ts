@@ -8,6 +8,7 @@ Commands:
   select   choose a date in the terminal, each shown with its plan; prints it (Esc: exit 1)
   run      roll the fleet back to --date; any failure puts back what changed
   undo     put back what the last run replaced
+  record   append what every service runs now (pinned by digest) to the ledger; prints its time
 
 Options:
   -c, --config FILE     rollback.yml (see schema/rollback.schema.json)

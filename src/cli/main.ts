@@ -10,6 +10,7 @@ const commands: Record<CommandName, () => Promise<Command>> = {
   run: async () => (await import('./commands/run')).runCommand,
   undo: async () => (await import('./commands/undo')).undoCommand,
   select: async () => (await import('./commands/select')).selectCommand,
+  record: async () => (await import('./commands/record')).recordCommand,
 };
 
 export interface MainIo {

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { inputError } from '../errors';
 
-export const COMMANDS = ['get', 'plan', 'run', 'undo', 'select'] as const;
+export const COMMANDS = ['get', 'plan', 'run', 'undo', 'select', 'record'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 export interface Options {

@@ -3,6 +3,7 @@
  * validation with ajv, defaults. Every error is one sentence naming the file, line and key.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import Ajv, { ErrorObject } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, Document, Node as YamlNode } from 'yaml';
 import schema from '../../schema/rollback.schema.json';
@@ -138,6 +139,7 @@ interface RawConfig {
   settle?: number;
   notify?: Config['notify'];
   github?: Config['github'];
+  ledger?: Config['ledger'];
 }
 
 function normalize(raw: RawConfig, source: string, at: (path: Path) => string): Config {
@@ -175,7 +177,15 @@ function normalize(raw: RawConfig, source: string, at: (path: Path) => string): 
     settle: raw.settle ?? 30,
     notify: raw.notify ?? {},
     github: raw.github,
+    ...releasePointsConfig(raw, source),
   };
+}
+
+/** ledger (docs/points.md); a relative ledger path is read beside the configuration file. */
+function releasePointsConfig(raw: RawConfig, source: string): Pick<Config, 'ledger'> {
+  const out: Pick<Config, 'ledger'> = {};
+  if (raw.ledger?.path) out.ledger = { path: isAbsolute(raw.ledger.path) ? raw.ledger.path : resolve(dirname(source), raw.ledger.path) };
+  return out;
 }
 
 export function escapeRegExp(text: string): string {

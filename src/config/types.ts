@@ -70,6 +70,8 @@ export interface Config {
   /** Seconds to wait after the last service is healthy before checking every changed service stayed; 0: off. loadConfig sets it (default 30). */
   settle?: number;
   notify: { slack?: { webhook: string; channel?: string } };
+  /** Where release points are recorded; path resolved against the configuration file. Default: ledger/ in the state directory. */
+  ledger?: { path?: string };
   github?: { token?: string; apiUrl?: string; deployments?: { repo: string; ref?: string } };
 }
 

@@ -22,6 +22,7 @@ import { openTarget } from '../../targets';
 import type { Target } from '../../targets/types';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
+import { recordAfter } from './record';
 
 /** What tests, the demo and the chaos suites may replace at the edge. */
 export interface RunIo {
@@ -135,6 +136,7 @@ export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<n
       environment: envName, services: s.config.services, approver: approverOf(ctx.options.approver, ctx.env), dryRun: ctx.options.dryRun,
       parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000, settleMs: (s.config.settle ?? 30) * 1000, catalog, date,
     }));
+    await recordAfter(ctx, s, outcome, 'run', io);
     return finish(ctx, outcome);
   } finally {
     await s.close();

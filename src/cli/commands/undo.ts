@@ -8,6 +8,7 @@ import { approverOf } from '../../notify/index';
 import { undoRollback } from '../../run/engine';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
+import { recordAfter } from './record';
 import { finish, setup, withInterrupts, type RunIo } from './run';
 
 export async function undoCommand(ctx: CommandContext, io: RunIo = {}): Promise<number> {
@@ -19,6 +20,7 @@ export async function undoCommand(ctx: CommandContext, io: RunIo = {}): Promise<
       parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000, settleMs: (s.config.settle ?? 30) * 1000,
       snapshot: ctx.options.snapshot ? resolve(ctx.cwd, ctx.options.snapshot) : undefined,
     }));
+    await recordAfter(ctx, s, outcome, 'undo', io);
     return finish(ctx, outcome);
   } finally {
     await s.close();
