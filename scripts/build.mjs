@@ -1,6 +1,7 @@
 // Bundles the worker into ONE file that Jenkins loads with libraryResource and runs with plain node.
 // The output is committed; CI fails when it differs from a fresh build, so keep it deterministic.
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
@@ -18,3 +19,8 @@ await build({
   define: { 'process.env.ROLLBACK_VERSION': JSON.stringify(version) },
   logLevel: 'warning',
 });
+
+// The bundle's identity, for the Jenkins steps: they write the bundle once per agent workspace under a
+// file name holding it (vars/rollback.groovy), so a new bundle is never mistaken for an old one.
+const digest = createHash('sha256').update(readFileSync('resources/rollback.js')).digest('hex');
+writeFileSync('resources/rollback.version', `${version}-${digest.slice(0, 16)}\n`);

@@ -1,5 +1,6 @@
 // Jenkins steps for the date-based fleet rollback. Each step gathers its arguments, runs the
-// bundled worker (resources/rollback.js) with node on the agent, and returns its answer.
+// bundled worker (resources/rollback.js) with node on the agent in ONE `sh`, and returns its answer.
+// The bundle is written once per agent workspace and version; its text is never kept in a variable.
 // Arguments reach the worker only as environment variables (ROLLBACK_PARAMS, one JSON object);
 // the shell scripts below are constants, so nothing a user typed is ever parsed by a shell.
 // Documentation for users: vars/rollback.txt (Pipeline Syntax > Global Variable Reference).
@@ -19,9 +20,11 @@ def call(Map args = [:]) {
     }
     List dates = []
     Map previews = [:]
+    int count = (args.count ?: 3) as int
+    // One worker run before the question: get writes the previews of the newest dates too.
     onAgent(args) {
-        dates = choices(args)
-        previews = plans(args + [dates: dates])
+        dates = choices(args + [previews: count])
+        previews = plans(args + [dates: dates, count: count])
     }
     // Asked outside any node: no executor waits while a person decides.
     picked = select(args + [choices: dates, plans: previews])
@@ -36,18 +39,26 @@ def call(Map args = [:]) {
     return picked
 }
 
-/** Runs `get`: returns the rollback points (YYYY-MM-DD, newest first) and stashes the catalog. */
+/**
+ * Runs `get`: returns the rollback points (YYYY-MM-DD, newest first) and stashes the catalog. With
+ * previews: N the same run writes the plans of the newest N dates, which rollback.plans then reads.
+ */
 List choices(Map args = [:]) {
     requireEnv(args)
-    Map result = worker('get', args, [:])
+    int count = (args.previews ?: 0) as int
+    Map result = worker('get', args, [previews: count > 0 ? count : null])
     failOn('get', result)
-    stash(name: CATALOG_STASH, includes: CATALOG)
     List dates = []
     for (String line in result.out.readLines()) {
         if (line.trim()) {
             dates << line.trim()
         }
     }
+    String includes = CATALOG
+    for (int i = 0; i < count && i < dates.size(); i++) {
+        includes += ",${previewFile(dates[i])}"
+    }
+    stash(name: CATALOG_STASH, includes: includes)
     if (dates.isEmpty()) {
         error("rollback: the registry has no image for environment '${args.env}', " +
               'so there is no rollback point to choose.')
@@ -67,14 +78,26 @@ String plan(Map args = [:]) {
     return result.out
 }
 
-/** The plans of the newest `count` dates (default 3), as [date: table], for select's description. */
+/**
+ * The plans of the newest `count` dates (default 3), as [date: table], for select's description: read
+ * from what rollback.choices(previews: N) wrote; a date without one is planned by the worker here.
+ */
 Map plans(Map args = [:]) {
     requireEnv(args)
     Map previews = [:]
     List dates = args.dates ?: []
     int count = (args.count ?: 3) as int
+    // Previews left in this workspace by an earlier build must not pass for this build's.
+    dir(PREVIEWS) {
+        deleteDir()
+    }
     unstash(CATALOG_STASH)
     for (int i = 0; i < count && i < dates.size(); i++) {
+        String file = previewFile(dates[i])
+        if (fileExists(file)) {
+            previews[dates[i]] = readFile(file: file, encoding: 'UTF-8')
+            continue
+        }
         Map result = worker('plan', args, [date: dates[i]])
         // A preview is only a help for the person choosing; run plans again and fails loudly.
         previews[dates[i]] = result.code == 0 ? result.out : "(no preview: ${sentenceOf(result)})"
@@ -109,7 +132,8 @@ Map select(Map args = [:]) {
             answer = input(question)
         }
     } catch (org.jenkinsci.plugins.workflow.steps.FlowInterruptedException interrupted) {
-        if (currentBuild.duration - askedAt >= seconds * 1000L) {
+        // A second of tolerance: the timeout step and the build's clock are not the same clock.
+        if (currentBuild.duration - askedAt >= seconds * 1000L - CLOCK_TOLERANCE_MS) {
             echo("rollback: no rollback point was chosen within ${seconds} seconds; nothing was changed.")
             // groovylint-disable-next-line ReturnsNullInsteadOfEmptyCollection
             return null
@@ -166,16 +190,25 @@ final String CATALOG_STASH = 'rollback-catalog'
 /** The worker's state directory (the catalog's folder): snapshots in runs/, locks in locks/. */
 @groovy.transform.Field
 final String STATE_DIR = '.rollback'
-
-// Constant scripts: values arrive in the environment. The worker's stderr goes to the log and,
-// through tee, to a file, so a failure can be reported with the worker's own sentence.
+/** Where get --previews writes one plan table per date (src/cli/previews.ts). */
 @groovy.transform.Field
-final String NODE_VERSION_SCRIPT = 'command -v node >/dev/null 2>&1 && node --version || echo none'
+final String PREVIEWS = '.rollback/previews'
+@groovy.transform.Field
+final long CLOCK_TOLERANCE_MS = 1000L
+
+// The one constant script: values arrive in the environment. A bundle written by this build is
+// moved into place first (a writeFile cut short never passes for the bundle). No node: exit 127.
+// The worker refuses an old Node itself. Its stderr goes to the log and, through tee, to a file,
+// so a failure can be reported with the worker's own sentence.
 @groovy.transform.Field
 final String WORKER_SCRIPT = '''set +ex
+if [ -f "$ROLLBACK_WORKER.part" ]; then mv -f "$ROLLBACK_WORKER.part" "$ROLLBACK_WORKER" || exit 1; fi
+command -v node >/dev/null 2>&1 || exit 127
 { node "$ROLLBACK_WORKER" "$ROLLBACK_COMMAND" 2>&1 >"$ROLLBACK_OUT"; echo $? >"$ROLLBACK_RC"; } |
     tee "$ROLLBACK_ERR" >&2
 exit "$(cat "$ROLLBACK_RC")"'''
+@groovy.transform.Field
+final int NO_NODE = 127
 
 private void onAgent(Map args, Closure body) {
     String label = args.label ?: ''
@@ -190,10 +223,7 @@ private void onAgent(Map args, Closure body) {
 
 private Map worker(String command, Map args, Map extra) {
     String dir = "${pwd(tmp: true)}/rollback"
-    requireNode()
-    // UTF-8 both ways: the agent's platform default may differ, and the worker's messages are UTF-8.
-    String bundle = libraryResource(resource: 'rollback.js', encoding: 'UTF-8')
-    writeFile(file: "${dir}/rollback.js", text: bundle, encoding: 'UTF-8')
+    String bundle = installWorker(dir)
     Map given = [config: args.config ?: 'rollback.yml', env: args.env] + extra
     Map params = [:]
     for (String key in given.keySet()) {
@@ -204,7 +234,7 @@ private Map worker(String command, Map args, Map extra) {
     List vars = [
         "ROLLBACK_PARAMS=${JsonOutput.toJson(params)}",
         "ROLLBACK_COMMAND=${command}",
-        "ROLLBACK_WORKER=${dir}/rollback.js",
+        "ROLLBACK_WORKER=${bundle}",
         "ROLLBACK_OUT=${dir}/out",
         "ROLLBACK_ERR=${dir}/err",
         "ROLLBACK_RC=${dir}/rc",
@@ -216,26 +246,34 @@ private Map worker(String command, Map args, Map extra) {
             code = sh(script: WORKER_SCRIPT, returnStatus: true, label: "rollback ${command}")
         }
     }
-    String out = readFile(file: "${dir}/out", encoding: 'UTF-8')
-    String err = readFile(file: "${dir}/err", encoding: 'UTF-8')
-    return [code: code, out: out, err: err]
-}
-
-private void requireNode() {
-    String version = sh(script: NODE_VERSION_SCRIPT, returnStdout: true, label: 'node --version').trim()
-    if (version == 'none') {
+    if (code == NO_NODE) {
         error('rollback: this agent has no Node.js on its PATH; ' +
               'the rollback worker needs Node.js 20.18.1 or newer on every agent that runs it.')
     }
-    List parts = []
-    for (String part in version.replaceFirst('^v', '').tokenize('.')) {
-        parts << (part.isInteger() ? part.toInteger() : 0)
+    String out = readFile(file: "${dir}/out", encoding: 'UTF-8')
+    String err = readFile(file: "${dir}/err", encoding: 'UTF-8')
+    Map result = [code: code, out: out, err: err]
+    // The worker's own first check (src/node-check.ts): an old Node is the agent's fault, not bad input.
+    String said = sentenceOf(result)
+    if (code == 2 && said.startsWith('this agent has Node.js')) {
+        error("rollback: ${said}")
     }
-    int major = parts ? parts[0] : 0
-    int minor = parts.size() > 1 ? parts[1] : 0
-    if (major < 20 || (major == 20 && minor < 18)) {
-        error("rollback: this agent has Node.js ${version}; the rollback worker needs Node.js 20.18.1 or newer.")
+    return result
+}
+
+/**
+ * The path of the bundle in this agent's temporary folder, written there only when this version is
+ * not there yet. Its text goes straight from libraryResource to writeFile: no variable holds it, so
+ * no CPS save point ever writes it into the build's program state.
+ */
+private String installWorker(String dir) {
+    String version = libraryResource(resource: 'rollback.version', encoding: 'UTF-8').trim()
+    String path = "${dir}/rollback-${version}.js"
+    if (!fileExists(path)) {
+        // UTF-8 both ways: the agent's platform default may differ, and the worker's messages are UTF-8.
+        writeFile(file: "${path}.part", text: libraryResource(resource: 'rollback.js', encoding: 'UTF-8'), encoding: 'UTF-8')
     }
+    return path
 }
 
 private List credentialBindings(Map args) {
@@ -371,6 +409,11 @@ private String sentenceOf(Map result) {
         }
     }
     return said ?: (lastLine ?: "no message (exit code ${result.code})")
+}
+
+/** Where get --previews wrote the plan of one date, relative to the workspace. */
+private String previewFile(String date) {
+    return "${PREVIEWS}/${date}.txt"
 }
 
 private String describePlans(List dates, Map previews) {

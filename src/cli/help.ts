@@ -16,6 +16,8 @@ Options:
       --catalog FILE    catalog written by get, read by plan/run (default .rollback/catalog.json)
   -d, --date YYYY-MM-DD the rollback point (plan, run)
       --json            plan as JSON on stdout
+      --previews N      get: also write the plans of the newest N dates beside the catalog
+                        (previews.json, and previews/<date>.txt tables), in the same run
       --dry-run         run everything up to the first change, change nothing
       --approver NAME   who approved the rollback (default: the Jenkins user, else $USER)
       --snapshot FILE   snapshot for undo (default: the last run's, under .rollback/runs/ beside the catalog;

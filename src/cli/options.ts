@@ -21,6 +21,8 @@ export interface Options {
   snapshot?: string;
   registry?: string;
   repos?: string;
+  /** get: also write the plans of the newest N dates (previews.json beside the catalog). */
+  previews: number;
   debug: boolean;
   help: boolean;
   version: boolean;
@@ -37,16 +39,25 @@ const FLAGS = {
   snapshot: { type: 'string' },
   registry: { type: 'string' },
   repos: { type: 'string' },
+  previews: { type: 'string' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const;
 
 /** Keys ROLLBACK_PARAMS may carry, in camelCase as the Groovy steps write them. */
-const PARAM_KEYS: Record<string, 'string' | 'boolean'> = {
+const PARAM_KEYS: Record<string, 'string' | 'boolean' | 'number'> = {
   config: 'string', env: 'string', catalog: 'string', date: 'string', json: 'boolean', dryRun: 'boolean',
-  approver: 'string', snapshot: 'string', registry: 'string', repos: 'string', debug: 'boolean',
+  approver: 'string', snapshot: 'string', registry: 'string', repos: 'string', debug: 'boolean', previews: 'number',
 };
+
+/** --previews N: a whole number from 0 to 20 (each preview is one plan table in the question). */
+function previewCount(value: unknown): number {
+  if (value === undefined) return 0;
+  const n = typeof value === 'number' ? value : /^\d+$/.test(String(value)) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 20) throw inputError(`--previews must be a whole number from 0 to 20, not '${String(value)}'.`);
+  return n;
+}
 
 function fromParams(raw: string | undefined): Record<string, unknown> {
   if (!raw) return {};
@@ -103,6 +114,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     snapshot: pick(values.snapshot, 'snapshot'),
     registry: pick(values.registry, 'registry'),
     repos: pick(values.repos, 'repos'),
+    previews: previewCount(pick<unknown>(values.previews, 'previews')),
     debug: pick(values.debug, 'debug') ?? false,
     help: values.help ?? false,
     version: values.version ?? false,

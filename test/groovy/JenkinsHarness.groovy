@@ -114,7 +114,7 @@ class JenkinsHarness {
             case 'pwd':
                 needAgent('pwd')
                 record('pwd', named)
-                return named.tmp ? agent.tmp.path : agent.workspace.path
+                return named.tmp ? agent.tmp.path : agent.cwd.path
             case 'writeFile':
                 needAgent('writeFile')
                 File out = file(named.file)
@@ -152,6 +152,12 @@ class JenkinsHarness {
             case 'choice': return [type: 'choice'] + named
             case 'timeout': return timeout(named, body)
             case 'input': return input(named)
+            case 'dir': return inDir(first instanceof Map ? named.path : first, body)
+            case 'deleteDir':
+                needAgent('deleteDir')
+                record('deleteDir', [dir: agent.cwd.path])
+                agent.cwd.deleteDir()
+                return null
             case 'lock':
                 record('lock', [resource: first instanceof Map ? named.resource : first, node: agent?.name])
                 return body()
@@ -180,7 +186,20 @@ class JenkinsHarness {
 
     private File file(String path) {
         File f = new File(path)
-        return f.absolute ? f : new File(agent.workspace, path)
+        return f.absolute ? f : new File(agent.cwd, path)
+    }
+
+    /** `dir(path) { }`: steps inside see path (relative to the current directory) as their directory. */
+    private Object inDir(String path, Closure body) {
+        needAgent('dir')
+        File before = agent.cwd
+        agent.cwd = file(path)
+        record('dir', [path: path])
+        try {
+            return body()
+        } finally {
+            agent.cwd = before
+        }
     }
 
     Map<String, String> effectiveEnv() {
@@ -212,7 +231,7 @@ class JenkinsHarness {
         scriptFile.text = script
         // Jenkins runs `sh` scripts with -xe; the harness uses bash, as agents commonly do.
         ProcessBuilder pb = new ProcessBuilder(['bash', '-xe', scriptFile.path])
-        pb.directory(agent.workspace)
+        pb.directory(agent.cwd)
         pb.environment().clear()
         pb.environment().putAll(effectiveEnv())
         Process p = pb.start()
@@ -222,7 +241,7 @@ class JenkinsHarness {
         int exit = p.exitValue()
         scriptFile.delete()
         calls << [step: 'sh', node: agent.name, script: script, returnStdout: a.returnStdout == true,
-                  returnStatus: a.returnStatus == true, label: a.label, env: given, exit: exit, cwd: agent.workspace.path]
+                  returnStatus: a.returnStatus == true, label: a.label, env: given, exit: exit, cwd: agent.cwd.path]
         if (!a.returnStdout) {
             logLine(out.toString())
         }
@@ -246,6 +265,7 @@ class JenkinsHarness {
         String name = fixed ?: "agent-${++agents}"
         File home = new File(fixed ? new File(scenario.agentsDir ?: work.path) : work, name)
         agent = [name: name, label: label ?: '', workspace: new File(home, 'workspace/Rollback'), tmp: new File(home, 'workspace/Rollback@tmp')]
+        agent.cwd = agent.workspace
         agent.workspace.mkdirs()
         record('node', [label: label ?: ''])
         try {
@@ -301,7 +321,7 @@ class JenkinsHarness {
         if (!dir.isDirectory()) {
             throw new AbortException("No such saved stash \u2018${name}\u2019")
         }
-        copyTree(dir, agent.workspace)
+        copyTree(dir, agent.cwd)
         return null
     }
 
@@ -480,8 +500,13 @@ class EnvProxy {
         return harness.effectiveEnv()[name]
     }
 
+    /** As EnvActionImpl.setProperty: null removes the variable. */
     void setProperty(String name, Object value) {
-        harness.globalEnv[name] = String.valueOf(value)
+        if (value == null) {
+            harness.globalEnv.remove(name)
+        } else {
+            harness.globalEnv[name] = String.valueOf(value)
+        }
     }
 }
 

@@ -4,16 +4,18 @@
  * The real worker runs end to end in jenkins-e2e.test.ts.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ROOT, Scenario, ScenarioResult, runScenarios, shCalls, stepsNamed, workerCalls } from '../groovy/harness';
+import { buildWorkerBundle, type WorkerBundle } from '../support/worker-bundle';
 
 const WORKER_SCRIPT = `set +ex
+if [ -f "$ROLLBACK_WORKER.part" ]; then mv -f "$ROLLBACK_WORKER.part" "$ROLLBACK_WORKER" || exit 1; fi
+command -v node >/dev/null 2>&1 || exit 127
 { node "$ROLLBACK_WORKER" "$ROLLBACK_COMMAND" 2>&1 >"$ROLLBACK_OUT"; echo $? >"$ROLLBACK_RC"; } |
     tee "$ROLLBACK_ERR" >&2
 exit "$(cat "$ROLLBACK_RC")"`;
-const NODE_VERSION_SCRIPT = 'command -v node >/dev/null 2>&1 && node --version || echo none';
 
 const DATES = ['2026-11-19', '2026-11-17', '2026-11-12', '2026-11-02'];
 const SECRETS = { registry: 'reg-pass-Zq81x', target: 'target-pass-Lm42w', slack: 'https://hooks.slack.invalid/services/T0/B0/sl4ck' };
@@ -37,6 +39,7 @@ const ALL_CREDENTIALS = `kubeconfigCredentialsId: 'kube-prod', githubCredentials
 const badCredentials = (entry: string) => `@Library('rollback') _\nnode { rollback.choices(env: 'prod', credentials: [${entry}]) }\n`;
 
 let dir: string;
+let bundle: WorkerBundle;
 let results: Map<string, ScenarioResult>;
 const pwned = join(tmpdir(), `pwned-${process.pid}`);
 const injected = `2026-01-01; touch ${pwned}`;
@@ -65,11 +68,18 @@ beforeAll(async () => {
   const repo = join(dir, 'repo');
   mkdirSync(repo);
   writeFileSync(join(repo, 'rollback.yml'), 'registry: { url: http://127.0.0.1:1 }\n');
-  // An agent with an old Node: a `node` that says v18.19.0.
+  // An agent with an old Node: this node, reporting v18.19.0, running the real worker built from src/.
   const oldNode = join(dir, 'old-node');
   mkdirSync(oldNode);
-  writeFileSync(join(oldNode, 'node'), '#!/bin/sh\necho v18.19.0\n');
+  writeFileSync(join(oldNode, 'v18.js'), "Object.defineProperty(process.versions, 'node', { value: '18.19.0' });\n");
+  writeFileSync(join(oldNode, 'node'), `#!/bin/sh\nexec '${process.execPath}' -r '${join(oldNode, 'v18.js')}' "$@"\n`);
   chmodSync(join(oldNode, 'node'), 0o755);
+  // An agent without Node.js: only the tools the worker script itself uses.
+  const noNode = join(dir, 'no-node');
+  mkdirSync(noNode);
+  for (const tool of ['mv', 'tee', 'cat']) symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), join(noNode, tool));
+  bundle = await buildWorkerBundle();
+  writeFileSync(join(dirname(bundle.file), 'rollback.version'), 'src-build\n');
 
   const jenkinsfile = readFileSync(join(ROOT, 'Jenkinsfile.example'), 'utf8');
   const scenario = (name: string, extra: Partial<Scenario> = {}): Scenario => ({
@@ -119,8 +129,8 @@ beforeAll(async () => {
     scenario('timeout', { inputs: ['timeout'] }),
     scenario('abort', { inputs: ['abort'] }),
     scenario('dry-run', { params: { environment: 'prod', DRY_RUN: true }, inputs: [pick] }),
-    scenario('no-node', { agentEnv: { PATH: join(dir, 'nothing-here') } }),
-    scenario('old-node', { agentEnv: { PATH: `${oldNode}:/usr/bin:/bin` } }),
+    scenario('no-node', { agentEnv: { PATH: noNode } }),
+    scenario('old-node', { agentEnv: { PATH: `${oldNode}:/usr/bin:/bin` }, resources: dirname(bundle.file) }),
     scenario('preview-fails', { inputs: [pick], agentEnv: { STUB_PLAN_SAYS: 'Marathon at http://marathon.invalid answered 503.' } }),
     scenario('run-fails', { inputs: [pick], agentEnv: { STUB_RUN_EXIT: '1', STUB_RUN_SAYS: 'api did not become healthy; all 3 services were put back.' } }),
     scenario('run-partly', { inputs: [pick], agentEnv: { STUB_RUN_EXIT: '3', STUB_RUN_SAYS: 'web is on web:1.2, api could not be put back.' } }),
@@ -137,6 +147,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(() => {
+  bundle?.remove();
   rmSync(dir, { recursive: true, force: true });
   rmSync(pwned, { force: true });
 });
@@ -147,24 +158,42 @@ describe('Jenkinsfile.example with a picked date', () => {
     expect(r.error).toBeNull();
     expect(r.result).toBe('SUCCESS');
     expect(records('pick').map((x) => [x.argv, x.params])).toEqual([
-      [['get'], { config: 'rollback.yml', env: 'prod' }],
-      [['plan'], { config: 'rollback.yml', env: 'prod', date: '2026-11-19' }],
-      [['plan'], { config: 'rollback.yml', env: 'prod', date: '2026-11-17' }],
-      [['plan'], { config: 'rollback.yml', env: 'prod', date: '2026-11-12' }],
+      [['get'], { config: 'rollback.yml', env: 'prod', previews: 3 }],
       [['run'], { config: 'rollback.yml', env: 'prod', date: '2026-11-17', dryRun: false, approver: 'alice' }],
     ]);
     expect(r.description).toBe('rolled back prod to 2026-11-17');
   });
 
-  test('every shell script is one of two constants; values travel in the environment', () => {
+  test('every shell script is the one constant; values travel in the environment', () => {
     const r = result('pick');
     const scripts = new Set(shCalls(r).map((c) => c.script));
-    expect([...scripts].sort()).toEqual([NODE_VERSION_SCRIPT, WORKER_SCRIPT].sort());
+    expect([...scripts]).toEqual([WORKER_SCRIPT]);
     for (const c of workerCalls(r)) {
       expect(c.returnStatus).toBe(true);
       expect(JSON.parse(c.env.ROLLBACK_PARAMS)).toMatchObject({ env: 'prod' });
-      expect(c.env.ROLLBACK_WORKER).toMatch(/@tmp\/rollback\/rollback\.js$/);
+      // Named by the bundle's version (resources/rollback.version), so a new bundle is never taken for an old one.
+      expect(c.env.ROLLBACK_WORKER).toMatch(/@tmp\/rollback\/rollback-stub-1\.js$/);
     }
+  });
+
+  test('the whole flow with a pick costs two worker sh steps and one bundle write per agent', () => {
+    const r = result('pick');
+    expect(shCalls(r)).toHaveLength(2);
+    expect(shCalls(r).filter((c) => c.node === stepsNamed(r, 'input')[0].node)).toEqual([]);
+    const writes = stepsNamed(r, 'writeFile');
+    expect(writes.map((w) => w.file)).toEqual(workerCalls(r).map((c) => `${c.env.ROLLBACK_WORKER}.part`));
+    expect(new Set(writes.map((w) => w.node)).size).toBe(writes.length);
+    // The bundle goes from libraryResource to writeFile without a stop in a variable between sh steps.
+    expect(stepsNamed(r, 'libraryResource').map((c) => c.resource)).toEqual(['rollback.version', 'rollback.js', 'rollback.version', 'rollback.js']);
+  });
+
+  test('a later build on the same agent finds its bundle there and writes none', () => {
+    const first = result('undo-1-run');
+    const later = result('undo-2-later');
+    expect(stepsNamed(first, 'writeFile').filter((w) => w.node === 'rollback-agent')).toHaveLength(1);
+    expect(stepsNamed(later, 'fileExists')).toContainEqual(expect.objectContaining({ file: expect.stringMatching(/rollback-stub-1\.js$/), exists: true }));
+    expect(stepsNamed(later, 'writeFile')).toEqual([]);
+    expect(stepsNamed(later, 'libraryResource').map((c) => c.resource)).toEqual(['rollback.version']);
   });
 
   test('asks outside any node, with the dates as choices and the newest plans in the description', () => {
@@ -190,9 +219,10 @@ describe('Jenkinsfile.example with a picked date', () => {
 
   test('the catalog travels by stash: run finds it on another agent', () => {
     const r = result('pick');
-    const [get, , , , run] = workerCalls(r);
+    const [get, run] = workerCalls(r);
     expect(get.node).not.toBe(run.node);
-    expect(stepsNamed(r, 'stash')).toEqual([expect.objectContaining({ name: 'rollback-catalog', includes: '.rollback/catalog.json', files: 1 })]);
+    const includes = ['.rollback/catalog.json', ...DATES.slice(0, 3).map((d) => `.rollback/previews/${d}.txt`)].join(',');
+    expect(stepsNamed(r, 'stash')).toEqual([expect.objectContaining({ name: 'rollback-catalog', includes, files: 4 })]);
     expect(stepsNamed(r, 'unstash').map((c) => c.node)).toContain(run.node);
     expect(stepsNamed(r, 'lock')).toEqual([expect.objectContaining({ resource: 'rollback-prod', node: run.node })]);
   });
@@ -210,8 +240,6 @@ describe('Jenkinsfile.example with a picked date', () => {
     }
     const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env.ROLLBACK_PARAMS])) + r.log + (r.description ?? '');
     for (const secret of Object.values(SECRETS)) expect(visible).not.toContain(secret);
-    // Bound only around the worker: the node --version check sees no secret and no parameters.
-    for (const c of shCalls(r).filter((x) => x.script === NODE_VERSION_SCRIPT)) expect(c.env).toEqual({});
   });
 });
 
@@ -222,8 +250,12 @@ test("the worker script works under Jenkins' own shell (/bin/sh -xe, dash on Deb
     writeFileSync(worker, "process.stdout.write('2026-11-19\\n'); process.stderr.write('progress\\nrollback: it went wrong.\\n'); process.exitCode = 3;");
     const script = join(work, 'script.sh');
     writeFileSync(script, WORKER_SCRIPT);
+    // A bundle just written by writeFile sits under .part until the script moves it into place.
+    writeFileSync(`${worker}.part`, readFileSync(worker));
+    rmSync(worker);
     const env = { PATH: process.env.PATH!, ROLLBACK_WORKER: worker, ROLLBACK_COMMAND: 'run', ROLLBACK_OUT: join(work, 'out'), ROLLBACK_ERR: join(work, 'err'), ROLLBACK_RC: join(work, 'rc') };
     const res = spawnSync('/bin/sh', ['-xe', script], { env, encoding: 'utf8' });
+    expect(existsSync(worker) && !existsSync(`${worker}.part`)).toBe(true);
     expect(res.status).toBe(3);
     expect(readFileSync(join(work, 'out'), 'utf8')).toBe('2026-11-19\n');
     expect(readFileSync(join(work, 'err'), 'utf8')).toBe('progress\nrollback: it went wrong.\n');
@@ -241,9 +273,8 @@ test('vars/rollback.groovy stays sandbox-safe: steps and whitelisted calls only,
     expect(source).not.toContain(banned);
   }
   const shCallsInSource = source.match(/\bsh\(script: [^,)]+/g) ?? [];
-  expect(shCallsInSource).toEqual(['sh(script: WORKER_SCRIPT', 'sh(script: NODE_VERSION_SCRIPT']);
-  // The constants are single-quoted Groovy strings: Groovy never interpolates into them.
-  expect(source).toContain("final String NODE_VERSION_SCRIPT = '");
+  expect(shCallsInSource).toEqual(['sh(script: WORKER_SCRIPT']);
+  // The constant is a single-quoted Groovy string: Groovy never interpolates into it.
   expect(source).toContain("final String WORKER_SCRIPT = '''");
 });
 
@@ -272,7 +303,7 @@ describe('select', () => {
   test('a timeout ends the build without failing it, and without a rollback', () => {
     const r = result('timeout');
     expect(r.result).toBe('SUCCESS');
-    expect(records('timeout').map((x) => x.argv[0])).toEqual(['get', 'plan', 'plan', 'plan']);
+    expect(records('timeout').map((x) => x.argv[0])).toEqual(['get']);
     expect(r.log).toContain('no rollback point was chosen within 600 seconds; nothing was changed.');
     expect(r.description).toBe('prod: no rollback point was chosen in time; nothing was changed');
   });
@@ -300,10 +331,11 @@ describe('agents without a usable Node.js', () => {
     expect(records('no-node')).toEqual([]);
   });
 
-  test('old node: the error names the version found', () => {
+  test('old node: the worker itself refuses in one sentence naming the version found, in the same sh step', () => {
     const r = result('old-node');
     expect(r.error).toBe('rollback: this agent has Node.js v18.19.0; the rollback worker needs Node.js 20.18.1 or newer.');
-    expect(records('old-node')).toEqual([]);
+    expect(shCalls(r)).toEqual([expect.objectContaining({ exit: 2, script: WORKER_SCRIPT })]);
+    expect(r.log).not.toMatch(/\n\s+at /);
   });
 });
 
@@ -325,9 +357,12 @@ describe('rollback(...): the whole flow in one call', () => {
   test('gets and previews on one agent, asks outside any node, runs on another with the submitter as approver', () => {
     const r = result('whole-flow');
     expect(r.result).toBe('SUCCESS');
-    expect(records('whole-flow').map((x) => [x.argv[0], x.params.date ?? null])).toEqual([
-      ['get', null], ['plan', '2026-11-19'], ['plan', '2026-11-17'], ['plan', '2026-11-12'], ['run', '2026-11-19'],
+    expect(records('whole-flow').map((x) => [x.argv[0], x.params.date ?? null, x.params.previews ?? null])).toEqual([
+      ['get', null, 3], ['run', '2026-11-19', null],
     ]);
+    expect(shCalls(r)).toHaveLength(2);
+    expect(stepsNamed(r, 'writeFile')).toHaveLength(2);
+    expect((stepsNamed(r, 'input')[0].parameters as Array<{ description: string }>)[0].description).toContain('api:1.2 (2026-11-12)');
     expect(records('whole-flow').pop()!.params.approver).toBe('carol');
     expect(stepsNamed(r, 'input')[0].node).toBeNull();
     expect(stepsNamed(r, 'timeout')[0]).toMatchObject({ time: 60 });
@@ -386,12 +421,11 @@ describe('credentials for every target', () => {
     expect(rec.paths.EXTRA_CA).toMatch(/@tmp\/secretFiles\/[^/]+\/ca\.pem$/);
   });
 
-  test('no secret reaches a shell script, the parameters or the log; node --version runs without them', () => {
+  test('no secret reaches a shell script, the parameters or the log', () => {
     const r = result('credentials-all');
     const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env.ROLLBACK_PARAMS])) + r.log;
     for (const secret of [MORE.github, MORE.dcos, MORE.vault, 'kube-Tok3n-9x', 'CA-body-Qx']) expect(visible).not.toContain(secret);
-    for (const c of shCalls(r).filter((x) => x.script === NODE_VERSION_SCRIPT)) expect(c.env).toEqual({});
-    expect(new Set(shCalls(r).map((c) => c.script))).toEqual(new Set([NODE_VERSION_SCRIPT, WORKER_SCRIPT]));
+    expect(new Set(shCalls(r).map((c) => c.script))).toEqual(new Set([WORKER_SCRIPT]));
   });
 
   test.each([

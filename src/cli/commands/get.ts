@@ -3,6 +3,7 @@
  * line, newest first) on stdout and nothing else. Two forms:
  *   rollback get --config rollback.yml --env prod [--catalog FILE]
  *   rollback get --registry URL --repos a,b,c --env master     (the seed's form: tags ending -master)
+ * With --previews N (config form only) it also writes the plans of the newest N dates (src/cli/previews.ts).
  */
 import { dirname, join, resolve } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -15,6 +16,7 @@ import { addSecret } from '../../log';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
 import { createProgressLine } from '../progress';
+import { writePreviews } from '../previews';
 
 /**
  * A get allocates fast (two answers parsed per tag) and keeps little (the dates): V8 then lets the
@@ -79,6 +81,8 @@ export async function getCommand(ctx: CommandContext): Promise<number> {
     if (options.registry || options.repos) throw inputError('Give either --config or --registry with --repos, not both.');
     config = loadConfig(resolve(ctx.cwd, options.config), ctx.env);
     config.source = options.config;
+  } else if (options.previews > 0) {
+    throw inputError("'rollback get --previews' needs --config FILE: a preview asks the environment's target what it runs.");
   } else if (options.registry || options.repos) {
     config = seedConfig(requireOption(options, 'registry', '--registry (with --repos)'), requireOption(options, 'repos', '--repos (with --registry)'), envName, ctx.env);
   } else {
@@ -113,6 +117,8 @@ export async function getCommand(ctx: CommandContext): Promise<number> {
   }
   writeCatalog(catalogFile, catalog);
   logger.info(`${summary}; catalog: ${options.catalog}.`);
+  // Jenkins asks for the previews here, so the whole flow before its question is one worker run.
+  await writePreviews(ctx, catalog, dirname(catalogFile), options.previews);
   ctx.stdout(catalog.choices.map((d) => `${d}\n`).join(''));
   return 0;
 }

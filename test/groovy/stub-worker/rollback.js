@@ -39,6 +39,7 @@ fs.appendFileSync(
 );
 const dates = (process.env.STUB_DATES || '').split(',').filter(Boolean);
 const catalog = path.join(process.cwd(), '.rollback', 'catalog.json');
+const planTable = (date) => `SERVICE  NOW       AFTER\napi      api:1.3   api:1.2 (${date})\n`;
 const fail = (code, sentence) => {
   process.stderr.write(`rollback: ${sentence}\n`);
   process.exitCode = code;
@@ -56,6 +57,13 @@ if (command === 'undo') {
   process.stderr.write(`get: ${dates.length} rollback points for ${params.env}\n`);
   fs.mkdirSync(path.dirname(catalog), { recursive: true });
   fs.writeFileSync(catalog, JSON.stringify({ environment: params.env, choices: dates }));
+  // --previews N, as src/cli/previews.ts: one plan table (or why there is none) per newest date.
+  const previews = path.join(path.dirname(catalog), 'previews');
+  fs.rmSync(previews, { recursive: true, force: true });
+  for (const d of dates.slice(0, params.previews || 0)) {
+    fs.mkdirSync(previews, { recursive: true });
+    fs.writeFileSync(path.join(previews, `${d}.txt`), process.env.STUB_PLAN_SAYS ? `(no preview: ${process.env.STUB_PLAN_SAYS})\n` : planTable(d));
+  }
   process.stdout.write(dates.map((d) => `${d}\n`).join(''));
 } else if (!fs.existsSync(catalog)) {
   fail(2, `no catalog at ${catalog}; run 'rollback get' first.`);
@@ -64,7 +72,7 @@ if (command === 'undo') {
 } else if (command === 'plan' && process.env.STUB_PLAN_SAYS) {
   fail(1, process.env.STUB_PLAN_SAYS);
 } else if (command === 'plan') {
-  process.stdout.write(`SERVICE  NOW       AFTER\napi      api:1.3   api:1.2 (${params.date})\n`);
+  process.stdout.write(planTable(params.date));
 } else if (command === 'run') {
   const code = Number(process.env.STUB_RUN_EXIT || 0);
   // Like the worker: the snapshot is written before the first change, so a failed run leaves one too.

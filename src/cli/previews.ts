@@ -1,0 +1,59 @@
+/**
+ * `rollback get --previews N`: the plans of the newest N dates, written beside the catalog in the
+ * same worker run as the get, so a Jenkins question shows them without starting the worker again.
+ * The target is asked once what it runs; every preview is a plan against that answer.
+ *   <state>/previews.json           { environment, previews: [{ date, services } | { date, error }] }
+ *   <state>/previews/<date>.txt     the plan table (as `rollback plan` prints it), or "(no preview: <sentence>)"
+ * A preview is only a help for the person choosing: one that cannot be made says why and get still
+ * succeeds (run plans again, and fails loudly).
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Catalog } from '../catalog/types';
+import { writeFileAtomic } from '../catalog/io';
+import { describeError } from '../errors';
+import { buildPlan, formatPlan, planServices, type PlanService } from '../plan/plan';
+import type { CommandContext } from './context';
+import { currentImages } from './commands/plan';
+import { loadEnvironment, setup } from './commands/run';
+
+type Preview = { date: string; services: PlanService[]; table: string } | { date: string; error: string };
+
+async function makePreviews(ctx: CommandContext, catalog: Catalog, dates: string[]): Promise<Preview[]> {
+  let current: Record<string, string>;
+  try {
+    const s = await setup(ctx, {}, false, loadEnvironment(ctx));
+    try {
+      current = await currentImages(s, catalog);
+    } finally {
+      await s.close();
+    }
+  } catch (err) {
+    const error = describeError(err);
+    return dates.map((date) => ({ date, error }));
+  }
+  return dates.map((date) => {
+    try {
+      const plan = buildPlan(catalog, date, current);
+      return { date, services: planServices(plan), table: formatPlan(plan) };
+    } catch (err) {
+      return { date, error: describeError(err) };
+    }
+  });
+}
+
+/** Writes the previews of the newest `count` dates into stateDir (and clears those of an earlier get). */
+export async function writePreviews(ctx: CommandContext, catalog: Catalog, stateDir: string, count: number): Promise<void> {
+  const dir = join(stateDir, 'previews');
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(join(stateDir, 'previews.json'), { force: true });
+  if (count <= 0) return;
+  const previews = await makePreviews(ctx, catalog, catalog.choices.slice(0, count));
+  for (const p of previews) {
+    writeFileAtomic(join(dir, `${p.date}.txt`), 'error' in p ? `(no preview: ${p.error})\n` : p.table);
+    if ('error' in p) ctx.logger.info(`No preview of ${p.date}: ${p.error}`);
+  }
+  const json = previews.map((p) => ('error' in p ? p : { date: p.date, services: p.services }));
+  writeFileAtomic(join(stateDir, 'previews.json'), JSON.stringify({ environment: catalog.environment, previews: json }, null, 2) + '\n');
+  ctx.logger.info(`Previews of the newest ${previews.length} rollback points: ${join(stateDir, 'previews')}/.`);
+}
