@@ -37,4 +37,15 @@ export interface Catalog {
   services: CatalogService[];
   /** Every day with at least one kept image, newest first. */
   choices: string[];
+  /** Release points (`get --points released`, docs/points.md), newest first, each with its fleet. */
+  points?: CatalogPoint[];
+}
+
+export interface CatalogPoint {
+  /** YYYY-MM-DDTHH:MM:SSZ */
+  time: string;
+  /** Where it comes from: "Jenkins #412", "run by alice", "Marathon versions". */
+  origin: string;
+  /** Every service with a known image then, digest-pinned. */
+  services: { service: string; image: string }[];
 }

@@ -15,6 +15,9 @@ Options:
   -e, --env NAME        environment, as named under 'environments:' in the config
       --catalog FILE    catalog written by get, read by plan/run (default .rollback/catalog.json)
   -d, --date YYYY-MM-DD the rollback point (plan, run)
+      --at TIME         instead of --date: the fleet as it ran at the newest release point at or before
+                        TIME (YYYY-MM-DDTHH:MM:SSZ), digest-pinned (plan, run; see docs/points.md)
+      --points released get lists release points (what ran together) instead of build days
       --json            plan as JSON on stdout
       --previews N      get: also write the plans of the newest N dates beside the catalog
                         (previews.json, and previews/<date>.txt tables), in the same run

@@ -15,6 +15,10 @@ export interface Options {
   env?: string;
   catalog: string;
   date?: string;
+  /** A moment (`--at`): the release point at or before it (docs/points.md). */
+  at?: string;
+  /** What get lists: built (days) or released (release points). */
+  points?: 'built' | 'released';
   json: boolean;
   dryRun: boolean;
   approver?: string;
@@ -33,6 +37,8 @@ const FLAGS = {
   env: { type: 'string', short: 'e' },
   catalog: { type: 'string' },
   date: { type: 'string', short: 'd' },
+  at: { type: 'string' },
+  points: { type: 'string' },
   json: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   approver: { type: 'string' },
@@ -47,7 +53,7 @@ const FLAGS = {
 
 /** Keys ROLLBACK_PARAMS may carry, in camelCase as the Groovy steps write them. */
 const PARAM_KEYS: Record<string, 'string' | 'boolean' | 'number'> = {
-  config: 'string', env: 'string', catalog: 'string', date: 'string', json: 'boolean', dryRun: 'boolean',
+  config: 'string', env: 'string', catalog: 'string', date: 'string', at: 'string', points: 'string', json: 'boolean', dryRun: 'boolean',
   approver: 'string', snapshot: 'string', registry: 'string', repos: 'string', debug: 'boolean', previews: 'number',
 };
 
@@ -102,12 +108,19 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   }
   const p = fromParams(env.ROLLBACK_PARAMS);
   const pick = <T>(flag: T | undefined, key: string): T | undefined => (flag !== undefined ? flag : (p[key] as T | undefined));
+  const points = pick(values.points, 'points');
+  if (points !== undefined && points !== 'built' && points !== 'released') throw inputError(`--points must be 'built' (build days) or 'released' (release points), not '${points}'.`);
+  const at = pick(values.at, 'at');
+  if (at !== undefined && !/^\d{4}-\d{2}-\d{2}T[^\s]+$/.test(at)) throw inputError(`--at '${at}' is not a time of the form YYYY-MM-DDTHH:MM:SSZ (as 'rollback get --points released' prints them).`);
+  if (at !== undefined && pick(values.date, 'date') !== undefined) throw inputError("Give either --date (a build day) or --at (a release point), not both; see 'rollback --help'.");
   return {
     command: command as CommandName | undefined,
     config: pick(values.config, 'config'),
     env: pick(values.env, 'env'),
     catalog: pick(values.catalog, 'catalog') ?? '.rollback/catalog.json',
     date: pick(values.date, 'date'),
+    at,
+    points,
     json: pick(values.json, 'json') ?? false,
     dryRun: pick(values['dry-run'], 'dryRun') ?? false,
     approver: pick(values.approver, 'approver'),

@@ -140,6 +140,8 @@ interface RawConfig {
   notify?: Config['notify'];
   github?: Config['github'];
   ledger?: Config['ledger'];
+  points?: Config['points'];
+  releaseWindow?: number;
 }
 
 function normalize(raw: RawConfig, source: string, at: (path: Path) => string): Config {
@@ -181,9 +183,11 @@ function normalize(raw: RawConfig, source: string, at: (path: Path) => string): 
   };
 }
 
-/** ledger (docs/points.md); a relative ledger path is read beside the configuration file. */
-function releasePointsConfig(raw: RawConfig, source: string): Pick<Config, 'ledger'> {
-  const out: Pick<Config, 'ledger'> = {};
+/** points, releaseWindow and ledger (docs/points.md); a relative ledger path is read beside the configuration file. */
+function releasePointsConfig(raw: RawConfig, source: string): Pick<Config, 'points' | 'releaseWindow' | 'ledger'> {
+  const out: Pick<Config, 'points' | 'releaseWindow' | 'ledger'> = {};
+  if (raw.points) out.points = raw.points;
+  if (raw.releaseWindow !== undefined) out.releaseWindow = raw.releaseWindow;
   if (raw.ledger?.path) out.ledger = { path: isAbsolute(raw.ledger.path) ? raw.ledger.path : resolve(dirname(source), raw.ledger.path) };
   return out;
 }

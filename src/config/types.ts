@@ -70,6 +70,10 @@ export interface Config {
   /** Seconds to wait after the last service is healthy before checking every changed service stayed; 0: off. loadConfig sets it (default 30). */
   settle?: number;
   notify: { slack?: { webhook: string; channel?: string } };
+  /** What `get` lists: build days (default) or release points (docs/points.md). */
+  points?: 'built' | 'released';
+  /** Minutes within which changes a target remembers are one release point (default 10). */
+  releaseWindow?: number;
   /** Where release points are recorded; path resolved against the configuration file. Default: ledger/ in the state directory. */
   ledger?: { path?: string };
   github?: { token?: string; apiUrl?: string; deployments?: { repo: string; ref?: string } };

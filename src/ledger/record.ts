@@ -4,12 +4,12 @@
  */
 import type { ServiceConfig } from '../config/types';
 import { describeError, inputError, RollbackError } from '../errors';
-import { parseImageRef, sameImage } from '../image/reference';
+import { parseImageRef } from '../image/reference';
 import type { Logger } from '../log';
 import type { RegistryClient } from '../registry/client';
 import { runPool } from '../run/pool';
 import type { Target } from '../targets/types';
-import { LEDGER_VERSION, pointTime, type LedgerImage, type LedgerRecord, type LedgerStore } from './types';
+import { LEDGER_VERSION, pointTime, sameFleet, type LedgerImage, type LedgerRecord, type LedgerStore } from './types';
 
 export interface RecordDeps {
   target: Target;
@@ -54,12 +54,6 @@ export function registryPinner(registry: Pick<RegistryClient, 'digest'>, registr
     }
     return `${registryHost}/${ref.path}:${tag}@${digest}`;
   };
-}
-
-/** Same services, each at the same image (by digest). */
-export function sameFleet(a: LedgerImage[], b: LedgerImage[]): boolean {
-  if (a.length !== b.length) return false;
-  return a.every((x) => b.some((y) => y.service === x.service && sameImage(y.image, x.image)));
 }
 
 export async function recordFleet(deps: RecordDeps, req: RecordRequest): Promise<RecordOutcome> {

@@ -3,6 +3,7 @@
  * `rollback record` (a deploy pipeline's last step) and after every successful run and undo; it
  * names every service's image pinned by digest, so going back to it cannot pick up a re-pushed tag.
  */
+import { sameImage } from '../image/reference';
 
 export const LEDGER_VERSION = 1;
 
@@ -31,6 +32,12 @@ export interface LedgerStore {
   /** Writes one record atomically; a record of the same time is never overwritten (returns false). */
   append(record: LedgerRecord): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** Same services, each at the same image (by digest). */
+export function sameFleet(a: LedgerImage[], b: LedgerImage[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((x) => b.some((y) => y.service === x.service && sameImage(y.image, x.image)));
 }
 
 const SECOND = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;

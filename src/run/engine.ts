@@ -19,7 +19,8 @@ import { describeError, inputError, RollbackError } from '../errors';
 import type { Logger } from '../log';
 import type { Change, Notifier, RunEvent, RunInfo } from '../notify/types';
 import { sameImage } from '../image/reference';
-import { buildPlan, checkDate, type Plan } from '../plan/plan';
+import type { Plan } from '../plan/plan';
+import { checkRollbackPoint, isMoment, planFor } from '../plan/points';
 import type { Target } from '../targets/types';
 import { acquireLock, type LockOptions } from './lock';
 import { runPool } from './pool';
@@ -64,6 +65,7 @@ export interface CommonRequest {
 
 export interface RunRequest extends CommonRequest {
   catalog: Catalog;
+  /** A day (YYYY-MM-DD, build days) or a moment (`--at`: the release point at or before it, from catalog.points). */
   date: string;
 }
 
@@ -389,17 +391,17 @@ function stateWords(e: SnapshotService): string {
 export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Outcome> {
   const c = context(deps, req.settleMs);
   const { logger, target } = deps;
-  checkDate(req.catalog, req.date); // an unknown date is refused before anything is asked of anyone
+  checkRollbackPoint(req.catalog, req.date); // an unknown date (or a time before every release point) is refused before anything is asked of anyone
   if (req.catalog.environment !== req.environment) {
     throw inputError(`The catalog is for environment ${req.catalog.environment}, not ${req.environment}; run 'rollback get --env ${req.environment}' or pass its --catalog.`);
   }
-  return withLock(c, req.environment, `rollback run --date ${req.date}`, async () => {
+  return withLock(c, req.environment, `rollback run ${isMoment(req.date) ? '--at' : '--date'} ${req.date}`, async () => {
     const services = req.catalog.services.map((s) => serviceConfig(req.services, s.name, 'the catalog'));
     for (const s of req.services) {
       if (!req.catalog.services.some((c) => c.name === s.name)) logger.warn(`Service ${s.name} is in the configuration but not in the catalog, so it is left as it is; run 'rollback get' again to include it.`);
     }
     const current = await readCurrent(c, services, req.parallel);
-    const plan = buildPlan(req.catalog, req.date, Object.fromEntries(Object.entries(current).map(([k, v]) => [k, v.image])));
+    const plan = planFor(req.catalog, req.date, Object.fromEntries(Object.entries(current).map(([k, v]) => [k, v.image])));
     for (const e of plan.entries) logger.info(`plan: ${e.service}: ${e.action === 'change' ? `${e.current} -> ${e.target!.reference}` : e.reason}`);
     const changes = plan.entries.filter((e) => e.action === 'change');
     const what = `Rollback of ${req.environment} to ${req.date}`;

@@ -88,6 +88,10 @@ export async function getCommand(ctx: CommandContext): Promise<number> {
   } else {
     throw inputError("'rollback get' needs --config FILE, or --registry URL with --repos a,b,c; see 'rollback --help'.");
   }
+  if ((options.points ?? config.points) === 'released') {
+    if (!options.config) throw inputError("Release points (--points released) need --config: they come from the ledger and the environment's target.");
+    return (await import('./points')).getPointsCommand(ctx);
+  }
   const catalogFile = resolve(ctx.cwd, options.catalog);
   lowerHeapGrowth();
   const started = Date.now();

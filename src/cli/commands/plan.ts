@@ -3,7 +3,9 @@
  * What a date would change, per service, against what the target runs now: a table on stdout
  * (or JSON with --json). Changes nothing, takes no lock.
  */
-import { buildPlan, checkDate, formatPlan, planJson } from '../../plan/plan';
+import { checkDate, formatPlan, planJson } from '../../plan/plan';
+import { planFor } from '../../plan/points';
+import { releasedCatalogFor } from './points';
 import { inputError } from '../../errors';
 import type { CommandContext } from '../context';
 import type { Catalog } from '../../catalog/types';
@@ -23,11 +25,13 @@ export async function currentImages(s: Pick<Setup, 'config' | 'target'>, catalog
 
 export async function planCommand(ctx: CommandContext, io: RunIo = {}): Promise<number> {
   const loaded = loadEnvironment(ctx);
-  const catalog = readCatalogFor(loaded.catalogFile, loaded.environment.name);
-  const date = checkDate(catalog, ctx.options.date);
+  const at = ctx.options.at;
+  const stored = at ? undefined : readCatalogFor(loaded.catalogFile, loaded.environment.name);
+  const date = at ?? checkDate(stored!, ctx.options.date);
   const s = await setup(ctx, io, false, loaded);
   try {
-    const plan = buildPlan(catalog, date, await currentImages(s, catalog));
+    const catalog = stored ?? (await releasedCatalogFor(ctx, s));
+    const plan = planFor(catalog, date, await currentImages(s, catalog));
     ctx.stdout(ctx.options.json ? planJson(plan) : formatPlan(plan));
     return 0;
   } finally {

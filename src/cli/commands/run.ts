@@ -22,6 +22,7 @@ import { openTarget } from '../../targets';
 import type { Target } from '../../targets/types';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
+import { releasedCatalogFor } from './points';
 import { recordAfter } from './record';
 
 /** What tests, the demo and the chaos suites may replace at the edge. */
@@ -121,9 +122,13 @@ export function finish(ctx: CommandContext, outcome: Outcome): number {
 export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<number> {
   const loaded = loadEnvironment(ctx);
   const envName = loaded.environment.name;
-  const catalog = readCatalogFor(loaded.catalogFile, envName);
-  const date = requireOption(ctx.options, 'date', '--date');
+  const stored = ctx.options.at ? undefined : readCatalogFor(loaded.catalogFile, envName);
+  const date = ctx.options.at ?? requireOption(ctx.options, 'date', '--date (or --at)');
   const s = await setup(ctx, io, true, loaded);
+  const catalog = stored ?? (await releasedCatalogFor(ctx, s).catch(async (err) => {
+    await s.close();
+    throw err;
+  }));
   // ghcr.io: the preflight asks the GitHub Packages API, as `get` did (src/registry/ghcr.ts).
   const ghcr = !io.engine?.imageExists && isGhcr(s.config.registry.url) ? ghcrPackages(s.config, { logger: ctx.logger, github: { sleep: io.engine?.sleep } }) : undefined;
   const registry = io.engine?.imageExists || ghcr ? undefined : createRegistryClient(s.config.registry, { logger: ctx.logger });
