@@ -88,7 +88,7 @@ function schemaMessage(e: ErrorObject): { path: Path; text: string } {
       return { path, text: `${at} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}` };
     case 'maxProperties':
     case 'minProperties':
-      if (path[path.length - 1] === 'target') return { path, text: `${at} must name exactly one target (marathon, swarm, docker, kubernetes or github)` };
+      if (path[path.length - 1] === 'target') return { path, text: `${at} must name exactly one target (marathon, swarm, docker, kubernetes, github or gitlab)` };
       return { path, text: `${at} ${e.message}` };
     default:
       return { path, text: `${at} ${e.message}` };

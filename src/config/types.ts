@@ -26,6 +26,14 @@ export interface ServiceConfig {
   docker?: { container?: string };
   kubernetes?: { kind?: 'Deployment' | 'StatefulSet' | 'DaemonSet'; name?: string; container?: string };
   github?: { paths?: string[] };
+  /** GitOps targets (github, gitlab): where this service's image lives, instead of the target's paths. */
+  gitops?: {
+    paths?: string[];
+    /** Helm values: dotted key paths of the image's repository, tag and (optional) digest. */
+    values?: { repository: string; tag: string; digest?: string };
+    /** Argo CD Application that deploys it (default: argocd.application, else the environment's name). */
+    application?: string;
+  };
 }
 
 export interface MarathonTargetConfig {
@@ -39,16 +47,34 @@ export interface MarathonTargetConfig {
 export interface SwarmTargetConfig { host?: string; stack?: string; tls?: TlsConfig }
 export interface DockerTargetConfig { host?: string; container?: string; history?: string; monitor?: number; tls?: TlsConfig }
 export interface KubernetesTargetConfig { kubeconfig?: string; context?: string; namespace?: string; revisions?: boolean }
-export interface GithubTargetConfig { repo: string; branch?: string; paths: string[]; pullRequest?: boolean }
+/** What the github and gitlab targets share: the files, image automation, and how to see the cluster follow. */
+export interface GitopsTargetConfig {
+  paths: string[];
+  /** 'ignore': go ahead even where image automation would move the images forward again (said in the plan and the commit). */
+  automation?: 'refuse' | 'ignore';
+  /** Wait for Argo CD to sync and report the commit healthy. */
+  argocd?: { url: string; token?: string; application?: string; insecure?: boolean };
+}
+export interface GithubTargetConfig extends GitopsTargetConfig { repo: string; branch?: string; pullRequest?: boolean }
+export interface GitlabTargetConfig extends GitopsTargetConfig {
+  /** The instance (https://gitlab.com, or https://host/prefix for a self-managed one under a path); the API is url/api/v4. */
+  url: string;
+  /** Numeric id or full path (acme/manifests). */
+  project: string;
+  branch?: string;
+  token?: string;
+  mergeRequest?: boolean;
+}
 
 export type TargetConfig =
   | { marathon: MarathonTargetConfig }
   | { swarm: SwarmTargetConfig }
   | { docker: DockerTargetConfig }
   | { kubernetes: KubernetesTargetConfig }
-  | { github: GithubTargetConfig };
+  | { github: GithubTargetConfig }
+  | { gitlab: GitlabTargetConfig };
 
-export type TargetKind = 'marathon' | 'swarm' | 'docker' | 'kubernetes' | 'github';
+export type TargetKind = 'marathon' | 'swarm' | 'docker' | 'kubernetes' | 'github' | 'gitlab';
 
 export interface EnvironmentConfig {
   name: string;

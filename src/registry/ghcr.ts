@@ -6,7 +6,7 @@
  *
  * The date is the version's created_at: when that digest was pushed to GHCR, not the image
  * config's `created`. For images built and pushed by CI in one go they agree to the minute; an
- * image built earlier and pushed (or copied) later gets the push day. See docs/github.md.
+ * image built earlier and pushed (or copied) later gets the push day. See docs/gitops.md.
  */
 import type { Config } from '../config/types';
 import { inputError } from '../errors';

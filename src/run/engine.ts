@@ -284,7 +284,7 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
     const changed = names((e) => e.state === 'done');
     return {
       exitCode: 0,
-      summary: `${what}: ${changed.length} service${changed.length === 1 ? '' : 's'} ${info.action === 'undo' ? 'put back' : 'changed'} (${list(changed)}), approved by ${info.approver}.`,
+      summary: `${what}: ${changed.length} service${changed.length === 1 ? '' : 's'} ${info.action === 'undo' ? 'put back' : 'changed'} (${list(changed)}), approved by ${info.approver}${target.unchecked?.() ? `; ${target.unchecked()}` : ''}.`,
       snapshot: journal.file,
       services: journal.data.services.map((e) => ({ service: e.service, state: e.state })),
     };
@@ -403,6 +403,7 @@ export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Ou
     const current = await readCurrent(c, services, req.parallel);
     const plan = planFor(req.catalog, req.date, Object.fromEntries(Object.entries(current).map(([k, v]) => [k, v.image])));
     for (const e of plan.entries) logger.info(`plan: ${e.service}: ${e.action === 'change' ? `${e.current} -> ${e.target!.reference}` : e.reason}`);
+    for (const note of await target.notes?.(services) ?? []) logger.info(`plan: ${note}`);
     const changes = plan.entries.filter((e) => e.action === 'change');
     const what = `Rollback of ${req.environment} to ${req.date}`;
     const states = plan.entries.map((e) => ({ service: e.service, state: e.action }));

@@ -14,6 +14,8 @@ export async function openTarget(ctx: TargetContext): Promise<Target> {
     case 'kubernetes':
       return (await import('./kubernetes')).createKubernetesTarget(ctx);
     case 'github':
-      return (await import('./github')).createGithubTarget(ctx);
+      return (await import('./gitops/github')).createGithubTarget(ctx);
+    case 'gitlab':
+      return (await import('./gitops/gitlab')).createGitlabTarget(ctx);
   }
 }

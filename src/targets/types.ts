@@ -36,6 +36,16 @@ export interface Target {
    * (src/run/settle.ts).
    */
   controllerOf?(service: ServiceConfig): Promise<string | undefined>;
+  /**
+   * Optional: what the plan should also say about this target for these services (image automation
+   * that was told to be ignored, how health is or is not checked). Printed by `plan`, logged by `run`.
+   */
+  notes?(services: ServiceConfig[]): Promise<string[]>;
+  /**
+   * Optional: when this target cannot see the services become healthy, the words the final sentence
+   * ends with ("health was not checked: ..."), so nobody reads "done" as "running".
+   */
+  unchecked?(): string | undefined;
   /** Starts the change to `image` (digest-pinned reference); returns once the target accepted it. */
   deploy(service: ServiceConfig, image: string): Promise<void>;
   /** Resolves when the service runs `image` healthily; rejects with a sentence on failure or after timeoutMs. */

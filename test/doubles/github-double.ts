@@ -42,6 +42,10 @@ export interface GithubDouble {
   /** The next ref update finds the branch moved: a concurrent push just before it. */
   raceNextRefUpdate(repo: string, branch: string, path: string, content: string, times?: number): void;
   rateLimit(count: number, kind: 'primary' | 'secondary'): void;
+  /** The branch requires pull requests: ref updates answer 422 as GitHub does. */
+  protect(repo: string, branch: string): void;
+  /** The branch head's commit sha. */
+  head(repo: string, branch: string): string | undefined;
   serverErrors(count: number, status?: number, match?: RegExp): void;
   deployments: Obj[];
   statuses: Map<number, Obj[]>;
@@ -64,6 +68,7 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
   let rate = { count: 0, kind: 'primary' as 'primary' | 'secondary' };
   let errors = { count: 0, status: 502, match: /./ };
   const races = new Map<string, { path: string; content: string; times: number }>();
+  const protectedRefs = new Set<string>();
   let nextId = 1000;
   let started = 0;
 
@@ -152,11 +157,22 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
     }
 
     // Contents (read only here): base64 content and the blob sha.
-    if ((m = rest.match(/^\/contents\/(.+)$/)) && method === 'GET') {
+    if ((m = rest.match(/^\/contents(?:\/(.*))?$/)) && method === 'GET') {
       const ref = url.searchParams.get('ref') ?? 'main';
       const commit = commitObjs.get(ref) ?? commitObjs.get(refs.get(`${repo} refs/heads/${ref}`) ?? '');
-      const path = decodeURIComponent(m[1]);
+      const path = decodeURIComponent(m[1] ?? '').replace(/\/+$/, '');
       const blob = commit ? trees.get(commit.tree)!.get(path) : undefined;
+      if (!blob && commit) {
+        // A directory: its entries, files and subdirectories, one level deep.
+        const prefix = path ? `${path}/` : '';
+        const entries = new Map<string, Obj>();
+        for (const [p2, sha] of trees.get(commit.tree)!) {
+          if (!p2.startsWith(prefix)) continue;
+          const [name, ...more] = p2.slice(prefix.length).split('/');
+          entries.set(name, { type: more.length ? 'dir' : 'file', name, path: prefix + name, sha: more.length ? sha1(prefix + name) : sha });
+        }
+        if (entries.size) return send(res, 200, [...entries.values()]);
+      }
       if (!blob) return notFound(res);
       const content = blobs.get(blob)!;
       if (Buffer.byteLength(content) > (options.contentLimit ?? 1024 * 1024)) {
@@ -206,6 +222,9 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
       }
       const head = refs.get(key);
       if (!head) return send(res, 422, { message: 'Reference does not exist' });
+      // A protected branch (required pull request reviews) refuses every direct update.
+      // https://docs.github.com/en/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches
+      if (protectedRefs.has(key)) return send(res, 422, { message: 'Changes must be made through a pull request.', documentation_url: 'https://docs.github.com/articles/about-protected-branches' });
       const parents = commitObjs.get(body.sha)?.parents ?? [];
       // Without force, the new commit must descend from the current head (fast-forward).
       if (!body.force && !parents.includes(head) && body.sha !== head) return send(res, 422, { message: 'Update is not a fast forward' });
@@ -276,6 +295,12 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
     },
     raceNextRefUpdate(repo, branch, path, content, times = 1) {
       races.set(`${repo} refs/heads/${branch}`, { path, content, times });
+    },
+    protect(repo, branch) {
+      protectedRefs.add(`${repo} refs/heads/${branch}`);
+    },
+    head(repo, branch) {
+      return refs.get(`${repo} refs/heads/${branch}`);
     },
     rateLimit(count, kind) {
       rate = { count, kind };

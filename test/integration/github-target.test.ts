@@ -14,7 +14,7 @@ import { mask, memoryLogger } from '../../src/log';
 import { buildPlan } from '../../src/plan/plan';
 import { ghcrSource } from '../../src/registry/ghcr';
 import { runRollback, undoRollback } from '../../src/run/engine';
-import { createGithubTarget } from '../../src/targets/github';
+import { createGithubTarget } from '../../src/targets/gitops/github';
 import type { Target } from '../../src/targets/types';
 import { GithubDouble, startGithubDouble } from '../doubles/github-double';
 

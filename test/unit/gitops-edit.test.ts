@@ -2,8 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { findImages, ManifestError, replaceImages } from '../../src/gitops/edit';
+import { findImages, findSites, ManifestError, replaceImages } from '../../src/targets/gitops/edit';
 import { isImageOf, parseImageRef, sameImage } from '../../src/image/reference';
+import { swapped } from '../support/gitops';
 
 const corpus = (name: string) => readFileSync(join(__dirname, '../fixtures/manifests', name), 'utf8');
 const HOST = 'registry.example.com';
@@ -89,4 +90,85 @@ test('property: any tag and digest round-trips in every quoting style and the re
     }),
     { numRuns: 100 },
   );
+});
+
+// --- Kustomize images:, Helm values, JSON: every other byte kept, checked against the fixture with only the image values swapped.
+const D = (c: string) => `sha256:${c.repeat(64)}`;
+
+test('Kustomize images: newTag and digest written, digest: added inside the entry, newName and everything else kept', () => {
+  const before = corpus('kustomization.yaml');
+  const r = replaceImages(before, [
+    { repository: 'shop/api', image: `${HOST}/shop/api:38-prod@${D('3')}` },
+    { repository: 'shop/web', image: `${HOST}/shop/web:4-prod@${D('4')}` },
+    { repository: 'shop/worker', image: `${HOST}/shop/worker:6-prod@${D('5')}` },
+  ], HOST);
+  expect(r.missing).toEqual([]);
+  expect(r.text).toBe(swapped(before, [
+    ['newTag: 39-prod     # keep', 'newTag: 38-prod     # keep'],
+    [`digest: ${D('1')}`, `digest: ${D('3')}`],
+    ['    newTag: "5-prod"\n', `    newTag: "4-prod"\n    digest: ${D('4')}\n`],
+    ["{name: shop/worker, newTag: '7-prod'}", `{name: shop/worker, newTag: '6-prod', digest: ${D('5')}}`],
+  ]));
+  // Read back as the images the cluster will run; newName stays the image's name.
+  expect(findSites(r.text, { repository: 'shop/web' }, HOST).map((s) => s.image)).toEqual([`${HOST}/shop/web:4-prod@${D('4')}`]);
+  // Putting back the tag-only image removes the digest line again: the file is what it was.
+  const back = replaceImages(r.text, [
+    { repository: 'shop/api', image: `${HOST}/shop/api:39-prod@${D('1')}` },
+    { repository: 'shop/web', image: 'registry.example.com/shop/web:5-prod' },
+    { repository: 'shop/worker', image: 'shop/worker:7-prod' },
+  ], HOST);
+  expect(back.text).toBe(before);
+});
+
+test('Kustomize: matched exactly by name with or without the host; a newName of another repository is refused', () => {
+  const k = 'images:\n- name: shop/api-canary\n  newTag: "1"\n- name: other.io/shop/api\n  newTag: "2"\n';
+  expect(findSites(k, { repository: 'shop/api' }, HOST)).toEqual([]);
+  expect(() => findSites('images:\n- name: shop/api\n  newName: shop/api-fork\n', { repository: 'shop/api' }, HOST)).toThrow(/newName shop\/api-fork, another repository than shop\/api/);
+});
+
+test('Kustomize JSON: the digest is added as JSON, the file stays JSON and every other byte is kept', () => {
+  const before = corpus('kustomization.json');
+  const r = replaceImages(before, [{ repository: 'shop/api', image: `${HOST}/shop/api:38-prod@${D('3')}` }], HOST);
+  expect(r.text).toBe(swapped(before, [['{"name": "shop/api", "newTag": "39-prod"}', `{"name": "shop/api", "newTag": "38-prod", "digest": "${D('3')}"}`]]));
+  expect(JSON.parse(r.text).images[0]).toEqual({ name: 'shop/api', newTag: '38-prod', digest: D('3') });
+});
+
+test('plain image: in a JSON manifest keeps the JSON quoting', () => {
+  const before = corpus('deployment.json');
+  const r = replaceImages(before, [{ repository: 'shop/api', image: API }], HOST);
+  expect(r.text).toBe(swapped(before, [['"registry.example.com/shop/api:39-prod"', JSON.stringify(API)]]));
+  expect(() => JSON.parse(r.text)).not.toThrow();
+});
+
+test('Helm values at per-service key paths: tag and digest written in their own style, a missing digest added', () => {
+  const before = corpus('helm-values.yaml');
+  const paths = (s: string) => ({ repository: `${s}.image.repository`, tag: `${s}.image.tag`, digest: `${s}.image.digest` });
+  const r = replaceImages(before, [
+    { repository: 'shop/api', values: paths('api'), image: `${HOST}/shop/api:1.10@${D('3')}` },
+    { repository: 'shop/web', values: paths('web'), image: `${HOST}/shop/web:4-prod@${D('4')}` },
+    { repository: 'shop/worker', values: paths('worker'), image: `${HOST}/shop/worker:6-prod@${D('5')}` },
+  ], HOST);
+  expect(r.missing).toEqual([]);
+  expect(r.text).toBe(swapped(before, [
+    ['    tag: "39-prod"\n', `    tag: "1.10"\n    digest: ${D('3')}\n`],
+    ["tag: 5-prod, digest: ''", `tag: 4-prod, digest: '${D('4')}'`],
+    ['tag: 7-prod\n', 'tag: 6-prod\n'],
+    [`digest: ${D('2')}`, `digest: ${D('5')}`],
+  ]));
+  expect(findSites(r.text, { repository: 'shop/api', values: paths('api') }, HOST).map((s) => s.image)).toEqual([`${HOST}/shop/api:1.10@${D('3')}`]);
+  // A plain tag that would read as a number is quoted, so Helm still sees the string.
+  const plain = replaceImages('image:\n  repository: shop/api\n  tag: 39-prod\n', [{ repository: 'shop/api', values: { repository: 'image.repository', tag: 'image.tag' }, image: 'shop/api:1.10' }], HOST);
+  expect(plain.text).toBe('image:\n  repository: shop/api\n  tag: "1.10"\n');
+  // Key paths that hold another repository: the service is missing from this file.
+  expect(replaceImages(before, [{ repository: 'shop/api', values: paths('web'), image: API }], HOST).missing).toEqual(['shop/api']);
+});
+
+test('Flux $imagepolicy markers are read on the lines of the image, in every layout', () => {
+  const plain = 'spec:\n  image: shop/api:1 # {"$imagepolicy": "flux-system:api"}\n  other: shop/web:1 # {"$imagepolicy": "flux-system:web"}\n';
+  expect(findSites(plain, { repository: 'shop/api' }, HOST)[0].imagePolicy).toEqual({ name: 'flux-system:api', line: 2 });
+  const kust = 'images:\n- name: shop/api\n  newTag: "1" # {"$imagepolicy": "apps:api-policy:tag"}\n- name: shop/web\n  newTag: "2"\n';
+  expect(findSites(kust, { repository: 'shop/api' }, HOST)[0].imagePolicy).toEqual({ name: 'apps:api-policy', line: 3 });
+  expect(findSites(kust, { repository: 'shop/web' }, HOST)[0].imagePolicy).toBeUndefined();
+  const values = 'image:\n  repository: shop/api # {"$imagepolicy": "flux-system:api:name"}\n  tag: "1" # {"$imagepolicy": "flux-system:api:tag"}\n';
+  expect(findSites(values, { repository: 'shop/api', values: { repository: 'image.repository', tag: 'image.tag' } }, HOST)[0].imagePolicy).toEqual({ name: 'flux-system:api', line: 2 });
 });

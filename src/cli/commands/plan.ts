@@ -33,6 +33,12 @@ export async function planCommand(ctx: CommandContext, io: RunIo = {}): Promise<
     const catalog = stored ?? (await releasedCatalogFor(ctx, s));
     const plan = planFor(catalog, date, await currentImages(s, catalog));
     ctx.stdout(ctx.options.json ? planJson(plan) : formatPlan(plan));
+    // What the target adds (image automation told to be ignored, health not checked): after the table, or in the log with --json.
+    const services = catalog.services.map((cs) => s.config.services.find((x) => x.name === cs.name)!);
+    for (const note of await s.target.notes?.(services) ?? []) {
+      if (ctx.options.json) ctx.logger.info(note);
+      else ctx.stdout(`${note}\n`);
+    }
     return 0;
   } finally {
     await s.close();
