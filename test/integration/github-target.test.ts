@@ -200,7 +200,7 @@ test('github target: a service whose image is in no manifest is refused before a
 test('through main(): get (GHCR) -> plan -> run losing a race twice (nothing changed) -> run -> undo', async () => {
   writeFileSync(
     join(dir, 'rollback.yml'),
-    `registry: {url: https://ghcr.io}\ngithub:\n  token: \${GH_TOKEN}\n  apiUrl: ${gh.url}\n  deployments: {repo: shop/audit}\nservices:\n  - {name: api, repository: shop/api}\n  - {name: web, repository: alice/web}\nenvironments:\n  prod:\n    tags: '-prod$'\n    target:\n      github: {repo: shop/gitops, paths: [prod/apps.yaml]}\n`,
+    `registry: {url: https://ghcr.io}\nsettle: 0\ngithub:\n  token: \${GH_TOKEN}\n  apiUrl: ${gh.url}\n  deployments: {repo: shop/audit}\nservices:\n  - {name: api, repository: shop/api}\n  - {name: web, repository: alice/web}\nenvironments:\n  prod:\n    tags: '-prod$'\n    target:\n      github: {repo: shop/gitops, paths: [prod/apps.yaml]}\n`,
   );
   const cli = async (...argv: string[]) => {
     const r = await runCli([...argv, '--config', 'rollback.yml', '--env', 'prod'], { env: { GH_TOKEN: TOKEN }, cwd: dir });
