@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings the real servers the tests use, so a fresh machine needs nothing else:
 #   docker-registry (real registry), docker.io (real engine, one-node swarm), groovy (Jenkins' Groovy 2.4),
-#   busybox-static (a runnable layer for test images), apache2-utils (htpasswd), skopeo (bench).
+#   busybox-static (a runnable layer for test images), apache2-utils (htpasswd), skopeo (bench),
+#   openssh-server + openssh-client (ssh:// Docker hosts), docker-compose (Compose projects, v1.29).
 # Installs what is missing (needs root and apt) and starts dockerd when none answers.
 set -euo pipefail
 
@@ -14,8 +15,17 @@ command -v groovy >/dev/null || need+=(groovy)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v tc >/dev/null || need+=(iproute2)
 command -v script >/dev/null || need+=(bsdutils)   # util-linux `script`: a real pty for the select tests
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ssh >/dev/null || need+=(openssh-client)
+command -v docker-compose >/dev/null || need+=(docker-compose)
 
 install_missing "The tests" ${need[@]+"${need[@]}"}
+
+# sshd (started by the ssh suites on a loopback port) needs its privilege separation user, which the
+# package's postinst creates; an image that unpacked the package without configuring it lacks it.
+if [ -x /usr/sbin/sshd ] && [ "$(id -u)" = 0 ] && ! getent passwd sshd >/dev/null; then
+  useradd --system --no-create-home --home-dir /run/sshd --shell /usr/sbin/nologin sshd
+fi
 
 # Real Docker engine: start one when none answers. vfs and no iptables/bridge work in a sandbox.
 if ! docker info >/dev/null 2>&1; then

@@ -296,6 +296,11 @@ private List credentialBindings(Map args) {
     if (args.githubCredentialsId) {
         bindings << string(credentialsId: args.githubCredentialsId, variable: 'GITHUB_TOKEN')
     }
+    if (args.sshCredentialsId) {
+        // "SSH Username with private key": a temporary key file (ssh:// Docker hosts' identityFile) and its user.
+        bindings << sshUserPrivateKey(credentialsId: args.sshCredentialsId,
+                                      keyFileVariable: 'SSH_KEY_FILE', usernameVariable: 'SSH_USER')
+    }
     List extra = args.credentials ?: []
     for (int i = 0; i < extra.size(); i++) {
         bindings << bindingOf(extra[i], "credentials[${i}]")

@@ -44,8 +44,8 @@ export interface MarathonTargetConfig {
   dcos?: { loginUrl?: string; uid?: string; password?: string; token?: string };
   tls?: TlsConfig;
 }
-export interface SwarmTargetConfig { host?: string; stack?: string; tls?: TlsConfig }
-export interface DockerTargetConfig { host?: string; container?: string; history?: string; monitor?: number; tls?: TlsConfig }
+export interface SwarmTargetConfig { host?: string; stack?: string; tls?: TlsConfig; identityFile?: string; knownHosts?: string }
+export interface DockerTargetConfig { host?: string; container?: string; history?: string; monitor?: number; tls?: TlsConfig; identityFile?: string; knownHosts?: string }
 export interface KubernetesTargetConfig { kubeconfig?: string; context?: string; namespace?: string; revisions?: boolean }
 /** What the github and gitlab targets share: the files, image automation, and how to see the cluster follow. */
 export interface GitopsTargetConfig {

@@ -142,6 +142,7 @@ class JenkinsHarness {
             case 'usernamePassword': return [type: 'usernamePassword'] + named
             case 'string': return [type: 'string'] + named
             case 'file': return [type: 'file'] + named
+            case 'sshUserPrivateKey': return [type: 'sshUserPrivateKey'] + named
             case 'fileExists':
                 needAgent('fileExists')
                 String asked = first instanceof Map ? named.file : first
@@ -346,6 +347,18 @@ class JenkinsHarness {
         }
     }
 
+    /** A credential's file under the agent's @tmp, readable by its owner only, removed after the block. */
+    private File secretFile(String type, String name, String content, List<File> secretFiles) {
+        needAgent("withCredentials(${type})")
+        File f = new File(agent.tmp, "secretFiles/${UUID.randomUUID()}/${name}")
+        f.parentFile.mkdirs()
+        f.text = content
+        f.setReadable(false, false)
+        f.setReadable(true, true)
+        secretFiles << f.parentFile
+        return f
+    }
+
     private Object withCredentials(List bindings, Closure body) {
         Map<String, String> o = [:]
         Map store = scenario.credentials ?: [:]
@@ -359,17 +372,21 @@ class JenkinsHarness {
                 if (b.type == 'usernamePassword') {
                     o[b.usernameVariable] = c.username
                     o[b.passwordVariable] = c.password
+                } else if (b.type == 'sshUserPrivateKey') {
+                    // As the SSH Credentials plugin binds it: the key in a file, the user in a variable.
+                    if (c.privateKey == null) {
+                        throw new AbortException("Credentials '${b.credentialsId}' is not an 'SSH Username with private key' credential")
+                    }
+                    o[b.keyFileVariable] = secretFile('sshUserPrivateKey', 'ssh-key', c.privateKey, secretFiles).path
+                    if (b.usernameVariable) {
+                        o[b.usernameVariable] = c.username
+                    }
                 } else if (b.type == 'file') {
                     // As the Credentials Binding plugin does: a file under the workspace's @tmp, removed after the block.
                     if (c.content == null) {
                         throw new AbortException("Credentials '${b.credentialsId}' is of type 'Secret text' where 'Secret file' was expected")
                     }
-                    needAgent('withCredentials(file)')
-                    File f = new File(agent.tmp, "secretFiles/${UUID.randomUUID()}/${c.fileName ?: 'secret'}")
-                    f.parentFile.mkdirs()
-                    f.text = c.content
-                    secretFiles << f.parentFile
-                    o[b.variable] = f.path
+                    o[b.variable] = secretFile('file', c.fileName ?: 'secret', c.content, secretFiles).path
                 } else {
                     if (c.secret == null) {
                         throw new AbortException("Credentials '${b.credentialsId}' is of type 'Secret file' where 'Secret text' was expected")

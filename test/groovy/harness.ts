@@ -20,8 +20,8 @@ export interface Scenario {
   resources?: string;
   /** The agent's environment on top of this process's (PATH, STUB_*). */
   agentEnv?: Record<string, string>;
-  /** Jenkins credentials by id: usernamePassword, Secret text ({ secret }) or Secret file ({ content, fileName }). */
-  credentials?: Record<string, { username: string; password: string } | { secret: string } | { content: string; fileName?: string }>;
+  /** Jenkins credentials by id: usernamePassword, Secret text ({ secret }), Secret file ({ content, fileName }) or SSH key ({ username, privateKey }). */
+  credentials?: Record<string, { username: string; password: string } | { secret: string } | { content: string; fileName?: string } | { username: string; privateKey: string }>;
   /** Labels that name one fixed agent (label -> agent name): its workspace is kept under agentsDir. */
   agents?: Record<string, string>;
   /** Where fixed agents live; share it between scenarios to model later builds on the same agent. */

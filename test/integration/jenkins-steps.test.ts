@@ -31,6 +31,7 @@ const CREDENTIALS = {
   'dcos-token': { secret: MORE.dcos },
   vault: { username: 'vault-user', password: MORE.vault },
   'extra-ca': { content: MORE.ca, fileName: 'ca.pem' },
+  'edge-ssh': { username: 'deploy', privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\nssh-Key-body-Zt9\n-----END OPENSSH PRIVATE KEY-----\n' },
 };
 const ALL_CREDENTIALS = `kubeconfigCredentialsId: 'kube-prod', githubCredentialsId: 'github-rollback',
   credentials: [[id: 'dcos-token', type: 'string', variable: 'DCOS_TOKEN'],
@@ -118,6 +119,10 @@ beforeAll(async () => {
     scenario('credentials-all', {
       jenkinsfile: `@Library('rollback') _\nnode { rollback.choices(env: 'prod', ${ALL_CREDENTIALS}) }\n`,
       agentEnv: { STUB_SECRET_VARS: 'DCOS_TOKEN,VAULT_USER,VAULT_PASS', STUB_FILE_VARS: 'EXTRA_CA' },
+    }),
+    scenario('credentials-ssh', {
+      jenkinsfile: "@Library('rollback') _\nnode { rollback.choices(env: 'edge', sshCredentialsId: 'edge-ssh') }\n",
+      agentEnv: { STUB_SECRET_VARS: 'SSH_USER', STUB_FILE_VARS: 'SSH_KEY_FILE' },
     }),
     scenario('credentials-bad-type', { jenkinsfile: badCredentials("[id: 'vault', type: 'sshUserPrivateKey', variable: 'KEY']") }),
     scenario('credentials-bad-name', { jenkinsfile: badCredentials(`[id: 'dcos-token', type: 'string', variable: 'T; touch ${pwned}']`) }),
@@ -425,6 +430,21 @@ describe('credentials for every target', () => {
     const r = result('credentials-all');
     const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env.ROLLBACK_PARAMS])) + r.log;
     for (const secret of [MORE.github, MORE.dcos, MORE.vault, 'kube-Tok3n-9x', 'CA-body-Qx']) expect(visible).not.toContain(secret);
+    expect(new Set(shCalls(r).map((c) => c.script))).toEqual(new Set([WORKER_SCRIPT]));
+  });
+
+  test('sshCredentialsId: the key as a temporary file (SSH_KEY_FILE) and its user (SSH_USER), never in a script or the log', () => {
+    const r = result('credentials-ssh');
+    expect(r.error).toBeNull();
+    expect(stepsNamed(r, 'withCredentials')[0].bindings).toEqual([
+      { type: 'sshUserPrivateKey', credentialsId: 'edge-ssh', keyFileVariable: 'SSH_KEY_FILE', usernameVariable: 'SSH_USER' },
+    ]);
+    const [rec] = records('credentials-ssh');
+    expect(rec.secrets).toMatchObject({ SSH_USER: 'deploy'.length });
+    expect(rec.files).toEqual({ SSH_KEY_FILE: CREDENTIALS['edge-ssh'].privateKey.length });
+    expect(rec.paths.SSH_KEY_FILE).toMatch(/@tmp\/secretFiles\/[^/]+\/ssh-key$/);
+    const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env.ROLLBACK_PARAMS])) + r.log;
+    expect(visible).not.toContain('ssh-Key-body-Zt9');
     expect(new Set(shCalls(r).map((c) => c.script))).toEqual(new Set([WORKER_SCRIPT]));
   });
 

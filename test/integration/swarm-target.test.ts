@@ -140,4 +140,35 @@ maybe('swarm target on the real engine', () => {
       await target.close();
     }
   });
+
+  it('refuses replicated and global jobs in preflight with a sentence; a replicated service is not refused', async () => {
+    const jobs: [string, Record<string, unknown>, string][] = [
+      ['rjob', { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } }, 'replicated job'],
+      ['gjob', { GlobalJob: {} }, 'global job'],
+    ];
+    for (const [name, mode] of jobs) {
+      await engine.json('POST', '/services/create', {
+        body: {
+          Name: `${stack}_${name}`,
+          Labels: { 'rollback-test': id },
+          TaskTemplate: { ContainerSpec: { Image: refs.api['1-stage'], Command: ['true'] }, RestartPolicy: { Condition: 'none' } },
+          Mode: mode,
+        },
+      });
+    }
+    const { ctx } = targetContext({ swarm: { stack } }, services, stateDir);
+    const target = createSwarmTarget(ctx, { pollMs: 250 });
+    try {
+      for (const [name, , kind] of jobs) {
+        expect(await target.refuse!({ name, repository: `${id}/api` }, refs.api['3-stage'])).toBe(
+          `Swarm service '${stack}_${name}' (for service ${name}) is a ${kind}, which runs to completion and is not a service that can be rolled back (its update would re-run the job); leave it out of this environment's services, or run the job yourself with the image you want`,
+        );
+      }
+      expect(await target.refuse!(services[0], refs.api['1-stage'])).toBeUndefined();
+      // Asking changed nothing: the job's spec still has its own image.
+      expect(docker('service', 'inspect', `${stack}_rjob`, '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}')).toBe(refs.api['1-stage']);
+    } finally {
+      await target.close();
+    }
+  });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { compareApiVersions, createEngineClient, demultiplexLogs, pullAuthFor, registryAuthHeader } from '../../src/targets/docker/engine';
 import { appendHistory, hostSlug, previousImage, readHistory } from '../../src/targets/docker/history';
 import { resolveEngineAddress } from '../../src/targets/docker/host';
+import { sshArgs, sshFailure } from '../../src/targets/docker/ssh';
 import { engineTime } from '../../src/targets/docker/time';
 import { mask } from '../../src/log';
 import { startEngineDouble } from '../doubles/engine-double';
@@ -29,13 +30,44 @@ describe('resolveEngineAddress (DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY
   });
 
   it.each([
-    ['ssh://ops@host', /uses ssh:\/\/, which this tool does not speak/],
+    ['npipe:////./pipe/docker_engine', /uses npipe:\/\/, which this tool does not speak/],
+    ['ssh://ops@host/var/run', /has a path or query after the host/],
+    ['ssh://ops:secret@host', /carries a password/],
+    ['ssh://-oProxyCommand=x', /starting with '-'/],
     ['docker.example.com:2376', /is not a URL such as unix:\/\/\/var\/run\/docker.sock/],
     ['unix://relative.sock', /needs an absolute socket path/],
     ['tcp://h:2376/path', /must be just scheme:\/\/host:port/],
   ])('refuses %s in one sentence naming the config key', (host, message) => {
     expect(() => resolveEngineAddress(host, undefined, {}, W)).toThrow(message);
     expect(() => resolveEngineAddress(host, undefined, {}, W)).toThrow(new RegExp(`^${W.replace(/\./g, '\\.')}: Docker host`));
+  });
+
+  it('ssh://[user@]host[:port] as docker reads it, with identityFile and knownHosts (~ is the home folder)', () => {
+    expect(resolveEngineAddress('ssh://deploy@edge-1:2222', undefined, { HOME: '/home/j' }, W, { identityFile: '/run/key' })).toEqual({
+      host: 'ssh://deploy@edge-1:2222',
+      baseUrl: 'http://localhost',
+      ssh: { user: 'deploy', hostname: 'edge-1', port: 2222, identityFile: '/run/key', knownHosts: '/home/j/.ssh/known_hosts' },
+    });
+    expect(resolveEngineAddress(undefined, undefined, { DOCKER_HOST: 'ssh://[::1]', HOME: '/h' }, W, { knownHosts: '~/kh' }).ssh).toEqual({
+      user: undefined, hostname: '::1', port: undefined, identityFile: undefined, knownHosts: '/h/kh',
+    });
+    expect(sshArgs({ user: 'deploy', hostname: 'edge-1', port: 2222, identityFile: '/run/key', knownHosts: '/k h/known' })).toEqual([
+      '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'UserKnownHostsFile="/k h/known"', '-o', 'ConnectTimeout=30',
+      '-o', 'IdentitiesOnly=yes', '-i', '/run/key', '-p', '2222', '-l', 'deploy', '-T', '--', 'edge-1', 'docker', 'system', 'dial-stdio',
+    ]);
+    expect(() => resolveEngineAddress('tcp://h:2376', undefined, {}, W, { identityFile: '/k' })).toThrow(/identityFile and knownHosts apply to an ssh:\/\/user@host Docker host only/);
+    expect(() => resolveEngineAddress('ssh://h', { ca: '/ca' }, {}, W)).toThrow(/a tls block does not apply/);
+  });
+
+  it('ssh failures: host key and login are the operator\'s (input, one sentence with ssh\'s last line); anything else is retried', () => {
+    const a = { user: 'deploy', hostname: 'edge-1', port: 2222, knownHosts: '/kh' };
+    const changed = sshFailure(a, 'the Docker engine at ssh://deploy@edge-1:2222', 255, '@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\r\nHost key verification failed.\r\n');
+    expect(changed.message).toBe("The Docker engine at ssh://deploy@edge-1:2222 was not reached: the host key of edge-1:2222 is not the one recorded in /kh, and ssh never accepts such a key (ssh said: Host key verification failed); check the host's key fingerprint, then add it to that file (ssh-keyscan -p 2222 edge-1) or set knownHosts.");
+    expect((changed as { kind?: string }).kind).toBe('input');
+    expect(sshFailure(a, 'the engine', 255, 'deploy@edge-1: Permission denied (publickey).\n').message).toContain('ssh could not log in as deploy on edge-1:2222 (ssh said: deploy@edge-1: Permission denied (publickey))');
+    expect(sshFailure(a, 'the engine', 127, 'sh: 1: docker: not found\n').message).toContain('`docker system dial-stdio` failed there (sh: 1: docker: not found)');
+    const reset = sshFailure(a, 'the engine', 255, 'ssh: connect to host edge-1 port 2222: Connection refused\n') as Error & { code?: string };
+    expect([reset.code, reset.message]).toEqual(['ECONNRESET', 'ssh to edge-1:2222 ended with exit code 255: ssh: connect to host edge-1 port 2222: Connection refused']);
   });
 
   it('needs a client key with a client certificate', () => {

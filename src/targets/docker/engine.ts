@@ -1,7 +1,7 @@
 /**
  * A small client of the Docker Engine API (https://docs.docker.com/reference/api/engine/), over the
- * worker's one HTTP path (src/http/client.ts) with an undici dispatcher for the unix socket or
- * tcp + TLS. Only what the swarm and docker targets need: services, tasks, containers, images.
+ * worker's one HTTP path (src/http/client.ts) with an undici dispatcher for the unix socket,
+ * tcp + TLS, or ssh (the stdio of `ssh host docker system dial-stdio`, see ssh.ts). Only what the swarm and docker targets need: services, tasks, containers, images.
  * Every failure is one sentence naming the engine, the call and the engine's own message.
  */
 import { readFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { createHttpClient, HttpClient, HttpClientOptions, HttpResponse } from '.
 import { parseImageRef, registryHost } from '../../image/reference';
 import { addSecret } from '../../log';
 import type { EngineAddress } from './host';
+import { sshConnector } from './ssh';
 
 /**
  * The API versions this client speaks. It asks GET /version and uses the engine's version, capped
@@ -175,6 +176,8 @@ export interface EngineClientOptions {
   configWhere?: string;
   /** Retries, timeouts, sleep: as for every HTTP client (tests shorten them). */
   http?: Omit<HttpClientOptions, 'dispatcher'>;
+  /** The environment ssh runs in, for ssh:// hosts (HOME, SSH_AUTH_SOCK); default the worker's. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export function createEngineClient(options: EngineClientOptions): EngineClient {
@@ -183,9 +186,12 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
   const Where = `The Docker engine at ${address.host}`; // at the start of a sentence
   const cfgWhere = options.configWhere ?? 'Docker target';
   const agent = new Agent({
-    connections: 8,
-    keepAliveTimeout: 5_000,
-    connect: address.socketPath
+    // Each ssh connection is an ssh login: fewer of them, kept a little longer.
+    connections: address.ssh ? 4 : 8,
+    keepAliveTimeout: address.ssh ? 10_000 : 5_000,
+    connect: address.ssh
+      ? sshConnector(address.ssh, where, cfgWhere, options.env)
+      : address.socketPath
       ? { socketPath: address.socketPath }
       : address.tls
         ? {
@@ -216,6 +222,8 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
       return await http.request(url(path, o.query), { method, headers, body, timeoutMs: o.timeoutMs });
     } catch (err) {
       // The client's sentence names "http://localhost/..." for a socket; say which engine instead.
+      // ssh's own sentences (host key, login) already name the engine.
+      if (err instanceof RollbackError && err.message.startsWith(Where)) throw err;
       if (err instanceof RollbackError) {
         throw new RollbackError(err.kind, `Cannot reach ${where} (${method} ${path}): ${err.message.replace(/^\S+ \S+ (failed: )?/, '')}`, {
           cause: err,

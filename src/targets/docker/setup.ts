@@ -15,12 +15,12 @@ export interface EngineTargetDeps {
 export function engineTarget<K extends 'swarm' | 'docker'>(ctx: TargetContext, kind: K, deps: EngineTargetDeps) {
   const config = (ctx.environment.target as Record<K, K extends 'swarm' ? SwarmTargetConfig : DockerTargetConfig>)[kind];
   const configWhere = `${ctx.config.source} environments.${ctx.environment.name}.target.${kind}`;
-  const address = resolveEngineAddress(config.host, config.tls, ctx.env, configWhere);
+  const address = resolveEngineAddress(config.host, config.tls, ctx.env, configWhere, config);
   return {
     config,
     configWhere,
     address,
-    engine: deps.engine ?? createEngineClient({ address, configWhere }),
+    engine: deps.engine ?? createEngineClient({ address, configWhere, env: { ...process.env, ...ctx.env } }),
     clock: deps.clock ?? clockOf(ctx),
     pollMs: deps.pollMs ?? ctx.pollMs ?? 1000,
   };

@@ -106,6 +106,17 @@ export function createSwarmTarget(ctx: TargetContext, deps: SwarmTargetDeps = {}
       return undefined;
     },
 
+    async refuse(service) {
+      // A job (docker service create --mode replicated-job|global-job, API 1.41) runs its tasks to
+      // completion and then has none running: waiting for it to be "up" would time out, and the
+      // put-back would run the job again. It is not a service to roll back.
+      const found = await find(service);
+      const mode = found.Spec.Mode ?? {};
+      const job = 'ReplicatedJob' in mode ? 'replicated job' : 'GlobalJob' in mode ? 'global job' : undefined;
+      if (!job) return undefined;
+      return `Swarm service '${found.Spec.Name}' (for service ${service.name}) is a ${job}, which runs to completion and is not a service that can be rolled back (its update would re-run the job); leave it out of this environment's services, or run the job yourself with the image you want`;
+    },
+
     async deploy(service, image) {
       updatedAt.set(service.name, await update(service, image));
     },
