@@ -13,8 +13,8 @@ export interface ServiceChange {
   service: string;
   /** When the change was made (ISO 8601). */
   time: string;
-  /** Digest-pinned reference. */
-  image: string;
+  /** Digest-pinned reference; absent when it could not be pinned (the service has no known image from then on, until its next change). */
+  image?: string;
   /** Where it is remembered, for people: "Marathon versions". */
   source: string;
 }
@@ -38,7 +38,11 @@ export function mergePoints(records: LedgerRecord[], changes: ServiceChange[], w
   ].filter((e) => order.includes(e.service) && !Number.isNaN(e.at)).sort((a, b) => a.at - b.at);
   const fleetAt = (at: number): LedgerImage[] => {
     const now = new Map<string, string>();
-    for (const e of events) if (e.at <= at) now.set(e.service, e.image);
+    for (const e of events) {
+      if (e.at > at) continue;
+      if (e.image) now.set(e.service, e.image);
+      else now.delete(e.service);
+    }
     return byOrder([...now].map(([service, image]) => ({ service, image })));
   };
 

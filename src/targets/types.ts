@@ -61,7 +61,22 @@ export interface Target {
    * `rollback undo` works without a snapshot (another agent, a wiped workspace).
    */
   lastChanges?(services: ServiceConfig[]): Promise<RememberedRun>;
+  /**
+   * Optional: what the target remembers of each service's past images (Marathon's app versions,
+   * the docker history file...), so release points exist before the first ledger record
+   * (docs/points.md). Best effort: a service it cannot tell about is left out, never guessed.
+   * Images as the target spells them; the caller pins them by digest.
+   */
+  history?(services: ServiceConfig[]): Promise<TargetHistory>;
   close(): Promise<void>;
+}
+
+/** What a target remembers of the services' past images (see Target.history). */
+export interface TargetHistory {
+  /** Where it comes from, for people: "Marathon versions". */
+  source: string;
+  /** Each change of a service's image, with when it was made (ISO 8601); any order. */
+  changes: { service: string; time: string; image: string }[];
 }
 
 /** What a target's own history says about its last run or undo (see Target.lastChanges). */

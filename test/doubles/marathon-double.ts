@@ -13,7 +13,8 @@
  *   m.requests;                                             // every request: method, path, query, body
  *   await m.stop();
  *
- * Served: GET /v2/apps[?id=], GET/PUT /v2/apps/{id}[?force=true], GET /v2/apps/{id}/versions,
+ * Served: GET /v2/apps[?id=], GET/PUT /v2/apps/{id}[?force=true], GET /v2/apps/{id}/versions (newest
+ * first), GET /v2/apps/{id}/versions/{version} (the app definition then, unwrapped, as Marathon's REST docs show),
  * GET /v2/groups[/{id}], GET /v2/deployments, DELETE /v2/deployments/{id}[?force=true],
  * POST /acs/api/v1/auth/login (DC/OS). Auth: none, basic (Marathon --http_credentials), or DC/OS
  * (`Authorization: token=...`).
@@ -100,6 +101,11 @@ export interface MarathonOptions {
   /** How long a deployment takes. Default 30 ms. */
   deployMs?: number;
   auth?: { basic?: { username: string; password: string }; dcos?: { uid: string; password: string; token: string } };
+  /**
+   * The clock of new app versions (ms). Default: 2026-01-01 plus one second per version, so versions
+   * sort like Marathon's; release-point suites pass one they move forward between releases.
+   */
+  now?: () => number;
   /** Called after each request is answered (chaos: kill the worker after the N-th request). */
   onRequest?: (r: RecordedRequest) => void;
 }
@@ -120,7 +126,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
   // A copy: the token may be replaced (setDcosToken) without touching the caller's object.
   const auth = options.auth ? structuredClone(options.auth) : undefined;
   const double = { drop: 0 } as MarathonDouble;
-  const newVersion = () => new Date(Date.UTC(2026, 0, 1) + ++clock * 1000).toISOString();
+  const newVersion = () => new Date(options.now ? options.now() + ++clock : Date.UTC(2026, 0, 1) + ++clock * 1000).toISOString();
 
   for (const spec of options.apps) {
     const app: MarathonApp = {
@@ -185,7 +191,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
   }
 
   function appIdOf(path: string): string | undefined {
-    const m = /^\/v2\/apps(\/.+?)(\/versions)?\/?$/.exec(path);
+    const m = /^\/v2\/apps(\/.+?)(\/versions(?:\/[^/]+)?)?\/?$/.exec(path);
     return m ? decodeURIComponent(m[1]) : undefined;
   }
 
@@ -275,6 +281,11 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
       const slow = faults[id]?.slowMs;
       if (slow) await new Promise((r) => setTimeout(r, slow));
       if (!app) return { status: 404, json: { message: `App '${id}' does not exist` } };
+      const at = /\/versions\/([^/]+)\/?$/.exec(path);
+      if (at && method === 'GET') {
+        const v = versions.get(id)!.find((x) => x.version === decodeURIComponent(at[1]));
+        return v ? { status: 200, json: v } : { status: 404, json: { message: `App '${id}' does not exist in version ${decodeURIComponent(at[1])}` } };
+      }
       if (path.endsWith('/versions')) return { status: 200, json: { versions: versions.get(id)!.map((v) => v.version).reverse() } };
       if (method === 'GET') {
         const f = takeFault(id, 'get');

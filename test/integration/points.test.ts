@@ -1,9 +1,10 @@
 /**
  * Release points end to end (issue 16): images in the REAL registry (digests from it), the
  * Marathon double as the target. Record fleet A, deploy B by hand, record B; `run --at <A>` puts
- * the fleet exactly at A (digests equal), `undo` gives B back.
+ * the fleet exactly at A (digests equal), `undo` gives B back. The same with no record at all,
+ * from Marathon's app versions.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
 import type { Catalog } from '../../src/catalog/types';
@@ -23,7 +24,8 @@ maybe('release points from the ledger: record A, deploy B by hand, record B, run
 
   beforeAll(async () => {
     fleet = await prepareMarathonFleet({ dirPrefix: 'rollback-points-', deployTimeout: 10 });
-    m = await startMarathon({ apps: fleet.apps(), deployMs: 5 });
+    // Marathon's versions on the real clock: what it remembers is the same releases the records hold, listed once.
+    m = await startMarathon({ apps: fleet.apps(), deployMs: 5, now: Date.now });
   });
   afterAll(async () => {
     await m?.stop();
@@ -82,5 +84,53 @@ maybe('release points from the ledger: record A, deploy B by hand, record B, run
     const both = await cli(...fleet.args('plan', '--at', '2026-11-25T14:02:11Z', '--date', '2026-11-18'));
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/either --date .* or --at/);
+  });
+});
+
+maybe("release points from Marathon's app versions, with no record at all", () => {
+  let fleet: MarathonFleet;
+  let m: MarathonDouble;
+  let clock = Date.parse('2026-11-20T10:00:00Z');
+  const cli = (...args: string[]) => runCli(args, { env: fleet.env(m), cwd: fleet.dir });
+  const digestOf = (service: string, tag: string) => fleet.catalog.services.find((s) => s.name === service)!.images.find((i) => i.tag === tag)!.digest;
+
+  beforeAll(async () => {
+    fleet = await prepareMarathonFleet({ dirPrefix: 'rollback-versions-', deployTimeout: 10 });
+    m = await startMarathon({ apps: fleet.apps(), deployMs: 5, now: () => clock });
+  });
+  afterAll(async () => {
+    await m?.stop();
+    await fleet?.close();
+  });
+
+  it('lists the releases Marathon remembers, goes back exactly to A, and undo gives B back', async () => {
+    clock += 3_600_000;
+    await deployByHand(m, '/ds/prod/api', `${fleet.reg.host}/shop/api:1-prod`);
+    await deployByHand(m, '/ds/prod/web', `${fleet.reg.host}/shop/web:1-prod`);
+    const B = fleet.images(m);
+    clock += 3_600_000;
+    expect(existsSync(join(fleet.dir, '.rollback', 'ledger'))).toBe(false);
+
+    const got = await cli(...fleet.args('get', '--points', 'released'));
+    expect(got.stderr).toMatch(/2026-11-20T10:00:00Z {2}api 2-prod, web 2-prod, db 2-prod \(Marathon versions\)/);
+    expect(got.stderr).toMatch(/2026-11-20T11:00:00Z {2}api 1-prod, web 1-prod, db 2-prod \(Marathon versions\)/);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toBe('2026-11-20T11:00:00Z\n2026-11-20T10:00:00Z\n');
+    const versionReads = m.requests.filter((r) => /\/versions\/[^/]+$/.test(r.path)).length;
+    expect(versionReads).toBe(5); // api 2, web 2, db 1
+
+    const run = await cli(...fleet.args('run', '--at', '2026-11-20T10:30:00Z'));
+    expect(run.stderr).toMatch(/plan: api: \S+:1-prod -> \S+:2-prod@sha256/);
+    expect(run.code).toBe(0);
+    expect(fleet.images(m)).toEqual([
+      `${fleet.reg.host}/shop/api:2-prod@${digestOf('api', '2-prod')}`,
+      `${fleet.reg.host}/shop/web:2-prod@${digestOf('web', '2-prod')}`,
+      `${fleet.reg.host}/shop/db:2-prod`,
+    ]);
+
+    clock += 3_600_000;
+    const undo = await cli(...fleet.args('undo'));
+    expect(undo.code).toBe(0);
+    expect(fleet.images(m)).toEqual(B);
   });
 });

@@ -7,7 +7,10 @@ import { existsSync } from 'node:fs';
 import { readCatalog, writeCatalog } from '../../catalog/io';
 import type { Catalog } from '../../catalog/types';
 import { inputError } from '../../errors';
+import { registryHost } from '../../image/reference';
 import { openLedger } from '../../ledger/open';
+import { registryPinner } from '../../ledger/record';
+import { createRegistryClient } from '../../registry/client';
 import { gatherPoints, releasedCatalog } from '../../points/gather';
 import { describePoint, type ReleasePoint } from '../../points/merge';
 import type { CommandContext } from '../context';
@@ -20,11 +23,13 @@ import { setup, type RunIo, type Setup } from './run';
  */
 export async function releasedCatalogFor(ctx: CommandContext, s: Pick<Setup, 'config' | 'environment' | 'stateDir' | 'target' | 'catalogFile'>): Promise<Catalog> {
   const ledger = openLedger(s.config, s.environment.name, s.stateDir, ctx.logger);
+  const registry = createRegistryClient(s.config.registry, { logger: ctx.logger });
   let points: ReleasePoint[];
   try {
-    points = await gatherPoints({ ledger }, s.config);
+    points = await gatherPoints({ ledger, target: s.target, pin: registryPinner(registry, registryHost(s.config.registry.url)), logger: ctx.logger }, s.config);
   } finally {
     await ledger.close();
+    await registry.close();
   }
   if (existsSync(s.catalogFile)) {
     try {

@@ -19,6 +19,7 @@ import { inputError, RollbackError } from '../../errors';
 import { createAgent, createHttpClient, displayUrl, parseJson, parseJsonObject, statusError, type HttpClient, type HttpResponse, type RequestOptions } from '../../http/client';
 import { addSecret } from '../../log';
 import type { Deployed, Target, TargetContext } from '../types';
+import { marathonHistory } from './versions';
 
 interface MarathonApp {
   id: string;
@@ -252,6 +253,8 @@ export function createMarathonTarget(ctx: TargetContext): Target {
         await sleep(Math.min(backoff(attempt), Math.max(1, deadline - now().getTime())));
       }
     },
+
+    history: (services) => marathonHistory({ call, appIdOf, pathOf, where, parallel: ctx.config.parallel }, services),
 
     close: async () => {
       if (!ctx.http) await http.close();
