@@ -106,7 +106,10 @@ export async function getCatalog(config: Config, envName: string, options: GetOp
   const services = config.services.map((s) => {
     const images = found.get(s.repository) ?? [];
     if (images.length > 0) return { name: s.name, repository: s.repository, images };
-    const note = `no tag of ${s.repository} matching /${env.tags}/ could be found and dated, so ${s.name} has no rollback point`;
+    const undated = source.undated?.(s.repository) ?? 0;
+    const note = undated > 0
+      ? `${undated === 1 ? 'the only tag' : `all ${undated} tags`} of ${s.repository} matching /${env.tags}/ ${undated === 1 ? 'has' : 'have'} no usable date (no 'created' after 1980, no date label, no annotation), so ${s.name} has no rollback point`
+      : `no tag of ${s.repository} matching /${env.tags}/ could be found and dated, so ${s.name} has no rollback point`;
     logger.warn(`Service ${s.name}: ${note}.`);
     return { name: s.name, repository: s.repository, images, note };
   });

@@ -1,5 +1,6 @@
 import { describeError, exitCodeOf } from '../errors';
 import { createLogger } from '../log';
+import { useNetworkEnvironment } from '../http/client';
 import type { Command, CommandContext } from './context';
 import { HELP } from './help';
 import { CommandName, parseOptions } from './options';
@@ -27,6 +28,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv, io: MainIo = 
   const stderr = io.stderr ?? ((t: string) => process.stderr.write(t));
   let debug = argv.includes('--debug');
   const logger = () => createLogger({ debug, write: stderr });
+  // Every connection of this run reads its proxy settings from the environment it was given.
+  useNetworkEnvironment(env);
   try {
     const options = parseOptions(argv, env);
     debug = options.debug;

@@ -12,6 +12,9 @@ export interface RegistryConfig {
   password?: string;
   insecure?: boolean;
   ca?: string;
+  /** Client certificate and key (PEM files) for registries that ask for mutual TLS. */
+  cert?: string;
+  key?: string;
   concurrency: number;
   /** Tags are never pushed twice: a warm get trusts the digest and date it cached for a tag. */
   immutableTags?: boolean;

@@ -4,7 +4,9 @@
  * errors are retried with backoff and jitter a bounded number of times; anything else is an
  * answer returned to the caller, who says it plainly.
  */
-import { Agent, Dispatcher, request as undiciRequest } from 'undici';
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { Agent, Dispatcher, EnvHttpProxyAgent, request as undiciRequest } from 'undici';
 import { RollbackError } from '../errors';
 
 export interface HttpResponse {
@@ -57,12 +59,87 @@ export interface HttpClient {
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The environment the worker's connections read HTTPS_PROXY, HTTP_PROXY and NO_PROXY from: the
+ * process's, or the one main() was given (tests run the CLI in-process with their own).
+ */
+let networkEnv: NodeJS.ProcessEnv = process.env;
+export function useNetworkEnvironment(env: NodeJS.ProcessEnv): void {
+  networkEnv = env;
+}
+export const networkEnvironment = (): NodeJS.ProcessEnv => networkEnv;
+
+/** Proxy settings as curl reads them: the lower-case name first, then the upper-case one. */
+export function proxySettings(env: NodeJS.ProcessEnv = networkEnv): { httpProxy?: string; httpsProxy?: string; noProxy: string } {
+  const pick = (name: string) => env[name.toLowerCase()] || env[name.toUpperCase()] || undefined;
+  return { httpProxy: pick('http_proxy'), httpsProxy: pick('https_proxy'), noProxy: pick('no_proxy') ?? '' };
+}
+
+type ConnectOptions = { ca?: string | Buffer | (string | Buffer)[]; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean; servername?: string; socketPath?: string };
+
+/**
+ * The dispatcher every client of the worker uses: a keep-alive Agent, behind undici's own
+ * EnvHttpProxyAgent when a proxy is set. Its semantics are the issue's: loopback is proxied like
+ * any host unless NO_PROXY names it, and a NO_PROXY host without a port matches every port (as in
+ * curl). Plain-http origins go through the proxy as absolute-URI requests (no CONNECT), as curl
+ * does; https origins are tunnelled with CONNECT and keep their own TLS options (requestTls).
+ * A unix socket or an ssh tunnel (the Docker engine) never goes through a proxy.
+ */
+export function createDispatcher(options: { connections?: number; keepAliveTimeout?: number; connect?: ConnectOptions | Agent.Options['connect'] }): Dispatcher {
+  const proxy = proxySettings();
+  // A connector of its own (an ssh tunnel to the Docker engine) or a unix socket: never proxied.
+  const direct = typeof options.connect === 'function' || (options.connect as ConnectOptions | undefined)?.socketPath;
+  if (direct || (!proxy.httpProxy && !proxy.httpsProxy)) return new Agent(options as Agent.Options);
+  return new EnvHttpProxyAgent({
+    ...(options as Agent.Options),
+    httpProxy: proxy.httpProxy,
+    httpsProxy: proxy.httpsProxy,
+    noProxy: proxy.noProxy,
+    requestTls: options.connect as never,
+    proxyTunnel: false,
+  } as EnvHttpProxyAgent.Options);
+}
+
+let extraRoots: string[] | undefined;
+/** NODE_EXTRA_CA_CERTS (read by node at start): kept when a ca option would otherwise replace it. */
+function nodeExtraRoots(): string[] {
+  if (extraRoots) return extraRoots;
+  extraRoots = [];
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  if (file) {
+    try {
+      extraRoots = readFileSync(file, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    } catch {
+      // node already warned at start-up that it could not read the file.
+    }
+  }
+  return extraRoots;
+}
+
+/**
+ * A private CA added to the system roots, never replacing them: node's `ca` option replaces the
+ * default store, so the roots (and NODE_EXTRA_CA_CERTS) are given back alongside it. Without
+ * this, a registry on a private CA that redirects blobs to public object storage fails.
+ */
+export function withSystemRoots(ca: string | Buffer): (string | Buffer)[] {
+  return [...rootCertificates, ...nodeExtraRoots(), ca];
+}
+
+export interface TlsOptions {
+  /** A CA added to the system roots. */
+  ca?: string | Buffer;
+  /** Client certificate and key, for mutual TLS. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  insecure?: boolean;
+}
+
 /** Connection reuse: one keep-alive agent per client, shared by every request it makes. */
-export function createAgent(tls?: { ca?: string | Buffer; insecure?: boolean }, connections = 16): Agent {
-  return new Agent({
+export function createAgent(tls?: TlsOptions, connections = 16): Dispatcher {
+  return createDispatcher({
     connections,
     keepAliveTimeout: 10_000,
-    connect: tls ? { ca: tls.ca, rejectUnauthorized: !tls.insecure } : undefined,
+    connect: tls ? { ca: tls.ca ? withSystemRoots(tls.ca) : undefined, cert: tls.cert, key: tls.key, rejectUnauthorized: !tls.insecure } : undefined,
   });
 }
 

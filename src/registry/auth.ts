@@ -11,19 +11,36 @@ export interface Challenge {
 }
 
 /**
- * Parses a WWW-Authenticate header (RFC 7235): `Scheme k="v", k2=v2`. Only the first challenge
- * is read; registries send one.
+ * Parses a WWW-Authenticate header (RFC 7235) into its challenges, one by one: a server may send
+ * several (Gitea and Forgejo send Bearer and Basic; several header lines arrive joined by ", ").
+ * A new challenge starts where a token stands alone before a space or the end, not before "=".
  */
-export function parseChallenge(header: string | undefined): Challenge | undefined {
-  if (!header) return undefined;
-  const m = /^\s*([A-Za-z][A-Za-z0-9_-]*)\s*(.*)$/s.exec(header);
-  if (!m) return undefined;
-  const params: Record<string, string> = {};
-  const re = /([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
-  for (let p = re.exec(m[2]); p; p = re.exec(m[2])) {
-    params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3];
+export function parseChallenges(header: string | undefined): Challenge[] {
+  if (!header) return [];
+  const out: Challenge[] = [];
+  const token = /\s*,?\s*([A-Za-z][A-Za-z0-9_.+-]*)(?=\s|$|,)(?!\s*=)/y;
+  const param = /\s*,?\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/y;
+  let i = 0;
+  while (i < header.length) {
+    token.lastIndex = i;
+    const t = token.exec(header);
+    if (!t) {
+      param.lastIndex = i;
+      const p = param.exec(header);
+      if (!p) break; // unparseable rest: keep what was read
+      if (out.length > 0) out[out.length - 1].params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3];
+      i = param.lastIndex;
+      continue;
+    }
+    out.push({ scheme: t[1].toLowerCase(), params: {} });
+    i = token.lastIndex;
   }
-  return { scheme: m[1].toLowerCase(), params };
+  return out;
+}
+
+/** The first challenge of a WWW-Authenticate header. */
+export function parseChallenge(header: string | undefined): Challenge | undefined {
+  return parseChallenges(header)[0];
 }
 
 export const pullScope = (repository: string) => `repository:${repository}:pull`;

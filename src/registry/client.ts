@@ -14,6 +14,8 @@ import {
   createAgent,
   createHttpClient,
   displayUrl,
+  networkEnvironment,
+  proxySettings,
   HttpClientOptions,
   HttpResponse,
   parseJson,
@@ -22,9 +24,10 @@ import {
   statusError,
 } from '../http/client';
 import { addSecret, Logger } from '../log';
-import { parseChallenge, pullScope, TokenAnswer, TokenCache, tokenLifetime, tokenOf } from './auth';
-import { configCreated, CREATED_ANNOTATION, MANIFEST_ACCEPT, parseManifest, ParsedManifest, pickPlatform } from './manifest';
+import { parseChallenges, pullScope, TokenAnswer, TokenCache, tokenLifetime, tokenOf } from './auth';
+import { configCreated, CREATED_ANNOTATION, DATE_LABELS, descriptorDate, MANIFEST_ACCEPT, parseManifest, ParsedManifest, pickPlatform } from './manifest';
 import { createLimiter } from './limit';
+import { describeCredentials, findCredentials, isDockerHub, RegistryCredentials } from './credentials';
 
 export interface ImageDate {
   /** Creation time, ISO 8601 UTC. */
@@ -62,6 +65,12 @@ export interface RegistryClientOptions {
   pageSize?: number;
   /** Most pages of tags read per repository before giving up. Default 1000. */
   maxPages?: number;
+  /** Where DOCKER_CONFIG, HOME and PATH (for credential helpers) are read. Default: the worker's. */
+  env?: NodeJS.ProcessEnv;
+  /** Docker Hub's API (default https://registry-1.docker.io); tests point it at a double. */
+  hubApi?: string;
+  /** Credentials already found (null: anonymous); default: looked up in docker's order. */
+  credentials?: RegistryCredentials | null;
 }
 
 /**
@@ -69,13 +78,32 @@ export interface RegistryClientOptions {
  * the source skips it with a warning instead of failing the whole get.
  */
 export class SkippedImage extends RollbackError {
-  constructor(message: string) {
+  /** True when the image was read but has no usable date (the plan says so in words). */
+  readonly undated: boolean;
+  constructor(message: string, undated = false) {
     super('failed', message);
     this.name = 'SkippedImage';
+    this.undated = undated;
   }
 }
 
+/** Image indexes followed inside one another before giving up. */
+export const MAX_INDEX_DEPTH = 4;
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * A registry under a path (Artifactory's repository-path method, https://host/artifactory/api/docker/<repo>)
+ * may send `Link: </v2/...>` without its prefix: the next page is asked for under the prefix.
+ * https://jfrog.com/help/r/jfrog-artifactory-documentation/the-repository-path-method-for-docker
+ */
+export function keepPrefix(next: string | undefined, base: string): string | undefined {
+  if (!next) return next;
+  const prefix = new URL(base).pathname.replace(/\/+$/, '');
+  const u = new URL(next);
+  if (prefix && u.origin === new URL(base).origin && u.pathname.startsWith('/v2/') && !u.pathname.startsWith(`${prefix}/v2/`)) u.pathname = `${prefix}${u.pathname}`;
+  return u.toString();
+}
 
 /** The next page from `Link: </v2/x/tags/list?n=2&last=b>; rel="next"`, resolved against the current URL. */
 export function nextLink(header: string | undefined, current: string): string | undefined {
@@ -87,24 +115,63 @@ export function nextLink(header: string | undefined, current: string): string | 
   return undefined;
 }
 
-function readCa(file: string): Buffer {
+function readTlsFile(file: string, key: 'ca' | 'cert' | 'key'): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw inputError(`registry.ca file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`);
+    throw inputError(`registry.${key} file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`);
   }
 }
 
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|TLS|SSL/i;
 
+/** Docker Hub's API host, whatever spelling of the Hub the configuration uses. */
+const HUB_API = 'https://registry-1.docker.io';
+
+/** Docker Hub's pull allowance from `RateLimit-Remaining: 76;w=21600` (https://docs.docker.com/docker-hub/usage/pulls/). */
+export function hubRateLimit(headers: Record<string, string>): { remaining: number; limit?: number; windowSeconds?: number } | undefined {
+  const parse = (v: string | undefined) => {
+    const m = v ? /^\s*(\d+)\s*(?:;\s*w\s*=\s*(\d+))?/.exec(v) : null;
+    return m ? { n: Number(m[1]), w: m[2] !== undefined ? Number(m[2]) : undefined } : undefined;
+  };
+  const remaining = parse(headers['ratelimit-remaining']);
+  if (!remaining) return undefined;
+  const limit = parse(headers['ratelimit-limit']);
+  return { remaining: remaining.n, limit: limit?.n, windowSeconds: remaining.w ?? limit?.w };
+}
+
+function hubLimitSentence(rate: ReturnType<typeof hubRateLimit>, refused: boolean, loggedIn: boolean): string {
+  const left = rate ? `${rate.remaining}${rate.limit !== undefined ? ` of ${rate.limit}` : ''} pulls left` : 'no pulls left';
+  const back = rate?.windowSeconds ? `they come back within ${Math.ceil(rate.windowSeconds / 3600)} h` : 'they come back within 6 h';
+  const login = loggedIn ? '' : '; log in (docker login) for a higher limit';
+  return refused
+    ? `Docker Hub refused more requests (429 Too Many Requests, ${left}); ${back}${login}.`
+    : `Docker Hub: ${left} for this ${loggedIn ? 'account' : 'address'}; ${back}${login}.`;
+}
+
+/** Pulls counted before a warning is given (RateLimit-Remaining at or under it). */
+const HUB_LOW = 10;
+
 export function createRegistryClient(registry: RegistryConfig, opts: RegistryClientOptions): RegistryClient {
-  const base = registry.url.replace(/\/+$/, '');
+  const configured = registry.url.replace(/\/+$/, '');
+  const host = new URL(configured).host;
+  const hub = isDockerHub(new URL(configured).hostname);
+  /** Where the API is: the configured URL (a path kept, as Artifactory's), moved by a redirect of /v2/. */
+  let base = hub ? (opts.hubApi ?? HUB_API) : configured;
   const logger = opts.logger;
   const now = opts.now ?? Date.now;
   const pageSize = opts.pageSize ?? 1000;
   const maxPages = opts.maxPages ?? 1000;
+  const env = opts.env ?? networkEnvironment();
   addSecret(registry.password);
-  const tls = registry.ca || registry.insecure ? { ca: registry.ca ? readCa(registry.ca) : undefined, insecure: registry.insecure } : undefined;
+  const tls = registry.ca || registry.insecure || registry.cert
+    ? {
+        ca: registry.ca ? readTlsFile(registry.ca, 'ca') : undefined,
+        cert: registry.cert ? readTlsFile(registry.cert, 'cert') : undefined,
+        key: registry.key ? readTlsFile(registry.key, 'key') : undefined,
+        insecure: registry.insecure,
+      }
+    : undefined;
   const agent = createAgent(tls, registry.concurrency);
   let count = 0;
   const http = createHttpClient({
@@ -124,90 +191,65 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
   const limiter = createLimiter(registry.concurrency);
   const tokens = new TokenCache(now);
   const pendingTokens = new Map<string, Promise<string>>();
-  const basic = registry.username !== undefined && registry.password !== undefined
-    ? `Basic ${Buffer.from(`${registry.username}:${registry.password}`).toString('base64')}`
-    : undefined;
+  let found: Promise<RegistryCredentials | undefined> | undefined;
+  /** The credentials, found once (a helper is run at most once per get), and said where from. */
+  const credentials = () =>
+    (found ??= (opts.credentials !== undefined ? Promise.resolve(opts.credentials ?? undefined) : findCredentials(registry, host, env)).then((c) => {
+      // Said at normal verbosity when they came from the agent's docker configuration, so a
+      // surprise ("why this account?") is visible without --debug.
+      if (c && c.from.startsWith('docker config')) logger.info(describeCredentials(host, c));
+      else logger.debug(describeCredentials(host, c));
+      return c;
+    }));
+  const basicOf = (c: RegistryCredentials | undefined) =>
+    c?.username !== undefined && c.password !== undefined ? `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}` : undefined;
   let probed: Promise<AuthMode> | undefined;
+  /** How the registry wants to be spoken to, learnt from the probe and from any later 401. */
+  let mode: AuthMode = 'anonymous';
   let bearer: { realm: string; service?: string } | undefined;
+  let hubWarned = false;
   const pendingConfigs = new Map<string, Promise<string | undefined>>();
 
   // Registries answer HEAD without a body, so its connection can be reused (see keepAliveAfterHead).
   const send = (url: string, o: RequestOptions) => limiter.run(() => http.request(url, { keepAliveAfterHead: true, ...o }));
 
-  const wrongCredentials = (where: string, res: HttpResponse) =>
-    inputError(
-      `Registry ${base} refused the credentials of user '${registry.username}' (${res.status} at ${displayUrl(res.url)}${where}); check registry.username and registry.password.`,
-    );
+  const whose = (c: RegistryCredentials | undefined) => (c?.username !== undefined ? `user '${c.username}'` : 'the identity token');
+  const howToFix = (c: RegistryCredentials | undefined) =>
+    c?.from.startsWith('rollback.yml')
+      ? 'check registry.username and registry.password'
+      : `they came from ${c?.from}: log in again (docker login ${host}) or set registry.username and registry.password`;
+  const wrongCredentials = async (where: string, res: HttpResponse) => {
+    const c = await credentials();
+    return inputError(`Registry ${configured} refused the credentials of ${whose(c)} (${res.status} at ${displayUrl(res.url)}${where}); ${howToFix(c)}.`);
+  };
   const needsLogin = (res: HttpResponse) =>
-    inputError(`Registry ${base} asks for a login (${res.status} at ${displayUrl(res.url)}); set registry.username and registry.password.`);
+    inputError(`Registry ${configured} asks for a login (${res.status} at ${displayUrl(res.url)}); set registry.username and registry.password, or run docker login ${host} on this agent.`);
+  const loggedIn = async () => Boolean(await credentials());
 
-  async function probeOnce(): Promise<AuthMode> {
-    const url = `${base}/v2/`;
-    let res: HttpResponse;
-    try {
-      res = await send(url, {});
-    } catch (err) {
-      const code = String((err as { cause?: { code?: string } }).cause?.code ?? '');
-      const hint = TLS_CODES.test(code) ? ' For a registry with a self-signed certificate, set registry.ca to its CA file (or registry.insecure: true).' : '';
-      throw new RollbackError('failed', `Registry ${base} cannot be reached: ${(err as Error).message}${hint}`, { cause: err });
+  /**
+   * Learns the way to authenticate from a 401's challenges, read one by one: Bearer with a usable
+   * realm first, else Basic. A token realm on plain http for an https registry is refused.
+   */
+  async function learn(res: HttpResponse): Promise<void> {
+    const header = res.headers['www-authenticate'];
+    const challenges = parseChallenges(header);
+    const b = challenges.find((c) => c.scheme === 'bearer' && c.params.realm && /^https?:\/\//i.test(c.params.realm));
+    if (b) {
+      const realm = b.params.realm;
+      if (new URL(base).protocol === 'https:' && new URL(realm).protocol === 'http:') {
+        throw inputError(`Registry ${configured} names a token server on plain http (${displayUrl(realm)}); refusing to send credentials or tokens in clear text, so its realm must be https.`);
+      }
+      bearer = { realm, service: b.params.service };
+      mode = 'bearer';
+      return;
     }
-    if (res.status === 200) return 'anonymous';
-    if (res.status === 404) throw inputError(`${base} does not look like a Docker registry: GET ${displayUrl(url)} answered 404 Not Found (check registry.url).`);
-    if (res.status !== 401) throw statusError(res, 'GET', 'the registry is not answering as a Docker registry should');
-    const challenge = parseChallenge(res.headers['www-authenticate']);
-    if (challenge?.scheme === 'bearer') {
-      const realm = challenge.params.realm;
-      if (!realm || !/^https?:\/\//.test(realm)) throw failure(`Registry ${base} asks for a token but names no usable realm (WWW-Authenticate: ${res.headers['www-authenticate']}).`);
-      bearer = { realm, service: challenge.params.service };
-      return 'bearer';
+    if (challenges.length === 0 || challenges.some((c) => c.scheme === 'basic')) {
+      if (!basicOf(await credentials())) throw needsLogin(res);
+      mode = 'basic';
+      return;
     }
-    if (challenge?.scheme === 'basic' || !challenge) {
-      if (!basic) throw needsLogin(res);
-      const again = await send(url, { headers: { authorization: basic } });
-      if (again.status === 401 || again.status === 403) throw wrongCredentials('', again);
-      if (again.status !== 200) throw statusError(again, 'GET');
-      return 'basic';
-    }
-    throw failure(`Registry ${base} asks for '${challenge.scheme}' authentication, which this worker does not speak (basic and bearer only).`);
-  }
-
-  const probe = () => (probed ??= probeOnce());
-
-  async function fetchToken(scope: string): Promise<string> {
-    const url = new URL(bearer!.realm);
-    if (bearer!.service) url.searchParams.set('service', bearer!.service);
-    url.searchParams.set('scope', scope);
-    const res = await send(url.toString(), { headers: basic ? { authorization: basic } : {} });
-    if (res.status === 401 || res.status === 403) {
-      if (basic) throw wrongCredentials(', the token server', res);
-      throw needsLogin(res);
-    }
-    if (res.status !== 200) throw statusError(res, 'GET', 'the token server did not give a token');
-    const answer = parseJsonObject<TokenAnswer>(res, 'token answer') as TokenAnswer;
-    const token = tokenOf(answer);
-    if (!token) throw failure(`The token server ${displayUrl(res.url)} answered without a token (neither 'token' nor 'access_token').`);
-    addSecret(token);
-    tokens.set(scope, token, tokenLifetime(answer));
-    return token;
-  }
-
-  /** One token request per scope at a time, however many requests wait for it. */
-  async function token(scope: string): Promise<string> {
-    const cached = tokens.get(scope);
-    if (cached) return cached;
-    let pending = pendingTokens.get(scope);
-    if (!pending) {
-      pending = fetchToken(scope).finally(() => pendingTokens.delete(scope));
-      pendingTokens.set(scope, pending);
-    }
-    return pending;
-  }
-
-  async function authHeaders(repository: string): Promise<Record<string, string>> {
-    const mode = await probe();
-    if (mode === 'basic') return { authorization: basic! };
-    if (mode === 'bearer') return { authorization: `Bearer ${await token(pullScope(repository))}` };
-    return {};
+    if (challenges.some((c) => c.scheme === 'bearer')) throw failure(`Registry ${configured} asks for a token but names no usable realm (WWW-Authenticate: ${header}).`);
+    throw failure(`Registry ${configured} asks for '${challenges[0].scheme}' authentication, which this worker does not speak (basic and bearer only).`);
   }
 
   /**
@@ -231,23 +273,120 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     }
   }
 
-  /** A request for one repository, authenticated; a bearer 401 gets one fresh token and one retry. */
+  async function probeOnce(): Promise<AuthMode> {
+    const url = `${base}/v2/`;
+    let res: HttpResponse;
+    try {
+      res = await follow(url, {});
+    } catch (err) {
+      if (err instanceof RollbackError && !err.retryable && !(err.cause as { code?: string })?.code) throw err;
+      const code = String((err as { cause?: { code?: string } }).cause?.code ?? '');
+      const hint = TLS_CODES.test(code) ? ' For a registry on a private CA, set registry.ca to its CA file (or registry.insecure: true); it is added to the system roots.' : '';
+      const proxy = proxySettings(env);
+      const via = proxy.httpsProxy || proxy.httpProxy ? ` (through the proxy from HTTPS_PROXY/HTTP_PROXY; NO_PROXY='${proxy.noProxy}')` : '';
+      throw new RollbackError('failed', `Registry ${configured} cannot be reached${via}: ${(err as Error).message}${hint}`, { cause: err });
+    }
+    // /v2/ moved (http -> https, another path): the API is where the redirect ended.
+    if (res.url !== url && /\/v2\/?$/.test(new URL(res.url).pathname)) base = res.url.replace(/\/v2\/?(\?.*)?$/, '');
+    if (res.status === 200) return 'anonymous';
+    if (res.status === 404) throw inputError(`${configured} does not look like a Docker registry: GET ${displayUrl(url)} answered 404 Not Found (check registry.url).`);
+    if (res.status !== 401) throw statusError(res, 'GET', 'the registry is not answering as a Docker registry should');
+    await learn(res);
+    if (mode === 'basic') {
+      const again = await follow(`${base}/v2/`, { headers: { authorization: basicOf(await credentials())! } });
+      if (again.status === 401 || again.status === 403) throw await wrongCredentials('', again);
+      if (again.status !== 200) throw statusError(again, 'GET');
+    }
+    return mode;
+  }
+
+  const probe = () => (probed ??= probeOnce());
+
+  async function fetchToken(scope: string): Promise<string> {
+    const c = await credentials();
+    const basic = basicOf(c);
+    let res: HttpResponse;
+    if (c?.identityToken) {
+      // An identity (refresh) token is exchanged by POST, OAuth2 style; ACR's /oauth2/token is this.
+      // https://distribution.github.io/distribution/spec/auth/oauth/
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: c.identityToken, client_id: 'jenkins-rollback', scope });
+      if (bearer!.service) form.set('service', bearer!.service);
+      res = await send(bearer!.realm, { method: 'POST', idempotent: true, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() });
+    } else {
+      const url = new URL(bearer!.realm);
+      if (bearer!.service) url.searchParams.set('service', bearer!.service);
+      url.searchParams.set('scope', scope);
+      res = await send(url.toString(), { headers: basic ? { authorization: basic } : {} });
+    }
+    if (res.status === 401 || res.status === 403) {
+      if (c) throw await wrongCredentials(', the token server', res);
+      throw needsLogin(res);
+    }
+    if (res.status !== 200) throw statusError(res, c?.identityToken ? 'POST' : 'GET', 'the token server did not give a token');
+    const answer = parseJsonObject<TokenAnswer>(res, 'token answer') as TokenAnswer;
+    const token = tokenOf(answer);
+    if (!token) throw failure(`The token server ${displayUrl(res.url)} answered without a token (neither 'token' nor 'access_token').`);
+    addSecret(token);
+    tokens.set(scope, token, tokenLifetime(answer));
+    return token;
+  }
+
+  /** One token request per scope at a time, however many requests wait for it. */
+  async function token(scope: string): Promise<string> {
+    const cached = tokens.get(scope);
+    if (cached) return cached;
+    let pending = pendingTokens.get(scope);
+    if (!pending) {
+      pending = fetchToken(scope).finally(() => pendingTokens.delete(scope));
+      pendingTokens.set(scope, pending);
+    }
+    return pending;
+  }
+
+  /** Docker Hub's official images live under library/ ("nginx" is "library/nginx"). */
+  const apiName = (repository: string) => (hub && !repository.includes('/') ? `library/${repository}` : repository);
+
+  async function authHeaders(repository: string): Promise<Record<string, string>> {
+    await probe();
+    if (mode === 'basic') return { authorization: basicOf(await credentials())! };
+    if (mode === 'bearer') return { authorization: `Bearer ${await token(pullScope(apiName(repository)))}` };
+    return {};
+  }
+
+  async function watchHub(res: HttpResponse): Promise<void> {
+    if (!hub) return;
+    const rate = hubRateLimit(res.headers);
+    if (res.status === 429) throw new RollbackError('failed', hubLimitSentence(rate, true, await loggedIn()), { retryable: true });
+    if (rate && rate.remaining <= HUB_LOW && !hubWarned) {
+      hubWarned = true;
+      logger.warn(hubLimitSentence(rate, false, await loggedIn()));
+    }
+  }
+
+  /**
+   * A request for one repository, authenticated. A 401 is answered wherever it comes (a registry
+   * whose /v2/ is public but whose repositories are not): its challenge is learnt and the request
+   * sent once more, with a fresh token for bearer.
+   */
   async function call(repository: string, url: string, o: RequestOptions = {}): Promise<HttpResponse> {
     for (let attempt = 0; ; attempt++) {
       const res = await follow(url, { ...o, headers: { ...o.headers, ...(await authHeaders(repository)) } });
-      if (res.status === 401 && bearer && attempt === 0) {
-        tokens.drop(pullScope(repository));
+      await watchHub(res);
+      if (res.status === 401 && attempt === 0) {
+        await learn(res);
+        if (mode === 'bearer') tokens.drop(pullScope(apiName(repository)));
         continue;
       }
-      if (res.status === 401) throw basic ? wrongCredentials('', res) : needsLogin(res);
+      const c = await credentials();
+      if (res.status === 401) throw c && mode !== 'anonymous' ? await wrongCredentials('', res) : needsLogin(res);
       if (res.status === 403) {
-        throw inputError(`Registry ${base} does not let ${basic ? `user '${registry.username}'` : 'anonymous users'} pull ${repository} (403 Forbidden at ${displayUrl(res.url)}).`);
+        throw inputError(`Registry ${configured} does not let ${c ? whose(c) : 'anonymous users'} pull ${repository} (403 Forbidden at ${displayUrl(res.url)}).`);
       }
       return res;
     }
   }
 
-  const repoUrl = (repository: string, rest: string) => `${base}/v2/${repository}/${rest}`;
+  const repoUrl = (repository: string, rest: string) => `${base}/v2/${apiName(repository)}/${rest}`;
 
   async function tags(repository: string): Promise<string[]> {
     const all: string[] = [];
@@ -267,7 +406,7 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
         throw failure(`${displayUrl(res.url)} sent a tag list without a 'tags' array.`);
       }
       for (const t of (body.tags as unknown[] | null) ?? []) if (typeof t === 'string') all.push(t);
-      const next = nextLink(res.headers.link, url);
+      const next = keepPrefix(nextLink(res.headers.link, url), base);
       if (next && new URL(next).origin !== origin) {
         // Same origin only: credentials must not follow a link to another host.
         throw failure(`${displayUrl(res.url)} points the next page of tags at another host (${new URL(next).origin}); refusing to follow it.`);
@@ -323,16 +462,23 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
 
   async function imageDate(repository: string, reference: string): Promise<ImageDate> {
     const { parsed, digest } = await getManifest(repository, reference);
-    let created: string | undefined;
-    if (parsed.kind === 'index') {
-      const entry = pickPlatform(parsed.manifests);
-      const child = await getManifest(repository, entry.digest);
-      created = (await dateOfImage(repository, child.parsed)) ?? (entry.annotations ? configCreated({ created: entry.annotations[CREATED_ANNOTATION] }) : undefined) ?? parsed.annotated;
-    } else {
-      created = await dateOfImage(repository, parsed);
+    // Indexes may nest (an index of indexes, as some multi-platform pipelines push): the chosen
+    // entry is followed down, a few levels at most. Fallback dates are kept innermost first.
+    const fallbacks: (string | undefined)[] = [];
+    let current = parsed;
+    for (let depth = 0; current.kind === 'index'; depth++) {
+      if (depth >= MAX_INDEX_DEPTH) throw new SkippedImage(`${repository}:${reference} nests image indexes more than ${MAX_INDEX_DEPTH} deep.`);
+      const entry = pickPlatform(current.manifests);
+      fallbacks.unshift(current.annotated);
+      fallbacks.unshift(descriptorDate(entry));
+      current = (await getManifest(repository, entry.digest)).parsed;
     }
+    const created = (await dateOfImage(repository, current)) ?? fallbacks.find((d) => d !== undefined);
     if (!created) {
-      throw new SkippedImage(`${repository}:${reference} has no creation date (no 'created' in its config, no ${CREATED_ANNOTATION} annotation).`);
+      throw new SkippedImage(
+        `${repository}:${reference} has no usable date (no 'created' after 1980 in its config, no ${DATE_LABELS.join(' or ')} label, no ${CREATED_ANNOTATION} annotation).`,
+        true,
+      );
     }
     return { created, digest };
   }

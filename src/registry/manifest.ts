@@ -131,7 +131,49 @@ export function schema1Created(doc: Record<string, unknown>): string | undefined
   return newest;
 }
 
-/** The image config's `created`, if it is a real date. */
+/** Labels that date an image when its config's `created` is missing or a placeholder, in order. */
+export const DATE_LABELS = [CREATED_ANNOTATION, 'org.label-schema.build-date'] as const;
+
+/**
+ * What the worker reads from an image config blob, in ONE place: `created` and the labels
+ * (config.Labels). Anything else taken from the blob later (provenance labels) belongs here too.
+ * https://github.com/opencontainers/image-spec/blob/main/config.md
+ */
+export interface ImageConfigFacts {
+  created?: string;
+  labels: Record<string, string>;
+}
+
+export function readImageConfig(config: unknown): ImageConfigFacts {
+  if (!config || typeof config !== 'object') return { labels: {} };
+  const doc = config as { created?: unknown; config?: { Labels?: unknown } };
+  const raw = doc.config && typeof doc.config === 'object' ? doc.config.Labels : undefined;
+  const labels: Record<string, string> = {};
+  if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+    for (const [k, v] of Object.entries(raw as Record<string, unknown>)) if (typeof v === 'string') labels[k] = v;
+  }
+  return { created: acceptDate(doc.created), labels };
+}
+
+/**
+ * The image's date from its config: `created`, else (Jib writes 1970, ko and Bazel fixed epochs)
+ * the org.opencontainers.image.created label, then org.label-schema.build-date.
+ */
+export function configDate(facts: ImageConfigFacts): string | undefined {
+  if (facts.created) return facts.created;
+  for (const label of DATE_LABELS) {
+    const d = acceptDate(facts.labels[label]);
+    if (d) return d;
+  }
+  return undefined;
+}
+
+/** The image config's date (created, then the date labels), if it has a real one. */
 export function configCreated(config: unknown): string | undefined {
-  return config && typeof config === 'object' ? acceptDate((config as { created?: unknown }).created) : undefined;
+  return configDate(readImageConfig(config));
+}
+
+/** The date in a descriptor's annotations (an index entry), if any. */
+export function descriptorDate(d: Descriptor): string | undefined {
+  return annotationDate(d);
 }

@@ -33,6 +33,8 @@ export interface ImageSource {
    * with a warning. Once `signal` aborts (another repository failed), no new request is started.
    */
   images(repository: string, accepts: (tag: string) => boolean, onProgress?: (p: RepositoryProgress) => void, signal?: AbortSignal): Promise<FoundImage[]>;
+  /** Tags of a repository read but without a usable date (the plan says so in words). */
+  undated?(repository: string): number;
   /** HTTP requests sent so far. */
   requests(): number;
   close(): Promise<void>;
@@ -68,6 +70,7 @@ interface RepositoryJob {
   running: number;
   found: (FoundImage | undefined)[];
   skipped: string[];
+  undated: number;
   progress: RepositoryProgress;
   onProgress?: (p: RepositoryProgress) => void;
   signal?: AbortSignal;
@@ -97,6 +100,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
   const queue: RepositoryJob[] = [];
   let idle = workers;
   let warm: boolean | undefined;
+  const undatedBy = new Map<string, number>();
 
   const dateTag = async (repository: string, tag: string, warm: boolean): Promise<FoundImage> => {
     if (warm) {
@@ -145,7 +149,10 @@ export function distributionSource(client: RegistryClient, url: string, options:
         job.found[index] = image;
         if (options.immutableTags) cache.rememberTag(`${host}/${job.repository}`, tag, image.digest);
       } catch (err) {
-        if (err instanceof SkippedImage) job.skipped.push(err.message);
+        if (err instanceof SkippedImage) {
+          job.skipped.push(err.message);
+          if (err.undated) job.undated++;
+        }
         else fail(job, err);
       } finally {
         job.running--;
@@ -168,6 +175,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
 
   return {
     describe: () => `registry ${url}`,
+    undated: (repository) => undatedBy.get(repository) ?? 0,
     ready: async () => void (await client.probe()),
     requests: () => client.requests(),
     close: () => client.close(),
@@ -195,7 +203,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
       }
       const progress = { tags: tags.length, done: known.length };
       onProgress?.({ ...progress });
-      const job: RepositoryJob = { repository, tags: todo, next: 0, running: 0, found: new Array(todo.length), skipped: [], progress, onProgress, signal, failed: false, error: undefined, finish: () => undefined };
+      const job: RepositoryJob = { repository, tags: todo, next: 0, running: 0, found: new Array(todo.length), skipped: [], undated: 0, progress, onProgress, signal, failed: false, error: undefined, finish: () => undefined };
       if (todo.length > 0) {
         await new Promise<void>((resolve) => {
           job.finish = resolve;
@@ -205,6 +213,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
         });
       }
       if (job.failed) throw job.error;
+      undatedBy.set(repository, job.undated);
       if (job.skipped.length > 0) {
         logger.warn(`${repository}: ${job.skipped.length} tag(s) skipped, e.g. ${job.skipped[0]}`);
         for (const s of job.skipped) logger.debug(s);

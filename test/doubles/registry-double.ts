@@ -7,6 +7,12 @@
  * The fleet is plain data (repository -> tag -> image), mutable between runs, and manifests are
  * made lazily, so a bench can serve 100k tags. Faults are switched per path (a RegExp or a
  * substring of "METHOD /path?query"), optionally for a number of requests only.
+ *
+ * Quirks of registries the real one cannot show: Gitea/Forgejo's two challenges (Bearer and
+ * Basic), a public /v2/ over private repositories (auth per request), Artifactory's repository
+ * path (routes under a prefix, Link pages without it), Docker Hub's RateLimit headers, and ACR's
+ * refresh-token exchange (POST /oauth2/token, grant_type=refresh_token:
+ * https://github.com/Azure/acr/blob/main/docs/AAD-OAuth.md).
  */
 import { createHash } from 'node:crypto';
 import { createServer, IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
@@ -21,6 +27,10 @@ export interface DoubleImage {
   annotation?: string;
   /** Index formats: the created date of the arm64 entry, listed first. */
   otherArchCreated?: string;
+  /** Labels in the config (config.Labels). */
+  labels?: Record<string, string>;
+  /** Index formats: wrap the index in this many more indexes. */
+  nest?: number;
 }
 
 export type DoubleFleet = Record<string, Record<string, DoubleImage>>;
@@ -48,7 +58,19 @@ export interface RegistryDoubleOptions {
     /** Which field the token server answers with (both are in the spec). Default 'token'. */
     tokenField?: 'token' | 'access_token';
     expiresIn?: number;
+    /** ACR: the token endpoint is POST /oauth2/token and takes this refresh (identity) token. */
+    refreshToken?: string;
+    /** More challenges sent with the Bearer one, and whether they come first (Gitea: Basic). */
+    extraChallenges?: string[];
+    /** Names this realm instead of the double's own token endpoint. */
+    realm?: string;
   };
+  /** /v2/ answers 200 without credentials; repositories still ask (auth per request). */
+  publicProbe?: boolean;
+  /** Serve every route under this path (Artifactory: /artifactory/api/docker/<repo>); Link pages leave it out. */
+  pathPrefix?: string;
+  /** Docker Hub's RateLimit-Limit / RateLimit-Remaining on manifest answers. */
+  rateLimit?: { limit: number; remaining: number; windowSeconds: number };
   /** The most tags a page holds, whatever `n` asks. Default 1000. */
   maxPageSize?: number;
   /** Write Link URLs absolute with this origin (to test the same-origin rule). */
@@ -131,7 +153,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
   };
 
   function single(repo: string, tag: string, img: DoubleImage, arch: string, created: string | undefined, oci: boolean): string {
-    const config = JSON.stringify({ architecture: arch, os: 'linux', ...(created ? { created } : {}), config: { Labels: { source: `${repo}:${tag}:${arch}` } }, rootfs: { type: 'layers', diff_ids: [] } });
+    const config = JSON.stringify({ architecture: arch, os: 'linux', ...(created ? { created } : {}), config: { Labels: { source: `${repo}:${tag}:${arch}`, ...img.labels } }, rootfs: { type: 'layers', diff_ids: [] } });
     const configDigest = sha256(config);
     blobs.set(configDigest, config);
     const manifest = {
@@ -171,6 +193,10 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
         ...(img.annotation ? { annotations: { 'org.opencontainers.image.created': img.annotation } } : {}),
       };
       digest = store(JSON.stringify(index), index.mediaType);
+      for (let i = 0; i < (img.nest ?? 0); i++) {
+        const outer = { schemaVersion: 2, mediaType: MEDIA.ociIndex, manifests: [{ mediaType: manifests.get(digest)!.mediaType, digest, size: manifests.get(digest)!.body.length }] };
+        digest = store(JSON.stringify(outer), outer.mediaType);
+      }
     } else {
       digest = single(repo, tag, img, 'amd64', img.created, format === 'oci');
     }
@@ -178,16 +204,20 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
     return digest;
   }
 
-  const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}, head = false) => {
+  const prefix = (options.pathPrefix ?? '').replace(/\/+$/, '');
+  const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string | string[]> = {}, head = false) => {
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers });
     res.end(head ? undefined : body);
   };
-  const error = (res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) =>
+  const error = (res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string | string[]> = {}) =>
     send(res, status, JSON.stringify({ errors: [{ code, message }] }), headers);
 
-  function challenge(scope?: string): Record<string, string> {
+  function challenge(scope?: string): Record<string, string | string[]> {
     if (options.auth?.kind === 'basic') return { 'www-authenticate': 'Basic realm="registry-double"' };
-    return { 'www-authenticate': `Bearer realm="${double.url}/token",service="registry-double"${scope ? `,scope="${scope}"` : ''}` };
+    const realm = options.auth?.realm ?? (options.auth?.refreshToken ? `${double.url}${prefix}/oauth2/token` : `${double.url}${prefix}/token`);
+    const bearer = `Bearer realm="${realm}",service="registry-double"${scope ? `,scope="${scope}"` : ''}`;
+    // Several challenges as separate header lines, the others first (Gitea sends Basic too).
+    return { 'www-authenticate': options.auth?.extraChallenges ? [...options.auth.extraChallenges, bearer] : bearer };
   }
 
   const basicOk = (h: string | undefined) =>
@@ -199,6 +229,22 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
     if (options.auth.kind === 'basic') return basicOk(h);
     if (!repo) return h?.startsWith('Bearer ') ? tokens.has(h.slice(7)) : false;
     return h?.startsWith('Bearer ') === true && tokens.get(h.slice(7)) === `repository:${repo}:pull`;
+  }
+
+  function handleRefresh(req: IncomingMessage, res: ServerResponse) {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const form = new URLSearchParams(body);
+      if (req.method !== 'POST' || form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== options.auth!.refreshToken) {
+        return error(res, 401, 'UNAUTHORIZED', 'bad refresh token');
+      }
+      if (form.get('service') !== 'registry-double') return error(res, 400, 'DENIED', 'unknown service');
+      const scope = form.get('scope') ?? '';
+      const token = `acr-${++issued}-${sha256(scope + issued).slice(7, 23)}`;
+      tokens.set(token, scope);
+      send(res, 200, JSON.stringify({ access_token: token }));
+    });
   }
 
   function handleToken(req: IncomingMessage, res: ServerResponse, url: URL) {
@@ -215,9 +261,14 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
     const url = new URL(req.url ?? '/', double.url);
     const method = req.method ?? 'GET';
     const head = method === 'HEAD';
+    if (prefix) {
+      if (!url.pathname.startsWith(`${prefix}/`)) return error(res, 404, 'NOT_FOUND', 'outside the repository path');
+      url.pathname = url.pathname.slice(prefix.length);
+    }
+    if (url.pathname === '/oauth2/token' && options.auth?.refreshToken) return handleRefresh(req, res);
     if (url.pathname === '/token' && options.auth?.kind === 'bearer') return handleToken(req, res, url);
     if (url.pathname === '/v2/' || url.pathname === '/v2') {
-      if (!authorized(req, undefined)) return error(res, 401, 'UNAUTHORIZED', 'authentication required', challenge());
+      if (!options.publicProbe && !authorized(req, undefined)) return error(res, 401, 'UNAUTHORIZED', 'authentication required', challenge());
       return send(res, 200, '{}', { 'docker-distribution-api-version': 'registry/2.0' }, head);
     }
     const m = /^\/v2\/(.+)\/(tags\/list|manifests\/([^/]+)|blobs\/([^/]+))$/.exec(url.pathname);
@@ -256,6 +307,10 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
       const accept = String(req.headers.accept ?? '');
       if (!accept.includes(stored.mediaType)) return error(res, 404, 'MANIFEST_UNKNOWN', `not acceptable: ${stored.mediaType}`);
       const headers: Record<string, string> = { 'content-type': stored.mediaType };
+      if (options.rateLimit) {
+        headers['ratelimit-limit'] = `${options.rateLimit.limit};w=${options.rateLimit.windowSeconds}`;
+        headers['ratelimit-remaining'] = `${options.rateLimit.remaining};w=${options.rateLimit.windowSeconds}`;
+      }
       if (!(head && options.omitHeadDigest)) headers['docker-content-digest'] = digest;
       return send(res, 200, stored.body, headers, head);
     }

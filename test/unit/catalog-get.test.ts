@@ -47,7 +47,7 @@ describe('getCatalog', () => {
     expect(c.services.map((s) => s.images.map((i) => i.tag))).toEqual([['9-prod', '10-prod'], ['1-prod'], []]);
     expect(c.services[2].note).toMatch(/no tag of shop\/db matching \/-prod\$\/ could be found and dated/);
     expect(logger.lines.some((l) => /^warning: Service db: /.test(l))).toBe(true);
-    expect(logger.lines.some((l) => /^warning: shop\/api: 1 tag\(s\) skipped, e\.g\. shop\/api:x-prod has no creation date/.test(l))).toBe(true);
+    expect(logger.lines.some((l) => /^warning: shop\/api: 1 tag\(s\) skipped, e\.g\. shop\/api:x-prod has no usable date/.test(l))).toBe(true);
     expect(c.services[0].images[0].reference).toBe(`${double.host}/shop/api:9-prod@${c.services[0].images[0].digest}`);
     expect(c.generatedAt).toBe('2026-11-21T00:00:00.000Z');
     const last = progress[progress.length - 1];

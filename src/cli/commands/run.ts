@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { readCatalog } from '../../catalog/io';
 import type { Catalog } from '../../catalog/types';
 import { environmentOf, loadConfig } from '../../config/load';
-import type { Config, EnvironmentConfig } from '../../config/types';
+import { targetKind, type Config, type EnvironmentConfig } from '../../config/types';
 import { inputError } from '../../errors';
 import { createHttpClient, type HttpClient } from '../../http/client';
 import { approverOf, fanOut } from '../../notify/index';
@@ -16,6 +16,7 @@ import { createGithubDeploymentsNotifier } from '../../notify/github-deployments
 import { createSlackNotifier } from '../../notify/slack';
 import type { Notifier } from '../../notify/types';
 import { createRegistryClient } from '../../registry/client';
+import { targetPullAuth } from '../../registry/credentials';
 import { ghcrImageExists, ghcrPackages, isGhcr } from '../../registry/ghcr';
 import { runRollback, type EngineDeps, type Outcome } from '../../run/engine';
 import { openTarget } from '../../targets';
@@ -70,7 +71,9 @@ export async function setup(ctx: CommandContext, io: RunIo, withNotifiers: boole
     })
     : undefined;
   if (deployments) notifiers.push(deployments);
-  const target = await (io.open ?? openTarget)({ config, environment, env: ctx.env, logger: ctx.logger, stateDir, sleep: io.engine?.sleep, now: io.engine?.now });
+  // Targets that pull (swarm, docker) get the registry credentials from the same chain as get.
+  const registryAuth = ['swarm', 'docker'].includes(targetKind(environment.target)) ? await targetPullAuth(config.registry, ctx.env) : undefined;
+  const target = await (io.open ?? openTarget)({ config, environment, env: ctx.env, logger: ctx.logger, stateDir, sleep: io.engine?.sleep, now: io.engine?.now, registryAuth });
   return {
     config, environment, catalogFile, stateDir, target, http, notifier: fanOut(notifiers, ctx.logger),
     close: async () => {
@@ -131,7 +134,7 @@ export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<n
   }));
   // ghcr.io: the preflight asks the GitHub Packages API, as `get` did (src/registry/ghcr.ts).
   const ghcr = !io.engine?.imageExists && isGhcr(s.config.registry.url) ? ghcrPackages(s.config, { logger: ctx.logger, github: { sleep: io.engine?.sleep } }) : undefined;
-  const registry = io.engine?.imageExists || ghcr ? undefined : createRegistryClient(s.config.registry, { logger: ctx.logger });
+  const registry = io.engine?.imageExists || ghcr ? undefined : createRegistryClient(s.config.registry, { logger: ctx.logger, env: ctx.env });
   try {
     const outcome = await withInterrupts(ctx, (signal) => runRollback({
       target: s.target, notifier: s.notifier, logger: ctx.logger, stateDir: s.stateDir, signal,

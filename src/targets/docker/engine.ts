@@ -5,9 +5,8 @@
  * Every failure is one sentence naming the engine, the call and the engine's own message.
  */
 import { readFileSync } from 'node:fs';
-import { Agent } from 'undici';
 import { failure, inputError, RollbackError } from '../../errors';
-import { createHttpClient, HttpClient, HttpClientOptions, HttpResponse } from '../../http/client';
+import { createDispatcher, createHttpClient, HttpClient, HttpClientOptions, HttpResponse } from '../../http/client';
 import { parseImageRef, registryHost } from '../../image/reference';
 import { addSecret } from '../../log';
 import type { EngineAddress } from './host';
@@ -185,7 +184,7 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
   const where = `the Docker engine at ${address.host}`;
   const Where = `The Docker engine at ${address.host}`; // at the start of a sentence
   const cfgWhere = options.configWhere ?? 'Docker target';
-  const agent = new Agent({
+  const agent = createDispatcher({
     // Each ssh connection is an ssh login: fewer of them, kept a little longer.
     connections: address.ssh ? 4 : 8,
     keepAliveTimeout: address.ssh ? 10_000 : 5_000,

@@ -4,9 +4,8 @@
  * kubeconfig goes into the undici Agent it uses.
  * API conventions: https://kubernetes.io/docs/reference/using-api/api-concepts/
  */
-import { Agent } from 'undici';
 import { RollbackError } from '../../errors';
-import { createHttpClient, HttpClient, HttpClientOptions, HttpResponse, parseJson, statusError } from '../../http/client';
+import { createDispatcher, createHttpClient, HttpClient, HttpClientOptions, HttpResponse, parseJson, statusError } from '../../http/client';
 import type { KubeConnection } from './config';
 
 export type PatchType = 'strategic' | 'json' | 'merge';
@@ -38,7 +37,7 @@ function statusMessage(res: HttpResponse): string {
 }
 
 export function createKubeClient(conn: KubeConnection, http: Omit<HttpClientOptions, 'dispatcher'> = {}): KubeClient {
-  const agent = new Agent({
+  const agent = createDispatcher({
     connections: 4,
     keepAliveTimeout: 10_000,
     connect: {
