@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RegistryConfig } from '../../src/config/types';
 import { RollbackError } from '../../src/errors';
+import { rejection } from '../support/rejection';
 import { mask, memoryLogger } from '../../src/log';
 import { createRegistryClient, nextLink, RegistryClient, SkippedImage } from '../../src/registry/client';
 import { DoubleFleet, RegistryDouble, RegistryDoubleOptions, startRegistryDouble } from '../doubles/registry-double';
@@ -45,15 +46,6 @@ afterEach(async () => {
   double = undefined;
 });
 
-async function rejection(p: Promise<unknown>): Promise<RollbackError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RollbackError);
-    return err as RollbackError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('image dates, anonymous registry', () => {
   it.each([

@@ -5,7 +5,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RollbackError } from '../../src/errors';
+import { rejection } from '../support/rejection';
 import { mask } from '../../src/log';
 import { dockerConfigFile, findCredentials, keyHost, targetPullAuth } from '../../src/registry/credentials';
 
@@ -33,15 +33,6 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-async function rejection(p: Promise<unknown>): Promise<RollbackError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RollbackError);
-    return err as RollbackError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('the docker client configuration, in docker order', () => {
   it('reads $DOCKER_CONFIG/config.json, else ~/.docker/config.json', () => {

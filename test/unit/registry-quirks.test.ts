@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RegistryConfig } from '../../src/config/types';
-import { RollbackError } from '../../src/errors';
+import { rejection } from '../support/rejection';
 import { memoryLogger } from '../../src/log';
 import { createRegistryClient, hubRateLimit, keepPrefix, RegistryClient, RegistryClientOptions, SkippedImage } from '../../src/registry/client';
 import type { RegistryCredentials } from '../../src/registry/credentials';
@@ -50,15 +50,6 @@ afterEach(async () => {
   double = undefined;
 });
 
-async function rejection(p: Promise<unknown>): Promise<RollbackError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RollbackError);
-    return err as RollbackError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('dates of every kind of image', () => {
   it.each([
