@@ -204,6 +204,6 @@ describe('rollback get on a real registry with basic auth (htpasswd)', () => {
     writeFileSync(join(dir, 'anon.yml'), `registry:\n  url: ${reg.url}\nservices:\n  - name: api\n    repository: shop/api\nenvironments:\n  prod:\n    target:\n      docker: {}\n`);
     const out = await inProcess(['get', '--config', 'anon.yml', '--env', 'prod', '--catalog', 'y/catalog.json'], {}, dir);
     expect(out.code).toBe(2);
-    expect(out.stderr).toMatch(/asks for a login \(401 at http:\/\/127\.0\.0\.1:\d+\/v2\/\); set registry\.username and registry\.password\.\n$/);
+    expect(out.stderr).toMatch(/asks for a login \(401 at http:\/\/127\.0\.0\.1:\d+\/v2\/\); set registry\.username and registry\.password, or run docker login 127\.0\.0\.1:\d+ on this agent\.\n$/);
   });
 });
