@@ -3,6 +3,8 @@
  * REAL registry: the docker target's own history file says what the last run replaced. Run to a
  * date, delete the state directory's snapshots, undo: the containers run their images from before;
  * again without snapshots: the undo itself is undone. With neither snapshot nor history: exit 2.
+ * Release points (issue 16) on the same containers: record A, a date rollback to B, `run --at <A>`
+ * puts them back to A by digest, undo gives B back; without a ledger the history file gives points.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -82,5 +84,37 @@ maybe('rollback undo from the docker history file when no snapshot exists (real 
       `rollback: There is no snapshot of fresh under ${join(dir, '.rollback')}, and the docker history file ${join(dir, 'fresh-history.json')} records no change of its services; nothing to undo (pass --snapshot FILE, or --catalog beside the state directory).`,
     );
     expect(images()).toEqual(before);
+  });
+
+  it('release points: record A, roll back to a date (B), run --at A runs A by digest; undo gives B back', async () => {
+    const host = (...args: string[]) => cli(...args, '--env', 'host');
+    const A = images();
+    const recorded = await host('record');
+    expect(recorded.code).toBe(0);
+    const timeA = recorded.stdout.trim();
+    expect((await host('get')).code).toBe(0);
+    const ran = await host('run', '--date', '2026-11-05');
+    expect(ran.code).toBe(0);
+    const B = images();
+    expect(B).toEqual(SERVICES.map((s) => `${refs[s]['5-stage']} running`));
+    expect(B).not.toEqual(A);
+
+    const back = await host('run', '--at', timeA);
+    expect(back.stderr).toMatch(/2 services changed \(api, web\)/);
+    expect(back.code).toBe(0);
+    expect(images()).toEqual(A);
+
+    const undo = await host('undo');
+    expect(undo.code).toBe(0);
+    expect(images()).toEqual(B);
+  });
+
+  it('release points without a ledger: the docker history file gives the points of the changes the tool made', async () => {
+    rmSync(join(dir, '.rollback', 'ledger'), { recursive: true, force: true });
+    const got = await cli('get', '--env', 'host', '--points', 'released');
+    expect(got.code).toBe(0);
+    expect(got.stdout).toMatch(/^(\d{4}-\d\d-\d\dT[\d:]+Z\n)+$/);
+    // The newest point is the fleet as it runs now (after the undo), from the history file.
+    expect(got.stderr).toContain(`${got.stdout.split('\n')[0]}  api 5-stage, web 5-stage (docker history)`);
   });
 });

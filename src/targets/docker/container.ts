@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { DockerTargetConfig, ServiceConfig } from '../../config/types';
 import { ContainerInspect, engineMessage, pullAuthFor } from './engine';
-import { appendHistory, hostSlug, lastRun, readHistory } from './history';
+import { appendHistory, hostSlug, imageChanges, lastRun, readHistory } from './history';
 import { recreateRequest } from './recreate';
 import { engineTarget, EngineTargetDeps } from './setup';
 import { engineTime } from './time';
@@ -241,6 +241,11 @@ export function createDockerTarget(ctx: TargetContext, deps: DockerTargetDeps = 
         source: `the docker history file ${historyFile}`,
         last: last && { at: last.at, changes: last.changes.map((c) => ({ service: c.service, before: c.before, after: c.after })) },
       };
+    },
+
+    async history(services) {
+      const containers = new Map(services.map((s) => [containerName(s, config), s.name]));
+      return { source: 'docker history', changes: imageChanges(readHistory(historyFile, address.host), containers) };
     },
 
     close: () => engine.close(),

@@ -103,6 +103,15 @@ export function lastRun(history: History, containers: Map<string, string>): { ru
   return { run, at: ours[ours.length - 1].at, changes };
 }
 
+/**
+ * Every replacement of `containers` (container -> service) as a change of its service's image at
+ * the moment the new container took over: what the history file adds to release points. The image
+ * a replacement found (`replaced`) is not a change: since when it ran is unknown.
+ */
+export function imageChanges(history: History, containers: Map<string, string>): { service: string; time: string; image: string }[] {
+  return history.entries.filter((e) => containers.has(e.container)).map((e) => ({ service: containers.get(e.container)!, time: e.at, image: e.by }));
+}
+
 /** "unix:///var/run/docker.sock" -> "unix-var-run-docker.sock": a file name part for the host. */
 export function hostSlug(host: string): string {
   return host.replace(/^[a-z]+:\/\//i, (m) => m.replace('://', '-')).replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-+/g, '-').replace(/-$/, '');
