@@ -57,6 +57,8 @@ export interface GitopsTargetConfig {
   automation?: 'refuse' | 'ignore';
   /** Wait for Argo CD to sync and report the commit healthy. */
   argocd?: { url: string; token?: string; application?: string; insecure?: boolean };
+  /** Without argocd: wait through the kubernetes target's reads of the workloads (kubeconfig as for that target). */
+  kubernetes?: { kubeconfig?: string; context?: string; namespace?: string };
 }
 export interface GithubTargetConfig extends GitopsTargetConfig { repo: string; branch?: string; pullRequest?: boolean }
 export interface GitlabTargetConfig extends GitopsTargetConfig {

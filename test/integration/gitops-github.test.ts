@@ -73,7 +73,7 @@ test('Kustomize overlay and Helm values: one commit, only the image values chang
   const { d, logger } = engineDeps(target, dir);
   const before = gh.commits('shop/gitops', 'main').length;
   const outcome = await runRollback(d, runRequest(config.services, catalog, '2026-11-18'));
-  expect(outcome.summary).toMatch(/3 services changed .*approved by alice; health was not checked \(no argocd configured\)/);
+  expect(outcome.summary).toMatch(/3 services changed .*approved by alice; health was not checked \(neither argocd nor kubernetes configured\)/);
   expect(outcome.exitCode).toBe(0);
   expect(logger.lines.join('\n')).toMatch(/plan: shop\/gitops@main: health was not checked/);
   const commits = gh.commits('shop/gitops', 'main');
@@ -129,7 +129,7 @@ test('automation: ignore goes ahead, says so in the plan and leaves a mark in th
   const { d, logger } = engineDeps(target, dir);
   expect(await target.notes!(config.services)).toEqual([
     expect.stringMatching(/^web: .*Flux marker .*; automation: ignore is set, so the rollback goes ahead and automation may undo it\.$/),
-    'shop/gitops@main: health was not checked (no argocd configured): the commit is done when it lands.',
+    'shop/gitops@main: health was not checked (neither argocd nor kubernetes configured): the commit is done when it lands.',
   ]);
   const outcome = await runRollback(d, runRequest(config.services, catalog, '2026-11-18'));
   expect(outcome.exitCode).toBe(0);

@@ -18,6 +18,7 @@ import { failure, inputError, RollbackError } from '../../errors';
 import { registryHost } from '../../image/reference';
 import type { Deployed, Target, TargetContext } from '../types';
 import { createArgoWait, type ArgoWait } from './argocd';
+import { createKubeWait, type KubeWait } from './kube-wait';
 import { findSites, ImageSpec, ManifestError, replaceImages, sameReference } from './edit';
 import type { FileSet, GitHost } from './host';
 
@@ -42,6 +43,7 @@ export function createGitopsTarget(ctx: TargetContext, cfg: GitopsTargetConfig, 
   const specOf = (s: ServiceConfig): ImageSpec => ({ repository: s.repository, values: s.gitops?.values });
   const review = Boolean(host.review);
   const argo: ArgoWait | undefined = cfg.argocd && !review ? createArgoWait(ctx, cfg.argocd) : undefined;
+  const kube: KubeWait | undefined = cfg.kubernetes && !argo && !review ? createKubeWait(ctx, cfg.kubernetes) : undefined;
   const lastFile = join(ctx.stateDir, `gitops-${ctx.environment.name}-last-commit.json`);
   /** The commit the cluster must run now: the last one this process wrote. */
   let committed: string | undefined;
@@ -49,7 +51,8 @@ export function createGitopsTarget(ctx: TargetContext, cfg: GitopsTargetConfig, 
   const healthWords = review
     ? `health is not checked (the change takes effect when the ${host.review} is merged)`
     : argo ? `healthy once Argo CD's Application shows the commit Synced and Healthy`
-      : 'health was not checked (no argocd configured): the commit is done when it lands';
+      : kube ? `healthy once ${kube.describe()} runs the committed images and their rollouts are done`
+        : 'health was not checked (neither argocd nor kubernetes configured): the commit is done when it lands';
 
   function sitesIn(files: FileSet, service: ServiceConfig) {
     const out: { path: string; image: string; line: number; imagePolicy?: { name: string; line: number } }[] = [];
@@ -191,7 +194,7 @@ export function createGitopsTarget(ctx: TargetContext, cfg: GitopsTargetConfig, 
       return out;
     },
 
-    unchecked: () => (argo ? undefined : healthWords),
+    unchecked: () => (argo || kube ? undefined : healthWords),
 
     async refuse(service: ServiceConfig): Promise<string | undefined> {
       if (cfg.automation === 'ignore') return undefined;
@@ -215,7 +218,8 @@ export function createGitopsTarget(ctx: TargetContext, cfg: GitopsTargetConfig, 
       }
     },
 
-    async waitHealthy(service: ServiceConfig, _image: string, timeoutMs: number): Promise<void> {
+    async waitHealthy(service: ServiceConfig, image: string, timeoutMs: number): Promise<void> {
+      if (kube && committed) return kube.wait(service, image, timeoutMs);
       if (!argo || !committed) return;
       await argo.wait(service.gitops?.application ?? cfg.argocd!.application ?? ctx.environment.name, committed, service.name, timeoutMs);
     },
@@ -223,6 +227,7 @@ export function createGitopsTarget(ctx: TargetContext, cfg: GitopsTargetConfig, 
     close: async () => {
       await host.close();
       await argo?.close();
+      await kube?.close();
     },
   };
 }
