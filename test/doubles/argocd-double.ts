@@ -3,7 +3,8 @@
  * health documentation, playing the application controller: each Application follows a branch of
  * a git double (the revision it deploys is that branch's head, `lag` reads after it moved, sooner
  * when asked to ?refresh), goes Progressing, then Healthy or Degraded as its script says for that
- * revision; a revision scripted 'never' is never synced (a controller that is stuck or paused).
+ * revision; a revision scripted 'never' is never synced (a controller that is stuck or paused): the
+ * old revision keeps reading Synced and Healthy, as Argo CD reports it.
  * https://argo-cd.readthedocs.io/en/stable/developer-guide/api-docs/
  * https://argo-cd.readthedocs.io/en/stable/operator-manual/health/
  */
@@ -49,7 +50,19 @@ export async function startArgoDouble(options: { token: string }): Promise<ArgoD
     const app = apps.get(name);
     // Argo CD answers an unknown (or forbidden) Application as "permission denied" with 403 or 404 by version; 404 here.
     if (!app) return send(res, 404, { error: `applications.argoproj.io "${name}" not found`, code: 5, message: `applications.argoproj.io "${name}" not found` });
-    // The controller's loop, advanced by reads: notice the head after `lag` reads (a refresh at once), sync it, report health.
+    // The answer is the state as of now: Argo CD reports Synced against the revision it last resolved,
+    // so until the controller notices the new head, the old revision reads Synced (and Healthy).
+    // A ?refresh is asynchronous: it makes the controller look, and shows from the next read on.
+    const body = {
+      metadata: { name, namespace: 'argocd' },
+      spec: { source: { repoURL: 'https://git.example/shop/gitops.git', targetRevision: 'main', path: 'overlays/prod' } },
+      status: {
+        sync: { status: 'Synced', revision: app.revision },
+        health: { status: app.health, ...(app.health === 'Degraded' ? { message: 'Deployment "api" exceeded its progress deadline' } : {}) },
+        operationState: { phase: app.health === 'Progressing' ? 'Running' : 'Succeeded', syncResult: { revision: app.revision } },
+      },
+    };
+    // Then the controller's loop, advanced by reads: notice the head after `lag` reads (or a refresh), sync it, report health.
     const head = app.head();
     if (head && head !== app.revision && (app.outcome?.(head) ?? 'Healthy') !== 'never') {
       app.seen += 1;
@@ -63,16 +76,7 @@ export async function startArgoDouble(options: { token: string }): Promise<ArgoD
     } else if (app.health === 'Progressing' && app.progressing-- <= 0 && app.revision) {
       app.health = app.outcome?.(app.revision) ?? 'Healthy';
     }
-    const inSync = app.revision === head;
-    return send(res, 200, {
-      metadata: { name, namespace: 'argocd' },
-      spec: { source: { repoURL: 'https://git.example/shop/gitops.git', targetRevision: 'main', path: 'overlays/prod' } },
-      status: {
-        sync: { status: inSync ? 'Synced' : 'OutOfSync', revision: app.revision },
-        health: { status: app.health, ...(app.health === 'Degraded' ? { message: 'Deployment "api" exceeded its progress deadline' } : {}) },
-        operationState: { phase: app.health === 'Progressing' ? 'Running' : 'Succeeded', syncResult: { revision: app.revision } },
-      },
-    });
+    return send(res, 200, body);
   }
 
   const server = createServer(handle);

@@ -92,7 +92,7 @@ test('a rollback commit that never arrives times out and is reverted; the revert
   const { config, d } = setUp((message) => (message.startsWith('Rollback of') ? 'never' : 'Healthy'));
   const outcome = await runRollback(d, runRequest(config.services, catalog, '2026-11-18'));
   expect(outcome.exitCode).toBe(1);
-  expect(outcome.summary).toMatch(/did not run commit [0-9a-f]{12} of (api|web) healthily within 60s \(it is at [0-9a-f]{12}, OutOfSync, Healthy, last sync Succeeded\)\); every changed service was put back \(api, web\)\.$/);
+  expect(outcome.summary).toMatch(/did not run commit [0-9a-f]{12} of (api|web) healthily within 60s \(it is at [0-9a-f]{12}, Synced, Healthy, last sync Succeeded\)\); every changed service was put back \(api, web\)\.$/);
   const commits = gh.commits('shop/gitops', 'main');
   expect(commits[0].message).toMatch(/^Revert "Rollback of prod/);
   expect(gh.file('shop/gitops', 'main', 'prod/apps.yaml')).toBe(START);

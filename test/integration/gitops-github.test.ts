@@ -139,6 +139,26 @@ test('automation: ignore goes ahead, says so in the plan and leaves a mark in th
   expect(gh.file('shop/gitops', 'main', 'overlays/prod/kustomization.yaml')).toContain('newTag: "4-prod" # {"$imagepolicy": "flux-system:web:tag"}');
 });
 
+test('automation: ignore and the automation moves the tag forward during settle: the run fails naming it, and is put back', async () => {
+  const marked = KUSTOMIZATION.replace('newTag: "5-prod"', 'newTag: "5-prod" # {"$imagepolicy": "flux-system:web:tag"}');
+  gh.push('shop/gitops', 'main', 'overlays/prod/kustomization.yaml', marked);
+  const config = configFor(', automation: ignore');
+  // Flux's image automation, played on the GitHub double: at its next interval it writes the newest tag back.
+  const automation = async () => {
+    const now = gh.file('shop/gitops', 'main', 'overlays/prod/kustomization.yaml')!;
+    const moved = now.replace(/newTag: "4-prod"( #[^\n]*)\n    digest: \S+\n/, 'newTag: "5-prod"$1\n');
+    if (moved !== now) gh.push('shop/gitops', 'main', 'overlays/prod/kustomization.yaml', moved, 'fluxcdbot: move web to 5-prod');
+  };
+  const { d } = engineDeps(open(config), dir, { sleep: automation });
+  const outcome = await runRollback(d, { ...runRequest(config.services, catalog, '2026-11-18'), settleMs: 30_000 });
+  expect(outcome.exitCode).toBe(1);
+  expect(outcome.summary).toMatch(/^Rollback of prod to 2026-11-18 failed \(web: moved away from registry\.example\.com\/shop\/web:4-prod@sha256:4+ within 30s of becoming healthy: it runs registry\.example\.com\/shop\/web:5-prod \(likely cause: image automation \(overlays\/prod\/kustomization\.yaml line 13 in shop\/gitops@main carries the Flux marker \{"\$imagepolicy": "flux-system:web"\}\) put it back\)\); every changed service was put back \(api, worker\)\.$/);
+  expect(gh.commits('shop/gitops', 'main').map((c) => c.message.split('\n')[0])).toEqual([
+    'Revert "Rollback of prod to 2026-11-18, approved by alice"', 'fluxcdbot: move web to 5-prod', 'Rollback of prod to 2026-11-18, approved by alice', 'someone else', 'initial',
+  ]);
+  expect(gh.file('shop/gitops', 'main', 'overlays/prod/kustomization.yaml')).toBe(marked);
+});
+
 test('a protected branch is said in its own sentence, with the way that works; nothing changed', async () => {
   gh.protect('shop/gitops', 'main');
   const config = configFor();

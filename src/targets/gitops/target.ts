@@ -194,6 +194,12 @@ export function createGitopsTarget(ctx: TargetContext, cfg: GitopsTargetConfig, 
       return out;
     },
 
+    /** For settle's "likely cause": the image automation that moves this service, when the files carry one. */
+    async controllerOf(service: ServiceConfig): Promise<string | undefined> {
+      const found = await automationOf(service);
+      return found.length ? `image automation (${found[0].replace(/, so .*$/, '')})` : undefined;
+    },
+
     unchecked: () => (argo || kube ? undefined : healthWords),
 
     async refuse(service: ServiceConfig): Promise<string | undefined> {
