@@ -16,16 +16,12 @@ import type { Target } from '../../src/targets/types';
 import { ArgoDouble, Outcome, startArgoDouble } from '../doubles/argocd-double';
 import { GithubDouble, startGithubDouble } from '../doubles/github-double';
 import { engineDeps } from '../support/engine-deps';
-import { digest as D, gitopsCatalog, runRequest } from '../support/gitops';
+import { runRequest, shopImage, twoDeployments, twoServiceCatalog } from '../support/gitops';
 
 const GH_TOKEN = 'ghp_argo0123456789';
 const ARGO_TOKEN = 'argocd-token-0123456789';
-const MANIFEST = (api: string, web: string) => `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      containers:\n      - name: api\n        image: ${api}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: ${web}\n`;
-const START = MANIFEST(`registry.example.com/shop/api:39-prod@${D('1')}`, `registry.example.com/shop/web:5-prod@${D('b')}`);
-const catalog = gitopsCatalog({
-  api: [['39-prod', '1', '2026-11-20'], ['38-prod', '3', '2026-11-18']],
-  web: [['5-prod', 'b', '2026-11-20'], ['4-prod', '4', '2026-11-18']],
-});
+const START = twoDeployments(shopImage('api', '39-prod', '1'), shopImage('web', '5-prod', 'b'));
+const catalog = twoServiceCatalog();
 
 let gh: GithubDouble;
 let argo: ArgoDouble;

@@ -16,17 +16,13 @@ import type { Target } from '../../src/targets/types';
 import { GithubDouble, startGithubDouble } from '../doubles/github-double';
 import { KubernetesDouble, startKubernetesDouble } from '../doubles/kubernetes-double';
 import { engineDeps } from '../support/engine-deps';
-import { digest as D, gitopsCatalog, runRequest } from '../support/gitops';
+import { runRequest, shopImage, twoDeployments, twoServiceCatalog } from '../support/gitops';
 
 const GH_TOKEN = 'ghp_kube0123456789';
 const KUBE_TOKEN = 'kube-token-0123456789';
-const img = (s: string, tag: string, c: string) => `registry.example.com/shop/${s}:${tag}@${D(c)}`;
-const MANIFEST = (api: string, web: string) => `kind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      containers:\n      - name: api\n        image: ${api}\n---\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: ${web}\n`;
-const START = MANIFEST(img('api', '39-prod', '1'), img('web', '5-prod', 'b'));
-const catalog = gitopsCatalog({
-  api: [['39-prod', '1', '2026-11-20'], ['38-prod', '3', '2026-11-18']],
-  web: [['5-prod', 'b', '2026-11-20'], ['4-prod', '4', '2026-11-18']],
-});
+const img = shopImage;
+const START = twoDeployments(img('api', '39-prod', '1'), img('web', '5-prod', 'b'));
+const catalog = twoServiceCatalog();
 
 let gh: GithubDouble;
 let kube: KubernetesDouble;

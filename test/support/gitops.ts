@@ -37,3 +37,17 @@ export function swapped(text: string, pairs: [string, string][]): string {
   }
   return out;
 }
+
+/** A digest-pinned image of shop/<service> on registry.example.com. */
+export const shopImage = (service: string, tag: string, c: string) => `${HOST}/shop/${service}:${tag}@${digest(c)}`;
+
+/** Two Deployments (api, web) in one multi-document file, as the wait suites' repository holds them. */
+export const twoDeployments = (api: string, web: string) =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      containers:\n      - name: api\n        image: ${api}\n---\n` +
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: ${web}\n`;
+
+/** api and web, each with a 2026-11-20 image (what runs) and a 2026-11-18 one (the rollback point). */
+export const twoServiceCatalog = () => gitopsCatalog({
+  api: [['39-prod', '1', '2026-11-20'], ['38-prod', '3', '2026-11-18']],
+  web: [['5-prod', 'b', '2026-11-20'], ['4-prod', '4', '2026-11-18']],
+});
