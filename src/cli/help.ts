@@ -22,6 +22,8 @@ Options:
       --previews N      get: also write the plans of the newest N dates beside the catalog
                         (previews.json, and previews/<date>.txt tables), in the same run
       --dry-run         run everything up to the first change, change nothing
+      --only a,b        plan, run: only these services go back (a service with hold: true goes only when named here)
+      --except c        plan, run: every service goes back but these (and those with hold: true); not with --only
       --approver NAME   who approved the rollback (default: the Jenkins user, else $USER)
       --snapshot FILE   snapshot for undo (default: the last run's, under .rollback/runs/ beside the catalog;
                         without one, the docker target's history file)
@@ -31,7 +33,7 @@ Options:
       --debug           show stack traces and every request
   -h, --help            this text
 
-Every option may also come from ROLLBACK_PARAMS, a JSON object ({"env":"prod","date":"2026-11-19"}).
+Every option may also come from ROLLBACK_PARAMS, a JSON object ({"env":"prod","date":"2026-11-19","except":"payments"}).
 
 Exit codes: 0 done; 1 failed, fleet unchanged or put back; 2 bad input; 3 partly done and not put back.
 A first SIGTERM or Ctrl-C during run/undo stops starting services and puts back what changed.

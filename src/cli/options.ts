@@ -27,6 +27,10 @@ export interface Options {
   repos?: string;
   /** get: also write the plans of the newest N dates (previews.json beside the catalog). */
   previews: number;
+  /** plan, run: only these services go back ("web,api"). */
+  only?: string;
+  /** plan, run: every service but these goes back. */
+  except?: string;
   debug: boolean;
   help: boolean;
   version: boolean;
@@ -46,6 +50,8 @@ const FLAGS = {
   registry: { type: 'string' },
   repos: { type: 'string' },
   previews: { type: 'string' },
+  only: { type: 'string' },
+  except: { type: 'string' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
@@ -55,6 +61,7 @@ const FLAGS = {
 const PARAM_KEYS: Record<string, 'string' | 'boolean' | 'number'> = {
   config: 'string', env: 'string', catalog: 'string', date: 'string', at: 'string', points: 'string', json: 'boolean', dryRun: 'boolean',
   approver: 'string', snapshot: 'string', registry: 'string', repos: 'string', debug: 'boolean', previews: 'number',
+  only: 'string', except: 'string',
 };
 
 /** --previews N: a whole number from 0 to 20 (each preview is one plan table in the question). */
@@ -113,6 +120,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const at = pick(values.at, 'at');
   if (at !== undefined && !/^\d{4}-\d{2}-\d{2}T[^\s]+$/.test(at)) throw inputError(`--at '${at}' is not a time of the form YYYY-MM-DDTHH:MM:SSZ (as 'rollback get --points released' prints them).`);
   if (at !== undefined && pick(values.date, 'date') !== undefined) throw inputError("Give either --date (a build day) or --at (a release point), not both; see 'rollback --help'.");
+  for (const key of ['only', 'except'] as const) {
+    // Ignoring a choice of services would roll back more (or less) than was asked: refuse it where it has no meaning.
+    if (command && command !== 'plan' && command !== 'run' && pick(values[key], key) !== undefined) {
+      throw inputError(`--${key} chooses who goes back in 'rollback plan' and 'rollback run', not in 'rollback ${command}'${command === 'undo' ? ' (undo puts back exactly what that run changed)' : ''}.`);
+    }
+  }
   return {
     command: command as CommandName | undefined,
     config: pick(values.config, 'config'),
@@ -128,6 +141,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     registry: pick(values.registry, 'registry'),
     repos: pick(values.repos, 'repos'),
     previews: previewCount(pick<unknown>(values.previews, 'previews')),
+    only: pick(values.only, 'only'),
+    except: pick(values.except, 'except'),
     debug: pick(values.debug, 'debug') ?? false,
     help: values.help ?? false,
     version: values.version ?? false,

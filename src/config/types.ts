@@ -24,6 +24,8 @@ export interface ServiceConfig {
   name: string;
   /** Registry repository (defaults to name). */
   repository: string;
+  /** Never rolled back unless named in --only (a release with a migration, a stateful singleton). */
+  hold?: boolean;
   marathon?: { app?: string };
   swarm?: { service?: string };
   docker?: { container?: string };

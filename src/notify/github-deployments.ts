@@ -1,6 +1,6 @@
 /**
  * The GitHub Deployments audit: for each service a run changes, a deployment in the configured
- * repository (environment, ref, payload with date, image, approver and service), then its
+ * repository (environment, ref, payload with date, image, approver, service and the services held back), then its
  * statuses: in_progress when the run starts, success or failure as the service ends, inactive
  * when the service was put back. Who rolled back what is then visible in GitHub's Environments.
  * https://docs.github.com/en/rest/deployments/deployments#create-a-deployment
@@ -30,8 +30,10 @@ export function createGithubDeploymentsNotifier(o: GithubDeploymentsOptions): No
   /** Per service of the current run: its deployment id and last state. */
   const deployments = new Map<string, { id: number; state: State }>();
 
+  // What was held back is part of the record: a partial rollback must not read as a whole one.
+  const heldText = (run: RunInfo) => (run.held?.length ? ` with ${run.held.map((h) => h.service).join(', ')} held back` : '');
   const what = (run: RunInfo) =>
-    run.action === 'undo' ? `Undo of the last rollback of ${run.environment}` : `Rollback of ${run.environment} to ${run.date}`;
+    run.action === 'undo' ? `Undo of the last rollback of ${run.environment}` : `Rollback of ${run.environment} to ${run.date}${heldText(run)}`;
 
   async function setState(run: RunInfo, service: string, state: State, description: string): Promise<void> {
     const d = deployments.get(service);
@@ -62,7 +64,11 @@ export function createGithubDeploymentsNotifier(o: GithubDeploymentsOptions): No
         // Not a code deployment: no merge of the default branch, no status checks to wait for.
         auto_merge: false,
         required_contexts: [],
-        payload: { service: change.service, image: change.to, previous: change.from, date: run.date ?? null, day: change.day ?? null, approver: run.approver, target: run.target },
+        payload: {
+          service: change.service, image: change.to, previous: change.from, date: run.date ?? null, day: change.day ?? null, approver: run.approver, target: run.target,
+          // The services this run left as they were, each with what holds it and the image it keeps.
+          held: (run.held ?? []).map((h) => ({ service: h.service, by: h.by, image: h.image })),
+        },
         description: `${what(run)}: ${change.service}, approved by ${run.approver}`.slice(0, 140),
         transient_environment: false,
       }));

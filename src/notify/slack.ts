@@ -8,6 +8,7 @@
 import { RollbackError } from '../errors';
 import type { HttpClient } from '../http/client';
 import { addSecret } from '../log';
+import { heldWords } from '../plan/plan';
 import type { Notifier, RunEvent, RunInfo } from './types';
 
 export interface SlackOptions {
@@ -38,7 +39,11 @@ function title(event: RunEvent): string | undefined {
 }
 
 function changeLines(run: RunInfo): string[] {
-  return run.changes.map((c) => `• \`${c.service}\`: ${shortImage(c.from)} → ${shortImage(c.to)}${c.day ? ` (from ${c.day})` : ''}`);
+  return [
+    ...run.changes.map((c) => `• \`${c.service}\`: ${shortImage(c.from)} → ${shortImage(c.to)}${c.day ? ` (from ${c.day})` : ''}`),
+    // A partial rollback says who stayed, so nobody reads it as the whole fleet.
+    ...(run.held ?? []).map((h) => `• \`${h.service}\`: held back (${heldWords(h.by)}), stays on ${shortImage(h.image)}`),
+  ];
 }
 
 /** The Block Kit payload for an event, or undefined for events Slack does not get. */
@@ -61,7 +66,8 @@ export function slackMessage(event: RunEvent, channel?: string): Record<string, 
   }
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `environment ${r.environment} · ${r.date ? `date ${r.date} · ` : ''}approver ${r.approver} · ${r.target}`.slice(0, 1900) }] });
   // `text` is the notification fallback (and what screen readers get).
-  const text = `${head.replace(/^:[a-z_]+:\s*/, '').replace(/\*/g, '').trim()} ${r.changes.map((c) => `${c.service}: ${shortImage(c.from)} -> ${shortImage(c.to)}`).join('; ')}`.slice(0, 3000);
+  const heldText = r.held?.length ? `; held back: ${r.held.map((h) => h.service).join(', ')}` : '';
+  const text = `${head.replace(/^:[a-z_]+:\s*/, '').replace(/\*/g, '').trim()} ${r.changes.map((c) => `${c.service}: ${shortImage(c.from)} -> ${shortImage(c.to)}`).join('; ')}${heldText}`.slice(0, 3000);
   return { ...(channel ? { channel } : {}), text, blocks };
 }
 

@@ -23,6 +23,16 @@ export interface RunInfo {
   target: string;
   changes: Change[];
   dryRun: boolean;
+  /** Services this run holds back (--only, --except, `hold: true`), with what they keep running. */
+  held?: HeldService[];
+}
+
+export interface HeldService {
+  service: string;
+  /** What holds it: not named in --only, named in --except, or the config's `hold: true`. */
+  by: 'only' | 'except' | 'config';
+  /** The image it keeps running. */
+  image: string;
 }
 
 export type RunEvent =

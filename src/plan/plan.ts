@@ -10,7 +10,18 @@ import { parseReference } from '../image/reference';
 import type { Catalog, CatalogImage, CatalogService } from '../catalog/types';
 import { inputError } from '../errors';
 
-export type PlanAction = 'change' | 'skip' | 'none';
+export type PlanAction = 'change' | 'skip' | 'none' | 'held';
+
+/** Why a service is held back: not named in --only, named in --except, or `hold: true` in the config. */
+export type HeldBy = 'only' | 'except' | 'config';
+
+/** A held-back service (src/plan/choose.ts): what holds it, and what the plan would have done. */
+export interface Held {
+  by: HeldBy;
+  would: Exclude<PlanAction, 'held'>;
+  /** The compatibility risk in one sentence, when it runs an image built after the date while others go back. */
+  risk?: string;
+}
 
 export interface PlanEntry {
   service: string;
@@ -23,6 +34,10 @@ export interface PlanEntry {
   action: PlanAction;
   /** The action in words, for people. */
   reason: string;
+  /** The day the current image was built, when the catalog knows it (for the held-back risk). */
+  currentDay?: string;
+  /** Set when the service is held back (action 'held'). */
+  held?: Held;
 }
 
 export interface Plan {
@@ -83,17 +98,19 @@ export function buildPlan(catalog: Catalog, date: string, current: Record<string
     const now = current[service.name];
     if (now === undefined) throw new Error(`buildPlan: no current image given for ${service.name}`);
     const target = rollbackPoint(service, date);
+    const known = service.images.find((i) => runsImage(now, i));
+    const currentDay = known ? { currentDay: known.day } : {};
     if (!target) {
       const why = service.images.length === 0
         ? `has no rollback point at all${service.note ? ` (${service.note})` : ''}`
         : `has no image built on or before ${date} (its oldest kept image is from ${oldestDay(service)})`;
-      return { service: service.name, current: now, action: 'none', reason: `left as it is: ${service.name} ${why}` };
+      return { service: service.name, current: now, action: 'none', reason: `left as it is: ${service.name} ${why}`, ...currentDay };
     }
     if (runsImage(now, target)) {
-      return { service: service.name, current: now, target, day: target.day, action: 'skip', reason: `already runs ${target.tag} from ${target.day}` };
+      return { service: service.name, current: now, target, day: target.day, action: 'skip', reason: `already runs ${target.tag} from ${target.day}`, ...currentDay };
     }
     const fromDay = target.day === date ? `built on ${date}` : `its newest image on or before ${date}, built on ${target.day}`;
-    return { service: service.name, current: now, target, day: target.day, action: 'change', reason: `goes to ${target.tag} (${fromDay})` };
+    return { service: service.name, current: now, target, day: target.day, action: 'change', reason: `goes to ${target.tag} (${fromDay})`, ...currentDay };
   });
   return { environment: catalog.environment, date, entries };
 }
@@ -102,16 +119,30 @@ function oldestDay(service: CatalogService): string {
   return service.images.reduce((min, i) => (i.day < min ? i.day : min), service.images[0].day);
 }
 
+/** "by --except", "by config", "not in --only": why a service is held back, in words. */
+export function heldWords(by: HeldBy): string {
+  return by === 'only' ? 'not in --only' : by === 'except' ? 'by --except' : 'by config';
+}
+
+function actionWords(e: PlanEntry): string {
+  if (e.action === 'none') return 'none (left as it is)';
+  if (e.action === 'held') return `held back (${heldWords(e.held!.by)})`;
+  return e.action;
+}
+
 /** The plan as a table for people (stdout of `rollback plan`). */
 export function formatPlan(plan: Plan): string {
-  const rows = plan.entries.map((e) => [e.service, e.current || '-', e.target?.reference ?? '-', e.day ?? '-', e.action === 'none' ? 'none (left as it is)' : e.action]);
+  const rows = plan.entries.map((e) => [e.service, e.current || '-', e.action === 'held' ? '-' : e.target?.reference ?? '-', e.action === 'held' ? '-' : e.day ?? '-', actionWords(e)]);
   const header = ['SERVICE', 'CURRENT', 'TARGET', 'FROM DAY', 'ACTION'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ');
-  const notes = plan.entries.filter((e) => e.action === 'none').map((e) => `note: ${e.reason}.`);
+  const notes = plan.entries.filter((e) => e.action === 'none' || e.action === 'held').map((e) => `note: ${e.action === 'held' ? `${e.service} ` : ''}${e.reason}.`);
+  const warnings = plan.entries.filter((e) => e.held?.risk).map((e) => `warning: ${e.held!.risk}`);
   const changes = plan.entries.filter((e) => e.action === 'change').length;
-  const summary = `${changes} of ${plan.entries.length} services change for ${plan.environment} on ${plan.date}.`;
-  return [line(header), ...rows.map(line), ...notes, summary].join('\n') + '\n';
+  const held = plan.entries.filter((e) => e.action === 'held');
+  const heldText = held.length ? `; held back: ${held.map((e) => `${e.service} (${heldWords(e.held!.by)})`).join(', ')}` : '';
+  const summary = `${changes} of ${plan.entries.length} services change for ${plan.environment} on ${plan.date}${heldText}.`;
+  return [line(header), ...rows.map(line), ...notes, ...warnings, summary].join('\n') + '\n';
 }
 
 /** One service of the plan as scripts see it (`plan --json`), also what `select` and the demo draw from. */
@@ -123,16 +154,23 @@ export interface PlanService {
   day: string | null;
   action: PlanAction;
   reason: string;
+  /** Only for a held-back service: what holds it ('only', 'except', 'config'). */
+  heldBy?: HeldBy;
+  /** Only for a held-back service that runs an image built after the date while others go back. */
+  risk?: string;
 }
 
 export function planServices(plan: Plan): PlanService[] {
   return plan.entries.map((e) => ({
     service: e.service,
     current: e.current,
-    target: e.target?.reference ?? null,
-    day: e.day ?? null,
+    // A held-back service goes nowhere: no target, whatever the date would have given it.
+    target: e.action === 'held' ? null : e.target?.reference ?? null,
+    day: e.action === 'held' ? null : e.day ?? null,
     action: e.action,
     reason: e.reason,
+    ...(e.held ? { heldBy: e.held.by } : {}),
+    ...(e.held?.risk ? { risk: e.held.risk } : {}),
   }));
 }
 

@@ -19,7 +19,8 @@ import { describeError, inputError, RollbackError } from '../errors';
 import type { Logger } from '../log';
 import type { Change, Notifier, RunEvent, RunInfo } from '../notify/types';
 import { sameImage } from '../image/reference';
-import type { Plan } from '../plan/plan';
+import { heldWords, type Plan } from '../plan/plan';
+import { choosePlan, heldServices, type Selection } from '../plan/choose';
 import { checkRollbackPoint, isMoment, planFor } from '../plan/points';
 import type { Target } from '../targets/types';
 import { acquireLock, type LockOptions } from './lock';
@@ -63,7 +64,8 @@ export interface CommonRequest {
   settleMs?: number;
 }
 
-export interface RunRequest extends CommonRequest {
+/** `only`/`except` choose who goes back; services with `hold: true` stay unless `only` names them. */
+export interface RunRequest extends CommonRequest, Selection {
   catalog: Catalog;
   /** A day (YYYY-MM-DD, build days) or a moment (`--at`: the release point at or before it, from catalog.points). */
   date: string;
@@ -401,11 +403,14 @@ export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Ou
       if (!req.catalog.services.some((c) => c.name === s.name)) logger.warn(`Service ${s.name} is in the configuration but not in the catalog, so it is left as it is; run 'rollback get' again to include it.`);
     }
     const current = await readCurrent(c, services, req.parallel);
-    const plan = planFor(req.catalog, req.date, Object.fromEntries(Object.entries(current).map(([k, v]) => [k, v.image])));
+    const built = planFor(req.catalog, req.date, Object.fromEntries(Object.entries(current).map(([k, v]) => [k, v.image])));
+    const plan = choosePlan(built, { only: req.only, except: req.except }, req.services.filter((s) => s.hold).map((s) => s.name));
     for (const e of plan.entries) logger.info(`plan: ${e.service}: ${e.action === 'change' ? `${e.current} -> ${e.target!.reference}` : e.reason}`);
     for (const note of await target.notes?.(services) ?? []) logger.info(`plan: ${note}`);
+    for (const e of plan.entries) if (e.held?.risk) logger.warn(e.held.risk);
     const changes = plan.entries.filter((e) => e.action === 'change');
-    const what = `Rollback of ${req.environment} to ${req.date}`;
+    const held = heldServices(plan);
+    const what = `Rollback of ${req.environment} to ${req.date}${held.length ? ` with ${list(held.map((h) => h.service))} held back` : ''}`;
     const states = plan.entries.map((e) => ({ service: e.service, state: e.action }));
 
     // Preflight: every target image is still in the registry, nothing is in flight. The images are
@@ -434,7 +439,8 @@ export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Ou
     // was before that first attempt, and a failure now puts back what it changed too.
     const carried = interruptedRun(deps.stateDir, req.environment, 'run');
     if (changes.length === 0 && !carried) {
-      return { exitCode: 0, summary: `Nothing to do: every service of ${req.environment} already runs its image for ${req.date} (or has none).`, plan, services: states };
+      const heldNote = held.length ? `; held back: ${held.map((h) => `${h.service} (${heldWords(h.by)})`).join(', ')}` : '';
+      return { exitCode: 0, summary: `Nothing to do: every service of ${req.environment}${held.length ? ' that goes back' : ''} already runs its image for ${req.date} (or has none)${heldNote}.`, plan, services: states };
     }
     if (req.dryRun) {
       return {
@@ -451,13 +457,15 @@ export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Ou
     for (const old of carried?.services ?? []) {
       if (old.state === 'pending' || entries.some((e) => e.service === old.service)) continue;
       const entry = plan.entries.find((e) => e.service === old.service);
-      // Changed by the interrupted run and at its target now: keep it, as done, so it is put back with the rest on failure.
-      if (entry && entry.action === 'skip') entries.push({ ...old, state: 'done', updatedAt: stamp });
+      // Changed by the interrupted run and at its target now: keep it, as done, so it is put back with the rest on
+      // failure, and undo restores it (held back now or not: that run did change it).
+      if (entry && (entry.action === 'skip' || entry.held?.would === 'skip')) entries.push({ ...old, state: 'done', updatedAt: stamp });
     }
     if (carried) logger.warn(`A previous run of ${req.environment} (pid ${carried.pid}, started ${carried.startedAt}) did not finish; finishing its job, and undo will restore what that run found.`);
     const info: RunInfo = {
       action: 'run', environment: req.environment, date: req.date, approver: req.approver, target: target.describe(),
       changes: entries.map((e) => ({ service: e.service, from: e.before, to: e.after, day: e.day })), dryRun: false,
+      ...(held.length ? { held } : {}),
     };
     const journal = Journal.create(deps.stateDir, {
       snapshotVersion: 1, action: 'run', environment: req.environment, date: req.date, approver: req.approver, target: target.describe(),
@@ -466,7 +474,8 @@ export async function runRollback(deps: EngineDeps, req: RunRequest): Promise<Ou
     if (carried) markResumed(carried, c.now());
     logger.info(`Snapshot: ${displayPath(journal.file)}`);
     const untouched = plan.entries.filter((e) => e.action !== 'change').map((e) => ({
-      service: e.service, state: e.action === 'skip' ? `already at its target (runs ${e.current})` : `left as it is (runs ${e.current})`,
+      service: e.service,
+      state: e.held ? `held back (${heldWords(e.held.by)}; runs ${e.current})` : e.action === 'skip' ? `already at its target (runs ${e.current})` : `left as it is (runs ${e.current})`,
     }));
     const outcome = await applyChanges(c, journal, info, req.services, req.parallel, req.deployTimeoutMs, what, untouched);
     return { ...outcome, plan };

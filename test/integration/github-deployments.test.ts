@@ -67,6 +67,20 @@ test('done marks every open deployment success; partial marks the not-put-back o
   await n.close();
 });
 
+test('a partial rollback names what was held back in each deployment and in its descriptions', async () => {
+  const n = notifier();
+  const r = run({ changes: run().changes.slice(0, 2), held: [{ service: 'db', by: 'except', image: 'r/shop/db:9' }] });
+  await n.notify({ type: 'started', run: r });
+  await n.notify({ type: 'done', run: r });
+  await n.close();
+  expect(gh.deployments.map((d) => d.payload.service)).toEqual(['api', 'web']);
+  for (const d of gh.deployments) {
+    expect(d.payload.held).toEqual([{ service: 'db', by: 'except', image: 'r/shop/db:9' }]);
+    expect(d.request.description).toBe(`Rollback of prod to 2026-11-18 with db held back: ${d.payload.service}, approved by alice`);
+    expect(gh.statuses.get(d.id)!.map((s: { state: string; description: string }) => `${s.state}:${s.description}`).pop()).toBe('success:Rollback of prod to 2026-11-18 with db held back is done');
+  }
+});
+
 test('a dry run records nothing; a rate limit is waited out; a refusal is one sentence', async () => {
   const n = notifier();
   await n.notify({ type: 'started', run: run({ dryRun: true }) });

@@ -26,6 +26,18 @@ describe('Slack messages and the notifier fan-out', () => {
     expect(partial).toContain('svc1`: NOT put back');
   });
 
+  it('names what was held back, and what it stays on, in the blocks and in the fallback text', () => {
+    const held: RunInfo['held'] = [{ service: 'payments', by: 'except', image: 'reg.example.com/shop/payments:9-prod' }, { service: 'ledger', by: 'config', image: 'reg.example.com/shop/ledger:4-prod' }];
+    for (const type of ['started', 'done'] as const) {
+      const msg = slackMessage({ type, run: { ...run(2), held } })!;
+      const blocks = (msg.blocks as { text?: { text: string } }[]).map((b) => b.text?.text ?? '').join('\n');
+      expect(blocks).toContain('• `payments`: held back (by --except), stays on shop/payments:9-prod');
+      expect(blocks).toContain('• `ledger`: held back (by config), stays on shop/ledger:4-prod');
+      expect(msg.text).toMatch(/; held back: payments, ledger$/);
+    }
+    expect(JSON.stringify(slackMessage({ type: 'done', run: run(2) }))).not.toContain('held back');
+  });
+
   it('posts to the webhook; a Slack failure is a warning naming Slack, never the URL', async () => {
     const slack = await startSlack();
     const http = createHttpClient({ sleep: async () => {}, attempts: 2 });

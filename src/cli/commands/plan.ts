@@ -1,5 +1,5 @@
 /**
- * `rollback plan --config rollback.yml --env prod --date 2026-11-19 [--catalog FILE] [--json]`
+ * `rollback plan --config rollback.yml --env prod --date 2026-11-19 [--only a,b | --except c] [--catalog FILE] [--json]`
  * What a date would change, per service, against what the target runs now: a table on stdout
  * (or JSON with --json). Changes nothing, takes no lock.
  */
@@ -9,7 +9,8 @@ import { releasedCatalogFor } from './points';
 import { inputError } from '../../errors';
 import type { CommandContext } from '../context';
 import type { Catalog } from '../../catalog/types';
-import { loadEnvironment, readCatalogFor, setup, type RunIo, type Setup } from './run';
+import { choosePlan } from '../../plan/choose';
+import { heldByConfig, loadEnvironment, readCatalogFor, selectionOf, setup, type RunIo, type Setup } from './run';
 import { runPool } from '../../run/pool';
 
 /** What every service of the catalog runs now, asked of the target (plan and select need it). */
@@ -28,10 +29,11 @@ export async function planCommand(ctx: CommandContext, io: RunIo = {}): Promise<
   const at = ctx.options.at;
   const stored = at ? undefined : readCatalogFor(loaded.catalogFile, loaded.environment.name);
   const date = at ?? checkDate(stored!, ctx.options.date);
+  const selection = selectionOf(ctx, loaded.config);
   const s = await setup(ctx, io, false, loaded);
   try {
     const catalog = stored ?? (await releasedCatalogFor(ctx, s));
-    const plan = planFor(catalog, date, await currentImages(s, catalog));
+    const plan = choosePlan(planFor(catalog, date, await currentImages(s, catalog)), selection, heldByConfig(s.config));
     ctx.stdout(ctx.options.json ? planJson(plan) : formatPlan(plan));
     // What the target adds (image automation told to be ignored, health not checked): after the table, or in the log with --json.
     const services = catalog.services.map((cs) => s.config.services.find((x) => x.name === cs.name)!);

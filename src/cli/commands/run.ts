@@ -19,6 +19,7 @@ import { createRegistryClient } from '../../registry/client';
 import { targetPullAuth } from '../../registry/credentials';
 import { ghcrImageExists, ghcrPackages, isGhcr } from '../../registry/ghcr';
 import { runRollback, type EngineDeps, type Outcome } from '../../run/engine';
+import { checkSelection, serviceList, type Selection } from '../../plan/choose';
 import { openTarget } from '../../targets';
 import type { Target } from '../../targets/types';
 import type { CommandContext } from '../context';
@@ -84,6 +85,18 @@ export async function setup(ctx: CommandContext, io: RunIo, withNotifiers: boole
   };
 }
 
+/** --only / --except, checked against the configuration's services before anything is asked of a target. */
+export function selectionOf(ctx: CommandContext, config: Config): Selection {
+  const selection = { only: serviceList(ctx.options.only, '--only'), except: serviceList(ctx.options.except, '--except') };
+  checkSelection(selection, config.services.map((s) => s.name), config.source);
+  return selection;
+}
+
+/** The services the configuration holds back (`hold: true`). */
+export function heldByConfig(config: Config): string[] {
+  return config.services.filter((s) => s.hold).map((s) => s.name);
+}
+
 export function readCatalogFor(file: string, envName: string): Catalog {
   const catalog = readCatalog(file);
   if (catalog.environment !== envName) {
@@ -127,6 +140,7 @@ export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<n
   const envName = loaded.environment.name;
   const stored = ctx.options.at ? undefined : readCatalogFor(loaded.catalogFile, envName);
   const date = ctx.options.at ?? requireOption(ctx.options, 'date', '--date (or --at)');
+  const selection = selectionOf(ctx, loaded.config);
   const s = await setup(ctx, io, true, loaded);
   const catalog = stored ?? (await releasedCatalogFor(ctx, s).catch(async (err) => {
     await s.close();
@@ -142,7 +156,7 @@ export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<n
       ...io.engine,
     }, {
       environment: envName, services: s.config.services, approver: approverOf(ctx.options.approver, ctx.env), dryRun: ctx.options.dryRun,
-      parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000, settleMs: (s.config.settle ?? 30) * 1000, catalog, date,
+      parallel: s.config.parallel, deployTimeoutMs: s.config.deployTimeout * 1000, settleMs: (s.config.settle ?? 30) * 1000, catalog, date, ...selection,
     }));
     await recordAfter(ctx, s, outcome, 'run', io);
     return finish(ctx, outcome);

@@ -1,0 +1,92 @@
+/**
+ * The run engine with a chosen set of services (--only, --except, hold: true) against the in-memory
+ * target: only the chosen ones change, all-or-nothing and the snapshot cover exactly them, undo puts
+ * back exactly what that run changed, and the events name who was held back.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runRollback, undoRollback } from '../../src/run/engine';
+import { readSnapshot } from '../../src/run/snapshot';
+import { CATALOG, FakeTarget, PLANNED, SERVICES, START } from '../doubles/memory-target';
+import { engineDeps } from '../support/engine-deps';
+
+let dir: string;
+beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'rollback-choose-')); });
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const req = (over: Partial<Parameters<typeof runRollback>[1]> = {}) => ({
+  environment: 'prod', services: SERVICES, approver: 'alice', dryRun: false, parallel: 2, deployTimeoutMs: 5000, catalog: CATALOG, date: '2026-11-18', ...over,
+});
+const deploys = (t: FakeTarget) => t.calls.filter((c) => c.startsWith('deploy')).map((c) => c.split(' ')[1]);
+
+describe('run engine, with a chosen set of services', () => {
+  it('--except: only the others change; the snapshot, the summary and the events say who was held back', async () => {
+    const target = new FakeTarget();
+    const { d, events, logger } = engineDeps(target, dir);
+    const out = await runRollback(d, req({ except: ['db'] }));
+    expect(out.exitCode).toBe(0);
+    expect(target.images).toEqual({ ...PLANNED, db: START.db });
+    expect(deploys(target).sort()).toEqual(['api', 'auth', 'web']);
+    expect(out.summary).toBe('Rollback of prod to 2026-11-18 with db held back: 3 services changed (api, web, auth), approved by alice.');
+    expect(readSnapshot(out.snapshot!).services.map((s) => s.service)).toEqual(['api', 'web', 'auth']);
+    const started = events.find((e) => e.type === 'started')!;
+    expect(started.run.held).toEqual([{ service: 'db', by: 'except', image: START.db }]);
+    expect(started.run.changes.map((c) => c.service)).toEqual(['api', 'web', 'auth']);
+    expect(logger.lines.join('\n')).toContain('db is held back (by --except) and runs 2-prod, built on 2026-11-20, after 2026-11-18, while api, web and auth go back: check that they work with it.');
+  });
+
+  it('hold: true in the config holds a service back; --only naming it rolls it back', async () => {
+    const services = SERVICES.map((s) => (s.name === 'web' ? { ...s, hold: true } : s));
+    const target = new FakeTarget();
+    const first = await runRollback(engineDeps(target, dir).d, req({ services }));
+    expect(first.exitCode).toBe(0);
+    expect(target.images).toEqual({ ...PLANNED, web: START.web });
+    expect(first.summary).toMatch(/^Rollback of prod to 2026-11-18 with web held back: 3 services changed/);
+    const only = await runRollback(engineDeps(target, dir).d, req({ services, only: ['web'] }));
+    expect(only.summary).toBe('Rollback of prod to 2026-11-18 with api, db, auth held back: 1 service changed (web), approved by alice.');
+    expect(target.images).toEqual(PLANNED);
+  });
+
+  it('a failure puts back only the chosen services that changed; the held one is never touched', async () => {
+    const target = new FakeTarget();
+    target.unhealthy.set('auth', PLANNED.auth);
+    const out = await runRollback(engineDeps(target, dir).d, req({ except: ['web'], parallel: 1 }));
+    expect(out.exitCode).toBe(1);
+    expect(target.images).toEqual(START);
+    expect(out.summary).toMatch(/^Rollback of prod to 2026-11-18 with web held back failed \(auth: .*\); every changed service was put back \(api, db, auth\)\.$/);
+    expect(target.calls.filter((c) => c.includes(' web'))).toEqual(['current web']);
+  });
+
+  it('undo of a partial run puts back exactly what that run changed, even after the held service moved since', async () => {
+    const target = new FakeTarget();
+    const run = await runRollback(engineDeps(target, dir).d, req({ only: ['api', 'web'] }));
+    expect(run.exitCode).toBe(0);
+    expect(target.images).toEqual({ ...PLANNED, db: START.db, auth: START.auth });
+    // Someone deploys db by hand after the partial run: undo must not touch it.
+    target.images.db = PLANNED.db;
+    target.calls = [];
+    const undo = await undoRollback(engineDeps(target, dir).d, { environment: 'prod', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000 });
+    expect(undo.exitCode).toBe(0);
+    expect(target.images).toEqual({ ...START, db: PLANNED.db });
+    expect(deploys(target).sort()).toEqual(['api', 'web']);
+    expect(undo.summary).toMatch(/: 2 services put back \(api, web\), approved by bob\.$/);
+  });
+
+  it('a dry run and "nothing to do" name who is held back', async () => {
+    const target = new FakeTarget();
+    const dry = await runRollback(engineDeps(target, dir).d, req({ except: ['api'], dryRun: true }));
+    expect(dry.summary).toBe('Dry run of Rollback of prod to 2026-11-18 with api held back: 3 services would change (web, db, auth); preflight passed; nothing was changed.');
+    target.images = { ...PLANNED, api: START.api };
+    const none = await runRollback(engineDeps(target, dir).d, req({ except: ['api'] }));
+    expect(none.summary).toBe('Nothing to do: every service of prod that goes back already runs its image for 2026-11-18 (or has none); held back: api (by --except).');
+    expect(target.images.api).toBe(START.api);
+  });
+
+  it('refuses an unknown service and --only with --except before anything changes (exit 2)', async () => {
+    const target = new FakeTarget();
+    await expect(runRollback(engineDeps(target, dir).d, req({ only: ['cart'] }))).rejects.toMatchObject({ exitCode: 2, message: "--only names a service not in the plan for prod: 'cart'; valid services: api, web, db, auth." });
+    await expect(runRollback(engineDeps(target, dir).d, req({ only: ['api'], except: ['web'] }))).rejects.toMatchObject({ exitCode: 2 });
+    expect(deploys(target)).toEqual([]);
+  });
+});
