@@ -20,14 +20,16 @@ def call(Map args = [:]) {
     }
     List dates = []
     Map previews = [:]
+    List serviceList = []
     int count = (args.count ?: 3) as int
     // One worker run before the question: get writes the previews of the newest dates too.
     onAgent(args) {
         dates = choices(args + [previews: count])
         previews = plans(args + [dates: dates, count: count])
+        serviceList = services(args)
     }
     // Asked outside any node: no executor waits while a person decides.
-    picked = select(args + [choices: dates, plans: previews])
+    picked = select(args + [choices: dates, plans: previews, services: serviceList])
     if (picked == null) {
         // null, not an empty map: "nobody chose in time" must not look like an answer.
         // groovylint-disable-next-line ReturnsNullInsteadOfEmptyCollection
@@ -54,7 +56,7 @@ List choices(Map args = [:]) {
             dates << line.trim()
         }
     }
-    String includes = CATALOG
+    String includes = "${CATALOG},${SERVICES}"
     for (int i = 0; i < count && i < dates.size(); i++) {
         includes += ",${previewFile(dates[i])}"
     }
@@ -72,7 +74,7 @@ String plan(Map args = [:]) {
     requireEnv(args)
     requireDate(args)
     unstash(CATALOG_STASH)
-    Map result = worker('plan', args, [date: args.date])
+    Map result = worker('plan', args, [date: args.date, only: listText(args.only), except: listText(args.except)])
     failOn('plan', result)
     echo(result.out)
     return result.out
@@ -105,7 +107,33 @@ Map plans(Map args = [:]) {
     return previews
 }
 
-/** Asks which date with `input`, outside any node. Returns [date:, approver:], or null on timeout. */
+/**
+ * The services of the environment, as rollback.choices left them in the workspace (inside node, after
+ * choices): [[name: 'api', hold: false], ...], for select's checkboxes. hold: true is the config's.
+ */
+List services(Map args = [:]) {
+    requireEnv(args)
+    if (!fileExists(SERVICES)) {
+        unstash(CATALOG_STASH)
+    }
+    List found = []
+    if (!fileExists(SERVICES)) {
+        return found
+    }
+    for (String line in readFile(file: SERVICES, encoding: 'UTF-8').readLines()) {
+        List parts = line.tokenize(' ')
+        if (parts) {
+            found << [name: parts[0], hold: parts.size() > 1 && parts[1] == 'hold']
+        }
+    }
+    return found
+}
+
+/**
+ * Asks which date with `input`, outside any node; with services: a checkbox per service in the same
+ * question. Returns [date:, approver:] (plus held:, and except: or only: when a service is held back),
+ * or null on timeout.
+ */
 Map select(Map args = [:]) {
     List dates = args.choices ?: []
     if (dates.isEmpty()) {
@@ -116,7 +144,9 @@ Map select(Map args = [:]) {
         message: "Roll ${args.env ?: 'the fleet'} back to the images of which date?",
         ok: 'Roll back',
         submitterParameter: 'approver',
-        parameters: [choice(name: 'DATE', choices: dates, description: describePlans(dates, args.plans ?: [:]))],
+        parameters: [choice(name: 'DATE', choices: dates, description: describePlans(dates, args.plans ?: [:]) +
+            (args.services ? '\nA service whose box below is unchecked is held back: it keeps what it runs.\n' : ''))] +
+            serviceBoxes(args),
     ]
     if (args.submitter) {
         question.submitter = args.submitter
@@ -140,7 +170,8 @@ Map select(Map args = [:]) {
         }
         throw interrupted
     }
-    return [date: answer.DATE, approver: answer.approver]
+    Map picked = [date: answer.DATE, approver: answer.approver]
+    return args.services ? picked + chosenServices(args.services, answer) : picked
 }
 
 /** Runs `run`: unstashes the catalog and rolls the fleet back to args.date. */
@@ -148,7 +179,8 @@ def run(Map args) {
     requireEnv(args)
     requireDate(args)
     unstash(CATALOG_STASH)
-    Map given = [date: args.date, dryRun: args.dryRun == true, approver: args.approver ?: startedBy()]
+    Map given = [date: args.date, dryRun: args.dryRun == true, approver: args.approver ?: startedBy(),
+                 only: listText(args.only), except: listText(args.except)]
     String before = latestPointer(args.env)
     Map result = worker('run', args, given)
     // Kept before failOn: the snapshot of a failed or partly done run is the one an operator needs.
@@ -190,6 +222,9 @@ final String CATALOG_STASH = 'rollback-catalog'
 /** The worker's state directory (the catalog's folder): snapshots in runs/, locks in locks/. */
 @groovy.transform.Field
 final String STATE_DIR = '.rollback'
+/** Where get writes the services for the question's checkboxes, "<name>" or "<name> hold" per line. */
+@groovy.transform.Field
+final String SERVICES = '.rollback/services.txt'
 /** Where get --previews writes one plan table per date (src/cli/previews.ts). */
 @groovy.transform.Field
 final String PREVIEWS = '.rollback/previews'
@@ -419,6 +454,71 @@ private String sentenceOf(Map result) {
 /** Where get --previews wrote the plan of one date, relative to the workspace. */
 private String previewFile(String date) {
     return "${PREVIEWS}/${date}.txt"
+}
+
+/** One checkbox per service: checked goes back; a service with hold: true starts unchecked. */
+private List serviceBoxes(Map args) {
+    List boxes = []
+    for (Object entry in (args.services ?: [])) {
+        Map s = serviceOf(entry)
+        if (s.name == 'DATE' || s.name == 'approver') {
+            error("rollback.select: a service named '${s.name}' cannot have a checkbox beside the question's own ${s.name}.")
+        }
+        boolean checked = args.only ? listOf(args.only).contains(s.name) : !s.hold && !listOf(args.except).contains(s.name)
+        String why = s.hold ? 'hold: true in rollback.yml: stays as it is unless checked.' :
+            'Goes back with the others; uncheck it to hold it back (it keeps what it runs).'
+        boxes << booleanParam(name: s.name, defaultValue: checked, description: why)
+    }
+    return boxes
+}
+
+/**
+ * What the checkboxes say, in the worker's terms: unchecked ordinary services -> except: them (the config
+ * still holds its own); a checked hold: true service -> only: the checked ones. held: every unchecked one.
+ */
+private Map chosenServices(List entries, Map answer) {
+    List checked = []
+    List held = []
+    List except = []
+    boolean holdChecked = false
+    for (Object entry in entries) {
+        Map s = serviceOf(entry)
+        if (answer[s.name]) {
+            checked << s.name
+            holdChecked = holdChecked || s.hold
+        } else {
+            held << s.name
+            if (!s.hold) {
+                except << s.name
+            }
+        }
+    }
+    if (checked.isEmpty()) {
+        error('rollback: no service was checked in the question, so nothing would go back; nothing was changed.')
+    }
+    // Both keys, always: the answer replaces whatever only:/except: the call began with.
+    if (holdChecked) {
+        return [held: held, only: checked, except: null]
+    }
+    return [held: held, only: null, except: except ?: null]
+}
+
+/** A services entry: [name:, hold:] as rollback.services returns, or just the name. */
+private Map serviceOf(Object entry) {
+    // groovylint-disable-next-line Instanceof
+    return entry instanceof Map ? [name: entry.name as String, hold: entry.hold == true] : [name: entry as String, hold: false]
+}
+
+/** only:/except: as a list, from a list or a comma-separated string. */
+private List listOf(Object value) {
+    // groovylint-disable-next-line Instanceof
+    return value == null ? [] : (value instanceof List ? value : value.toString().tokenize(','))
+}
+
+/** only:/except: as the worker reads them ("a,b"), or null when not given. */
+private String listText(Object value) {
+    // groovylint-disable-next-line Instanceof
+    return value == null ? null : (value instanceof List ? value.join(',') : value.toString())
 }
 
 private String describePlans(List dates, Map previews) {

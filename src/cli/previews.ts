@@ -4,6 +4,8 @@
  * The target is asked once what it runs; every preview is a plan against that answer.
  *   <state>/previews.json           { environment, previews: [{ date, services } | { date, error }] }
  *   <state>/previews/<date>.txt     the plan table (as `rollback plan` prints it), or "(no preview: <sentence>)"
+ *   <state>/services.txt            one service per line, "<name>" or "<name> hold" (`hold: true`): the
+ *                                   question's checkboxes (vars/rollback.groovy), written by every get
  * A preview is only a help for the person choosing: one that cannot be made says why and get still
  * succeeds (run plans again, and fails loudly).
  */
@@ -13,16 +15,21 @@ import type { Catalog } from '../catalog/types';
 import { writeFileAtomic } from '../catalog/io';
 import { describeError } from '../errors';
 import { buildPlan, formatPlan, planServices, type PlanService } from '../plan/plan';
+import { choosePlan } from '../plan/choose';
+import type { Config } from '../config/types';
 import type { CommandContext } from './context';
 import { currentImages } from './commands/plan';
-import { loadEnvironment, setup } from './commands/run';
+import { heldByConfig, loadEnvironment, setup } from './commands/run';
 
 type Preview = { date: string; services: PlanService[]; table: string } | { date: string; error: string };
 
 async function makePreviews(ctx: CommandContext, catalog: Catalog, dates: string[]): Promise<Preview[]> {
   let current: Record<string, string>;
+  let held: string[];
   try {
-    const s = await setup(ctx, {}, false, loadEnvironment(ctx));
+    const loaded = loadEnvironment(ctx);
+    held = heldByConfig(loaded.config);
+    const s = await setup(ctx, {}, false, loaded);
     try {
       current = await currentImages(s, catalog);
     } finally {
@@ -34,7 +41,8 @@ async function makePreviews(ctx: CommandContext, catalog: Catalog, dates: string
   }
   return dates.map((date) => {
     try {
-      const plan = buildPlan(catalog, date, current);
+      // As `rollback plan` shows it without --only/--except: the config's held services stay.
+      const plan = choosePlan(buildPlan(catalog, date, current), {}, held);
       return { date, services: planServices(plan), table: formatPlan(plan) };
     } catch (err) {
       return { date, error: describeError(err) };
@@ -56,4 +64,13 @@ export async function writePreviews(ctx: CommandContext, catalog: Catalog, state
   const json = previews.map((p) => ('error' in p ? p : { date: p.date, services: p.services }));
   writeFileAtomic(join(stateDir, 'previews.json'), JSON.stringify({ environment: catalog.environment, previews: json }, null, 2) + '\n');
   ctx.logger.info(`Previews of the newest ${previews.length} rollback points: ${join(stateDir, 'previews')}/.`);
+}
+
+/**
+ * The catalog's services for the Jenkins question, one per line: "<name>", or "<name> hold" for a
+ * service the configuration holds back (its checkbox starts unchecked).
+ */
+export function writeServiceChoices(stateDir: string, catalog: Catalog, config: Config): void {
+  const hold = new Set(heldByConfig(config));
+  writeFileAtomic(join(stateDir, 'services.txt'), catalog.services.map((s) => `${s.name}${hold.has(s.name) ? ' hold' : ''}\n`).join(''));
 }

@@ -151,6 +151,7 @@ class JenkinsHarness {
                 return exists
             case 'archiveArtifacts': return archiveArtifacts(first instanceof Map ? named : [artifacts: first])
             case 'choice': return [type: 'choice'] + named
+            case 'booleanParam': return [type: 'booleanParam'] + named
             case 'timeout': return timeout(named, body)
             case 'input': return input(named)
             case 'dir': return inDir(first instanceof Map ? named.path : first, body)
@@ -459,11 +460,28 @@ class JenkinsHarness {
         clock += 5000
         Map values = [:]
         for (Map p in parameters) {
+            if (values.containsKey(p.name) || p.name == a.submitterParameter) {
+                throw new IllegalStateException("input: two parameters named '${p.name}'")
+            }
             Object value = answer[p.name]
             if (p.type == 'choice' && !(value in (p.choices as List))) {
                 throw new IllegalStateException("input: '${value}' is not one of the choices ${p.choices}")
             }
+            if (p.type == 'booleanParam') {
+                // A checkbox the person leaves alone answers its default; Jenkins returns a Boolean either way.
+                if (value == null) {
+                    value = p.defaultValue == true
+                }
+                if (!(value instanceof Boolean)) {
+                    throw new IllegalStateException("input: the checkbox '${p.name}' answers true or false, not '${value}'")
+                }
+            }
             values[p.name] = value
+        }
+        for (Object key in answer.keySet()) {
+            if (key != 'user' && !parameters.any { it.name == key }) {
+                throw new IllegalStateException("input: the scenario answers '${key}', which the question does not ask")
+            }
         }
         if (a.submitter && !(answer.user in a.submitter.tokenize(','))) {
             throw new IllegalStateException("input: ${answer.user} may not submit (submitter: ${a.submitter})")

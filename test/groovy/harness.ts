@@ -28,8 +28,8 @@ export interface Scenario {
   agentsDir?: string;
   /** archiveArtifacts fails with this message (a full artifact store). */
   archiveFails?: string;
-  /** Scripted answers to `input`: { DATE, user }, 'timeout' or 'abort'. */
-  inputs?: Array<Record<string, string> | 'timeout' | 'abort'>;
+  /** Scripted answers to `input`: { DATE, user } (and a service's checkbox: true/false), 'timeout' or 'abort'. */
+  inputs?: Array<Record<string, string | boolean> | 'timeout' | 'abort'>;
   causes?: Array<Record<string, string>>;
 }
 

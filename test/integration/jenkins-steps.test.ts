@@ -148,6 +148,27 @@ beforeAll(async () => {
       jenkinsfile: "@Library('rollback') _\nnode { rollback.choices(env: 'prod') }\nnode { def table = rollback.plan(env: 'prod', date: '2026-11-12'); echo \"returned ${table.length()} characters\" }\n",
     }),
     scenario('no-env', { jenkinsfile: "@Library('rollback') _\nnode { rollback.choices(config: 'rollback.yml') }\n" }),
+    // Who goes back: a checkbox per service in the same question (payments has hold: true in rollback.yml).
+    ...([
+      ['boxes-except', { DATE: '2026-11-17', user: 'alice', web: false }],
+      ['boxes-hold-checked', { DATE: '2026-11-17', user: 'alice', payments: true }],
+      ['boxes-untouched', { DATE: '2026-11-17', user: 'alice' }],
+      ['boxes-none', { DATE: '2026-11-17', user: 'alice', api: false, web: false }],
+    ] as const).map(([name, answer]) => scenario(name, {
+      jenkinsfile: "@Library('rollback') _\ndef picked = rollback(env: 'prod', timeout: 60)\necho \"picked ${picked}\"\n",
+      inputs: [answer], agentEnv: { STUB_SERVICES: 'api,web,payments:hold' },
+    })),
+    scenario('example-boxes', { inputs: [{ DATE: '2026-11-17', user: 'alice', web: false }], agentEnv: { STUB_SERVICES: 'api,web,payments:hold' } }),
+    scenario('only-automation', {
+      jenkinsfile: "@Library('rollback') _\nrollback(env: 'prod', date: '2026-11-17', only: ['web', 'api'])\n" +
+        "node { rollback.plan(env: 'prod', date: '2026-11-17', except: 'payments'); rollback.run(env: 'prod', date: '2026-11-17', except: 'payments') }\n",
+      agentEnv: { STUB_SERVICES: 'api,web,payments:hold' },
+    }),
+    scenario('boxes-stages', {
+      jenkinsfile: "@Library('rollback') _\ndef dates\ndef svc\nnode { dates = rollback.choices(env: 'prod') }\nnode { svc = rollback.services(env: 'prod') }\n" +
+        "def picked = rollback.select(env: 'prod', choices: dates, services: svc, except: ['api'], timeout: 60)\nnode { rollback.run([env: 'prod'] + picked) }\n",
+      inputs: [{ DATE: '2026-11-12', user: 'bob' }], agentEnv: { STUB_SERVICES: 'api,web,payments:hold' },
+    }),
   ]);
 }, 240_000);
 
@@ -226,7 +247,7 @@ describe('Jenkinsfile.example with a picked date', () => {
     const r = result('pick');
     const [get, run] = workerCalls(r);
     expect(get.node).not.toBe(run.node);
-    const includes = ['.rollback/catalog.json', ...DATES.slice(0, 3).map((d) => `.rollback/previews/${d}.txt`)].join(',');
+    const includes = ['.rollback/catalog.json', '.rollback/services.txt', ...DATES.slice(0, 3).map((d) => `.rollback/previews/${d}.txt`)].join(',');
     expect(stepsNamed(r, 'stash')).toEqual([expect.objectContaining({ name: 'rollback-catalog', includes, files: 4 })]);
     expect(stepsNamed(r, 'unstash').map((c) => c.node)).toContain(run.node);
     expect(stepsNamed(r, 'lock')).toEqual([expect.objectContaining({ resource: 'rollback-prod', node: run.node })]);
@@ -550,5 +571,72 @@ describe('archiving the snapshot', () => {
     expect(stepsNamed(r, 'archiveArtifacts')).toHaveLength(1);
     expect(r.log).toContain('rollback: WARNING: the snapshot could not be archived (No space left on device); it is still in the workspace.');
     expect(r.error).toBe('rollback PARTLY DONE: some services changed and could not be put back; check them now: web is on web:1.2, api could not be put back.');
+  });
+});
+
+describe('who goes back: a checkbox per service in the same question', () => {
+  const boxes = (name: string) => (stepsNamed(result(name), 'input')[0].parameters as Array<Record<string, unknown>>);
+  const runParams = (name: string) => records(name).filter((x) => x.argv[0] === 'run').map((x) => x.params);
+
+  test('the question offers the dates and one checkbox per service, checked by default and unchecked for hold: true', () => {
+    const params = boxes('boxes-untouched');
+    expect(params.map((p) => [p.type, p.name, p.defaultValue ?? null])).toEqual([
+      ['choice', 'DATE', null], ['booleanParam', 'api', true], ['booleanParam', 'web', true], ['booleanParam', 'payments', false],
+    ]);
+    expect(params[3].description).toBe('hold: true in rollback.yml: stays as it is unless checked.');
+    expect(params[0].description).toContain('A service whose box below is unchecked is held back: it keeps what it runs.');
+    // One question: the answer carries the date and the services at once.
+    expect(stepsNamed(result('boxes-untouched'), 'input')).toHaveLength(1);
+  });
+
+  test('left as they are: the config holds payments itself, so the worker is told nothing more', () => {
+    const r = result('boxes-untouched');
+    expect(r.result).toBe('SUCCESS');
+    expect(runParams('boxes-untouched')).toEqual([{ config: 'rollback.yml', env: 'prod', date: '2026-11-17', dryRun: false, approver: 'alice' }]);
+    expect(r.log).toContain('picked [date:2026-11-17, approver:alice, held:[payments], only:null, except:null]');
+  });
+
+  test('an unchecked service is held back: the run gets except, through ROLLBACK_PARAMS only', () => {
+    const r = result('boxes-except');
+    expect(r.result).toBe('SUCCESS');
+    expect(runParams('boxes-except')).toEqual([{ config: 'rollback.yml', env: 'prod', date: '2026-11-17', dryRun: false, approver: 'alice', except: 'web' }]);
+    expect(r.log).toContain('picked [date:2026-11-17, approver:alice, held:[web, payments], only:null, except:[web]]');
+    for (const c of workerCalls(r)) expect(c.script).toBe(WORKER_SCRIPT);
+  });
+
+  test('a checked hold: true service goes: the run gets only, naming every checked service', () => {
+    expect(runParams('boxes-hold-checked')).toEqual([expect.objectContaining({ only: 'api,web,payments' })]);
+    expect(runParams('boxes-hold-checked')[0]).not.toHaveProperty('except');
+  });
+
+  test('nothing checked: the build fails in one sentence, and nothing runs', () => {
+    const r = result('boxes-none');
+    expect(r.result).toBe('FAILURE');
+    expect(r.error).toBe('rollback: no service was checked in the question, so nothing would go back; nothing was changed.');
+    expect(runParams('boxes-none')).toEqual([]);
+  });
+
+  test('automation: rollback(..., only: [...]), rollback.plan and rollback.run(..., except: ...) reach the worker as lists of names', () => {
+    const r = result('only-automation');
+    expect(r.result).toBe('SUCCESS');
+    expect(stepsNamed(r, 'input')).toEqual([]);
+    expect(records('only-automation').filter((x) => x.argv[0] !== 'get').map((x) => [x.argv[0], x.params.only ?? null, x.params.except ?? null])).toEqual([
+      ['run', 'web,api', null], ['plan', null, 'payments'], ['run', null, 'payments'],
+    ]);
+  });
+
+  test('Jenkinsfile.example: the Select stage asks with the checkboxes, and the Rollback stage runs without the held service', () => {
+    const r = result('example-boxes');
+    expect(r.result).toBe('SUCCESS');
+    expect(boxes('example-boxes').filter((p) => p.type === 'booleanParam').map((p) => [p.name, p.defaultValue])).toEqual([['api', true], ['web', true], ['payments', false]]);
+    expect(runParams('example-boxes')).toEqual([{ config: 'rollback.yml', env: 'prod', date: '2026-11-17', dryRun: false, approver: 'alice', except: 'web' }]);
+    expect(r.description).toBe('rolled back prod to 2026-11-17 (held back: web, payments)');
+  });
+
+  test('stage by stage: rollback.services on another agent, select starts from except:, the answer feeds run', () => {
+    const r = result('boxes-stages');
+    expect(r.result).toBe('SUCCESS');
+    expect(boxes('boxes-stages').filter((p) => p.type === 'booleanParam').map((p) => [p.name, p.defaultValue])).toEqual([['api', false], ['web', true], ['payments', false]]);
+    expect(runParams('boxes-stages')).toEqual([expect.objectContaining({ date: '2026-11-12', approver: 'bob', except: 'api' })]);
   });
 });

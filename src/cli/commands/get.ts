@@ -16,7 +16,7 @@ import { addSecret } from '../../log';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
 import { createProgressLine } from '../progress';
-import { writePreviews } from '../previews';
+import { writePreviews, writeServiceChoices } from '../previews';
 
 /**
  * A get allocates fast (two answers parsed per tag) and keeps little (the dates): V8 then lets the
@@ -123,6 +123,7 @@ export async function getCommand(ctx: CommandContext): Promise<number> {
   logger.info(`${summary}; catalog: ${options.catalog}.`);
   // Jenkins asks for the previews here, so the whole flow before its question is one worker run.
   await writePreviews(ctx, catalog, dirname(catalogFile), options.previews);
+  writeServiceChoices(dirname(catalogFile), catalog, config);
   ctx.stdout(catalog.choices.map((d) => `${d}\n`).join(''));
   return 0;
 }

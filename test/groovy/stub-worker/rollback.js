@@ -2,7 +2,7 @@
 // A stand-in for the worker bundle, for the step tests: it follows the worker's contract (dates on
 // stdout, logs on stderr, 'rollback: <sentence>' before a non-zero exit, the catalog file between
 // get and run) and writes what it was given to $STUB_RECORD, so tests see the exact invocation.
-// Its answers come from $STUB_DATES, $STUB_PLAN_SAYS, $STUB_RUN_EXIT and $STUB_RUN_SAYS. The end-to-end test uses the real bundle.
+// Its answers come from $STUB_DATES, $STUB_SERVICES, $STUB_PLAN_SAYS, $STUB_RUN_EXIT and $STUB_RUN_SAYS. The end-to-end test uses the real bundle.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -63,6 +63,12 @@ if (command === 'undo') {
   for (const d of dates.slice(0, params.previews || 0)) {
     fs.mkdirSync(previews, { recursive: true });
     fs.writeFileSync(path.join(previews, `${d}.txt`), process.env.STUB_PLAN_SAYS ? `(no preview: ${process.env.STUB_PLAN_SAYS})\n` : planTable(d));
+  }
+  // The question's checkboxes, as src/cli/previews.ts writes them: $STUB_SERVICES is "api,web,payments:hold".
+  const services = path.join(path.dirname(catalog), 'services.txt');
+  fs.rmSync(services, { force: true });
+  if (process.env.STUB_SERVICES) {
+    fs.writeFileSync(services, process.env.STUB_SERVICES.split(',').map((s) => `${s.replace(/:hold$/, ' hold')}\n`).join(''));
   }
   process.stdout.write(dates.map((d) => `${d}\n`).join(''));
 } else if (!fs.existsSync(catalog)) {
