@@ -101,6 +101,18 @@ maybe('choosing who goes back (real registry, Marathon double, Slack double)', (
     expect(puts().slice(before)).toEqual(['/v2/apps/ds/prod/api', '/v2/apps/ds/prod/web']);
   });
 
+  it('get writes the services for the Jenkins checkboxes (hold: true marked), and its previews show the held service as plan does', async () => {
+    const file = config('hold.yml', ['db']);
+    const got = await cli(file, 'get', '--previews', '1');
+    expect(got.code).toBe(0);
+    const state = join(fleet.dir, '.rollback');
+    expect(readFileSync(join(state, 'services.txt'), 'utf8')).toBe('api\nweb\ndb hold\n');
+    const newest = got.stdout.split('\n')[0];
+    const plan = await cli(file, 'plan', '--date', newest);
+    expect(readFileSync(join(state, 'previews', `${newest}.txt`), 'utf8')).toBe(plan.stdout);
+    expect(plan.stdout).toMatch(/^db\s+.*held back \(by config\)$/m);
+  });
+
   it('hold: true in the config holds db back by default; --only db (here through ROLLBACK_PARAMS, as Jenkins passes it) rolls it back', async () => {
     const file = config('hold.yml', ['db']);
     const plan = await cli(file, 'plan', '--date', D);
