@@ -50,6 +50,7 @@ function heldBy(service: string, selection: Selection, hold: ReadonlySet<string>
   return hold.has(service) ? 'config' : undefined;
 }
 
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
 const tagOf = (reference: string) => parseReference(reference).tag ?? reference;
 
 /**
@@ -82,7 +83,9 @@ export function choosePlan(plan: Plan, selection: Selection, hold: readonly stri
       if (e.currentDay && e.currentDay > day) {
         risk = `${start}, built on ${e.currentDay}, after ${plan.date}, while ${others} go${going.length === 1 ? 'es' : ''} back: check that ${going.length === 1 ? 'it works' : 'they work'} with it.`;
       } else if (!e.currentDay && e.held.would === 'change') {
-        risk = `${start}, not its image for ${plan.date} (its build day is not in the catalog), while ${others} go${going.length === 1 ? 'es' : ''} back: check that ${going.length === 1 ? 'it works' : 'they work'} with it.`;
+        // A release point (--at) or an image the catalog does not know: it is not what goes with the others.
+        const unknown = DAY.test(plan.date) ? ' (its build day is not in the catalog)' : '';
+        risk = `${start}, not its image for ${plan.date}${unknown}, while ${others} go${going.length === 1 ? 'es' : ''} back: check that ${going.length === 1 ? 'it works' : 'they work'} with it.`;
       }
       return risk ? { ...e, held: { ...e.held, risk } } : e;
     }),

@@ -83,6 +83,18 @@ describe('run engine, with a chosen set of services', () => {
     expect(target.images.api).toBe(START.api);
   });
 
+  it('--at (a release point) goes through the same choice: the held service stays, undo puts back only the others', async () => {
+    const at = '2026-11-19T08:00:00Z';
+    const catalog = { ...CATALOG, points: [{ time: at, origin: 'Jenkins #412', services: Object.entries(PLANNED).map(([service, image]) => ({ service, image })) }] };
+    const target = new FakeTarget();
+    const out = await runRollback(engineDeps(target, dir).d, req({ catalog, date: at, except: ['web', 'auth'] }));
+    expect(out.summary).toBe(`Rollback of prod to ${at} with web, auth held back: 2 services changed (api, db), approved by alice.`);
+    expect(target.images).toEqual({ ...START, api: PLANNED.api, db: PLANNED.db });
+    await undoRollback(engineDeps(target, dir).d, { environment: 'prod', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000 });
+    expect(target.images).toEqual(START);
+    expect(deploys(target).sort()).toEqual(['api', 'api', 'db', 'db']);
+  });
+
   it('refuses an unknown service and --only with --except before anything changes (exit 2)', async () => {
     const target = new FakeTarget();
     await expect(runRollback(engineDeps(target, dir).d, req({ only: ['cart'] }))).rejects.toMatchObject({ exitCode: 2, message: "--only names a service not in the plan for prod: 'cart'; valid services: api, web, db, auth." });

@@ -8,6 +8,7 @@ import type { Catalog, CatalogImage } from '../../src/catalog/types';
 import { RollbackError } from '../../src/errors';
 import { checkSelection, choosePlan, heldServices, serviceList, type Selection } from '../../src/plan/choose';
 import { buildPlan, formatPlan, planJson, type Plan } from '../../src/plan/plan';
+import { planFor } from '../../src/plan/points';
 
 const REG = 'reg.example';
 const dg = (s: string) => `sha256:${Buffer.from(s).toString('hex').padEnd(64, '0').slice(0, 64)}`;
@@ -104,6 +105,14 @@ describe('choosing who goes back', () => {
     expect(json.find((s: { service: string }) => s.service === 'payments')).toMatchObject({ action: 'held', heldBy: 'except', target: null, day: null, risk: expect.stringContaining('after 2026-11-18') });
     expect(json.find((s: { service: string }) => s.service === 'web')).not.toHaveProperty('heldBy');
     expect(heldServices(chosen)).toEqual([{ service: 'payments', by: 'except', image: NOW.payments }, { service: 'db', by: 'config', image: NOW.db }]);
+  });
+
+  it('applies to a release-point plan (--at) alike: it only reads the plan entries', () => {
+    const at = '2026-11-19T08:00:00Z';
+    const cat: Catalog = { ...CAT, points: [{ time: at, origin: 'Jenkins #412', services: NAMES.map((n) => ({ service: n, image: img(n, 1, '2026-11-18').reference })) }] };
+    const chosen = choosePlan(planFor(cat, at, NOW), { except: ['payments'] }, ['web']);
+    expect(actions(chosen)).toEqual({ web: 'held:config', api: 'change', payments: 'held:except', db: 'skip' });
+    expect(chosen.entries.find((e) => e.service === 'payments')!.held!.risk).toBe(`payments is held back (by --except) and runs 2-prod, not its image for ${at}, while api goes back: check that it works with it.`);
   });
 
   describe('properties over random selections', () => {
