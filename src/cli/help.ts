@@ -22,7 +22,7 @@ Options:
       --previews N      get: also write the plans of the newest N dates beside the catalog
                         (previews.json, and previews/<date>.txt tables), in the same run
       --dry-run         run everything up to the first change, change nothing
-      --only a,b        plan, run: only these services go back (a service with hold: true goes only when named here)
+      --only a,b        plan, run (--date or --at): only these services go back (a service with hold: true goes only when named here)
       --except c        plan, run: every service goes back but these (and those with hold: true); not with --only
       --approver NAME   who approved the rollback (default: the Jenkins user, else $USER)
       --snapshot FILE   snapshot for undo (default: the last run's, under .rollback/runs/ beside the catalog;
