@@ -29,7 +29,7 @@ export interface ServiceConfig {
   marathon?: { app?: string };
   swarm?: { service?: string };
   docker?: { container?: string };
-  kubernetes?: { kind?: 'Deployment' | 'StatefulSet' | 'DaemonSet'; name?: string; container?: string };
+  kubernetes?: { kind?: 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'CronJob' | 'Rollout'; name?: string; container?: string };
   github?: { paths?: string[] };
   /** GitOps targets (github, gitlab): where this service's image lives, instead of the target's paths. */
   gitops?: {
@@ -51,7 +51,14 @@ export interface MarathonTargetConfig {
 }
 export interface SwarmTargetConfig { host?: string; stack?: string; tls?: TlsConfig; identityFile?: string; knownHosts?: string }
 export interface DockerTargetConfig { host?: string; container?: string; history?: string; monitor?: number; tls?: TlsConfig; identityFile?: string; knownHosts?: string }
-export interface KubernetesTargetConfig { kubeconfig?: string; context?: string; namespace?: string; revisions?: boolean }
+export interface KubernetesTargetConfig {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  revisions?: boolean;
+  /** A workload another controller manages (Argo CD, Flux, Helm): refused (default), or patched anyway with a warning and annotations. */
+  managed?: 'refuse' | 'patch';
+}
 /** What the github and gitlab targets share: the files, image automation, and how to see the cluster follow. */
 export interface GitopsTargetConfig {
   paths: string[];

@@ -108,6 +108,8 @@ export interface TargetContext {
   now?: () => Date;
   /** How often waitHealthy polls; default chosen by the target (2 s for Marathon). */
   pollMs?: number;
+  /** Who approved the run or undo (--approver, else the build user), for targets that record it on what they change. */
+  approver?: string;
 }
 
 export type TargetFactory = (ctx: TargetContext) => Target;

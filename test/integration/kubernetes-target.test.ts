@@ -1,6 +1,7 @@
 /**
  * The kubernetes target against the Kubernetes API double (no real cluster can run here):
  * lookup, patch, rollout wait, faults (progress deadline, pods never ready, 409, 5xx), revisions.
+ * Workload kinds, ownership and strategies: kubernetes-workloads.test.ts; credentials: kubernetes-credentials.test.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,7 +69,7 @@ test('an unknown service or container is bad input naming the service', async ()
   const e1 = await target.current(svc('nope')).catch((e) => e);
   expect(e1).toBeInstanceOf(RollbackError);
   expect(e1.kind).toBe('input');
-  expect(e1.message).toBe(`Service nope: no Deployment, StatefulSet or DaemonSet named 'nope' in namespace shop at ${kube.url}.`);
+  expect(e1.message).toBe(`Service nope: no Deployment, StatefulSet, DaemonSet, CronJob or Rollout named 'nope' in namespace shop at ${kube.url}.`);
   const e2 = await target.current(svc('api', { kubernetes: { container: 'web' } })).catch((e) => e);
   expect(e2.message).toMatch(/^Service api: Deployment shop\/api has no container named 'web'; it has sidecar \(envoyproxy\/envoy:v1\), main/);
   const e3 = await target.current(svc('api', { repository: 'shop/other' })).catch((e) => e);
@@ -178,12 +179,4 @@ test('revisions: true goes back to the ReplicaSet template that ran the image (r
   const never = img('shop/api', '9-prod', 'f');
   await target.deploy(svc('api'), never);
   expect(kube.requests.filter((r) => r.method === 'PATCH').pop()!.contentType).toBe('application/strategic-merge-patch+json');
-});
-
-test('a kubeconfig with an exec plugin is refused with a sentence', () => {
-  writeFileSync(
-    join(dir, 'kubeconfig'),
-    `current-context: x\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\nclusters:\n- name: c\n  cluster: {server: 'https://k'}\nusers:\n- name: u\n  user:\n    exec: {command: aws}\n`,
-  );
-  expect(() => open()).toThrow(/user 'u' authenticates with an exec plugin, which this worker does not run/);
 });

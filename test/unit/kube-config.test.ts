@@ -85,7 +85,7 @@ test('KUBECONFIG lists merge the way kubectl does: the first file to define a na
 test.each([
   ['a missing file', () => loadKubeConnection({ kubeconfig: join(dir, 'nope'), env: {} }), /^Kubeconfig .*nope does not exist\.$/],
   ['an unknown context', () => loadKubeConnection({ kubeconfig: write('c1', KUBECONFIG), context: 'qa', env: {} }), /has no context 'qa'; it has: dev, prod\.$/],
-  ['an auth-provider plugin', () => loadKubeConnection({ kubeconfig: write('c2', KUBECONFIG.replace('{username: admin, password: s3cret-basic-pass}', '{auth-provider: {name: gcp}}')), env: {} }), /user 'dev-user' authenticates with an auth-provider plugin, which this worker does not run/],
+  ['an auth-provider plugin', () => loadKubeConnection({ kubeconfig: write('c2', KUBECONFIG.replace('{username: admin, password: s3cret-basic-pass}', '{auth-provider: {name: gcp}}')), env: {} }), /user 'dev-user' authenticates with the gcp auth-provider, which kubectl no longer ships either; use its exec plugin/],
   ['not YAML', () => loadKubeConnection({ kubeconfig: write('c3', 'a: [1'), env: {} }), /is not valid YAML/],
   ['no kubeconfig and not in a cluster', () => loadKubeConnection({ env: {} }), /has no kubeconfig .* and is not running inside a cluster/],
 ])('%s is one clear sentence', (_what, fn, message) => {

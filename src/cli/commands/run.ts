@@ -74,7 +74,7 @@ export async function setup(ctx: CommandContext, io: RunIo, withNotifiers: boole
   if (deployments) notifiers.push(deployments);
   // Targets that pull (swarm, docker) get the registry credentials from the same chain as get.
   const registryAuth = ['swarm', 'docker'].includes(targetKind(environment.target)) ? await targetPullAuth(config.registry, ctx.env) : undefined;
-  const target = await (io.open ?? openTarget)({ config, environment, env: ctx.env, logger: ctx.logger, stateDir, sleep: io.engine?.sleep, now: io.engine?.now, registryAuth });
+  const target = await (io.open ?? openTarget)({ config, environment, env: ctx.env, logger: ctx.logger, stateDir, sleep: io.engine?.sleep, now: io.engine?.now, registryAuth, approver: approverOf(ctx.options.approver, ctx.env) });
   return {
     config, environment, catalogFile, stateDir, target, http, notifier: fanOut(notifiers, ctx.logger),
     close: async () => {

@@ -1,9 +1,12 @@
 /**
  * A small Kubernetes REST client over the shared HTTP path (src/http/client.ts): retries on 429,
- * 5xx and network errors come from there; TLS (CA, client certificate, insecure) from the
- * kubeconfig goes into the undici Agent it uses.
+ * 5xx and network errors come from there; TLS (CA, client certificate, insecure, tls-server-name)
+ * from the kubeconfig goes into the undici Agent it uses (a ProxyAgent for proxy-url). A credential
+ * from an exec plugin or oidc is asked for before each request; a 401 fetches it again once, as
+ * client-go does when a token expires mid-run.
  * API conventions: https://kubernetes.io/docs/reference/using-api/api-concepts/
  */
+import { Dispatcher, ProxyAgent } from 'undici';
 import { RollbackError } from '../../errors';
 import { createDispatcher, createHttpClient, HttpClient, HttpClientOptions, HttpResponse, parseJson, statusError } from '../../http/client';
 import type { KubeConnection } from './config';
@@ -37,23 +40,32 @@ function statusMessage(res: HttpResponse): string {
 }
 
 export function createKubeClient(conn: KubeConnection, http: Omit<HttpClientOptions, 'dispatcher'> = {}): KubeClient {
-  const agent = createDispatcher({
-    connections: 4,
-    keepAliveTimeout: 10_000,
-    connect: {
-      ca: conn.ca,
-      cert: conn.cert,
-      key: conn.key,
-      rejectUnauthorized: !conn.insecure,
-      servername: conn.tlsServerName,
-    },
-  });
+  const tls = {
+    ca: conn.ca,
+    cert: conn.cert,
+    key: conn.key,
+    rejectUnauthorized: !conn.insecure,
+    servername: conn.tlsServerName,
+  };
+  // The kubeconfig's proxy-url wins over the environment's proxies, as in kubectl: CONNECT through it,
+  // then TLS to the API server with the kubeconfig's settings. Without one, the worker's dispatcher
+  // (HTTPS_PROXY/NO_PROXY aware).
+  const agent: Dispatcher = conn.proxy
+    ? new ProxyAgent({ uri: conn.proxy, requestTls: tls, connections: 4, keepAliveTimeout: 10_000 })
+    : createDispatcher({ connections: 4, keepAliveTimeout: 10_000, connect: tls });
   const client: HttpClient = createHttpClient({ ...http, dispatcher: agent });
-  const headers = (extra: Record<string, string> = {}): Record<string, string> => ({
-    accept: 'application/json',
-    ...(conn.authorization ? { authorization: conn.authorization } : {}),
-    ...extra,
-  });
+  const headers = async (extra: Record<string, string> = {}): Promise<Record<string, string>> => {
+    const authorization = conn.credentials ? (await conn.credentials.get()).authorization : conn.authorization;
+    return { accept: 'application/json', ...(authorization ? { authorization } : {}), ...extra };
+  };
+  /** One request; a 401 with a fetched credential (expired, revoked) fetches it again and retries once. */
+  const send = async (url: string, o: { method?: 'GET' | 'PATCH'; body?: string; idempotent?: boolean; extra?: Record<string, string> } = {}): Promise<HttpResponse> => {
+    const go = async () => client.request(url, { method: o.method, headers: await headers(o.extra), body: o.body, idempotent: o.idempotent });
+    const res = await go();
+    if (res.status !== 401 || !conn.credentials) return res;
+    conn.credentials.invalidate();
+    return go();
+  };
   const fail = (res: HttpResponse, method: string): RollbackError => {
     const msg = statusMessage(res);
     const hint =
@@ -65,15 +77,15 @@ export function createKubeClient(conn: KubeConnection, http: Omit<HttpClientOpti
   return {
     server: conn.server,
     async get<T>(path: string) {
-      const res = await client.request(conn.server + path, { headers: headers() });
+      const res = await send(conn.server + path);
       if (res.status === 404) return undefined;
       if (res.status !== 200) throw fail(res, 'GET');
       return parseJson<T>(res, 'Kubernetes object');
     },
     async patch<T>(path: string, body: unknown, type: PatchType) {
-      const res = await client.request(conn.server + path, {
+      const res = await send(conn.server + path, {
         method: 'PATCH',
-        headers: headers({ 'content-type': PATCH_CONTENT_TYPE[type] }),
+        extra: { 'content-type': PATCH_CONTENT_TYPE[type] },
         body: JSON.stringify(body),
         // A patch that pins resourceVersion is safe to resend: the server refuses a stale one with 409.
         idempotent: true,

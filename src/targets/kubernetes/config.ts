@@ -1,8 +1,8 @@
 /**
  * Where the Kubernetes API is and how to prove who we are, from a kubeconfig (or the in-cluster
- * service account when there is none). Only static credentials are supported: bearer token
- * (inline or tokenFile), client certificate and key, basic auth; exec and auth-provider plugins
- * would need to run arbitrary programs and are refused with a sentence saying so.
+ * service account when there is none), read as kubectl reads it: bearer token (inline or
+ * tokenFile), client certificate and key, basic auth, exec credential plugins and the oidc
+ * auth-provider (./credentials.ts), proxy-url and tls-server-name.
  * Format: https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/
  * Fields: https://kubernetes.io/docs/reference/config-api/kubeconfig.v1/
  */
@@ -11,6 +11,7 @@ import { dirname, isAbsolute, join, delimiter } from 'node:path';
 import { parse } from 'yaml';
 import { inputError } from '../../errors';
 import { addSecret } from '../../log';
+import { ClusterInfo, CredentialSource, execCredentials, oidcCredentials } from './credentials';
 
 export interface KubeConnection {
   /** API server base URL, no trailing slash. */
@@ -23,6 +24,10 @@ export interface KubeConnection {
   key?: Buffer;
   insecure: boolean;
   tlsServerName?: string;
+  /** A credential fetched by a program or from an identity provider (exec, oidc): asked before each request. */
+  credentials?: CredentialSource;
+  /** The cluster's proxy-url (http or https). */
+  proxy?: string;
   /** Where this came from, for messages: "kubeconfig /x (context prod)" or "in-cluster service account". */
   source: string;
 }
@@ -115,7 +120,17 @@ export function loadKubeConnection(o: KubeConfigOptions): KubeConnection {
   const cl = cluster.value.cluster;
   const server = typeof cl.server === 'string' ? cl.server.replace(/\/+$/, '') : '';
   if (!/^https?:\/\//.test(server)) throw inputError(`Kubeconfig ${cluster.file}: cluster '${c.cluster}' has no https:// server URL.`);
-  if (typeof cl['proxy-url'] === 'string') throw inputError(`Kubeconfig ${cluster.file}: cluster '${c.cluster}' uses proxy-url, which this worker does not support.`);
+  const proxy = typeof cl['proxy-url'] === 'string' && cl['proxy-url'] ? cl['proxy-url'] : undefined;
+  if (proxy) {
+    let u: URL;
+    try {
+      u = new URL(proxy);
+    } catch {
+      throw inputError(`Kubeconfig ${cluster.file}: the proxy-url of cluster '${c.cluster}' is not a URL.`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw inputError(`Kubeconfig ${cluster.file}: cluster '${c.cluster}' uses a ${u.protocol.replace(':', '')} proxy-url; this worker speaks http and https proxies.`);
+    addSecret(decodeURIComponent(u.password));
+  }
 
   const conn: KubeConnection = {
     server,
@@ -123,23 +138,39 @@ export function loadKubeConnection(o: KubeConfigOptions): KubeConnection {
     ca: material(read, cl, 'certificate-authority', cluster.file, `cluster '${c.cluster}'`),
     insecure: cl['insecure-skip-tls-verify'] === true,
     tlsServerName: typeof cl['tls-server-name'] === 'string' ? cl['tls-server-name'] : undefined,
+    proxy,
     source: `kubeconfig ${paths.join(delimiter)} (context ${contextName})`,
   };
   if (c.user) {
     const user = findNamed<{ user?: Record<string, unknown> }>(files, 'users', c.user);
     if (!user) throw inputError(`Kubeconfig ${ctx.file}: context '${contextName}' names user '${c.user}', which is not defined.`);
-    applyUser(read, conn, user.value.user ?? {}, user.file, c.user);
+    const extensions = Array.isArray(cl.extensions) ? (cl.extensions as { name?: string; extension?: unknown }[]) : [];
+    const info: ClusterInfo = {
+      server,
+      ...(conn.tlsServerName ? { 'tls-server-name': conn.tlsServerName } : {}),
+      ...(conn.insecure ? { 'insecure-skip-tls-verify': true } : {}),
+      ...(conn.ca ? { 'certificate-authority-data': conn.ca.toString('base64') } : {}),
+      ...(proxy ? { 'proxy-url': proxy } : {}),
+      ...(extensions.find((x) => x?.name === 'client.authentication.k8s.io/exec') ? { config: extensions.find((x) => x?.name === 'client.authentication.k8s.io/exec')!.extension } : {}),
+    };
+    applyUser(read, conn, user.value.user ?? {}, user.file, c.user, info, o.env);
   }
   return conn;
 }
 
-function applyUser(read: (p: string) => Buffer, conn: KubeConnection, u: Record<string, unknown>, file: string, name: string): void {
+function applyUser(read: (p: string) => Buffer, conn: KubeConnection, u: Record<string, unknown>, file: string, name: string, cluster: ClusterInfo, env: NodeJS.ProcessEnv): void {
   const where = `user '${name}'`;
-  if (u.exec || u['auth-provider']) {
-    const kind = u.exec ? 'an exec plugin' : 'an auth-provider plugin';
-    throw inputError(
-      `Kubeconfig ${file}: ${where} authenticates with ${kind}, which this worker does not run; give it a token (e.g. a service account token in a Jenkins credential) or a client certificate instead.`,
-    );
+  if (u.exec && typeof u.exec === 'object') {
+    conn.credentials = execCredentials({ exec: u.exec as Record<string, unknown>, file, user: name, cluster, env });
+  } else if (u['auth-provider'] && typeof u['auth-provider'] === 'object') {
+    const ap = u['auth-provider'] as { name?: string; config?: Record<string, unknown> };
+    if (ap.name !== 'oidc') {
+      throw inputError(
+        `Kubeconfig ${file}: ${where} authenticates with the ${ap.name ?? 'unnamed'} auth-provider, which kubectl no longer ships either; use its exec plugin (gke-gcloud-auth-plugin, kubelogin) or a token.`,
+      );
+    }
+    const cfg = ap.config ?? {};
+    conn.credentials = oidcCredentials({ config: cfg, file, user: name, ca: material(read, cfg, 'idp-certificate-authority', file, where) });
   }
   conn.cert = material(read, u, 'client-certificate', file, where);
   conn.key = material(read, u, 'client-key', file, where);
