@@ -47,6 +47,8 @@ interface Workload {
   looks: number;
   /** When the template last changed (time mode). */
   changedAt: number;
+  /** A change not yet rolled out. */
+  pending?: boolean;
   fault?: Fault;
   /** Pods wanted: spec.replicas, or the nodes a DaemonSet schedules on. */
   desired: number;
@@ -196,19 +198,18 @@ export async function startKubernetesDouble(options: KubernetesDoubleOptions = {
     if (w.kind === 'CronJob') return; // nothing rolls out: the next Job uses the template
     if (o.spec.paused && w.kind === 'Deployment') {
       // A paused Deployment observes a change and rolls nothing until resumed; time does not count.
-      if (options.rolloutMs !== undefined) w.changedAt = now();
-      if (w.looks < LOOKS_TO_DONE || options.rolloutMs !== undefined) {
-        if (w.looks === 0 && options.rolloutMs === undefined) return;
-        o.status = {
-          ...o.status, observedGeneration: o.metadata.generation, updatedReplicas: 0,
-          conditions: [{ type: 'Available', status: 'True' }, { type: 'Progressing', status: 'Unknown', reason: 'DeploymentPaused', message: 'Deployment is paused' }],
-        };
-      }
+      if (!w.pending) return;
+      w.changedAt = now();
+      o.status = {
+        ...o.status, observedGeneration: o.metadata.generation, updatedReplicas: 0,
+        conditions: [{ type: 'Available', status: 'True' }, { type: 'Progressing', status: 'Unknown', reason: 'DeploymentPaused', message: 'Deployment is paused' }],
+      };
       return;
     }
     const step = progressStep(w);
     const observed = step >= 1 ? o.metadata.generation : o.metadata.generation - 1;
     const done = step >= LOOKS_TO_DONE && !w.fault;
+    if (done) w.pending = false;
     const partial = step >= 2 ? want : Math.max(0, want - 1);
     if (w.kind === 'Deployment') {
       const conditions: Obj[] = [{ type: 'Available', status: done ? 'True' : 'False' }];
@@ -279,6 +280,7 @@ export async function startKubernetesDouble(options: KubernetesDoubleOptions = {
 
   /** A new rollout starts: generation, progress and the next fault. */
   function restart(w: Workload): void {
+    w.pending = true;
     w.looks = 0;
     w.changedAt = now();
     w.fault = pendingFaults.get(w.obj.metadata.name);
@@ -514,7 +516,7 @@ export async function startKubernetesDouble(options: KubernetesDoubleOptions = {
         },
         spec: body,
       };
-      const w: Workload = { kind, obj, looks: spec.rollingOut ? 0 : LOOKS_TO_DONE, changedAt: spec.rollingOut ? now() : -Infinity, desired: spec.replicas ?? 2 };
+      const w: Workload = { kind, obj, looks: spec.rollingOut ? 0 : LOOKS_TO_DONE, changedAt: spec.rollingOut ? now() : -Infinity, pending: Boolean(spec.rollingOut), desired: spec.replicas ?? 2 };
       workloads.set(key(kind, ns, spec.name), w);
       recordReplicaSet(w);
       observe(w);

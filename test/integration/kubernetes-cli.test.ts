@@ -3,7 +3,7 @@
  * the Kubernetes API double as the target, and the GitHub double recording the Deployments audit:
  * get -> plan -> run that fails (progress deadline) and is put back -> run -> undo.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../support/cli';
@@ -112,4 +112,53 @@ test('an audit that GitHub refuses never fails the rollback', async () => {
   expect(ok.code).toBe(0);
   expect(ok.stderr).toMatch(/warning: GitHub deployments in shop\/audit notification \(started\) failed, the rollback goes on/);
   expect(kube.image('StatefulSet', 'api', 'api', 'shop')).toBe(ref['shop/api:2-prod']);
+});
+
+describe('a workload Argo CD manages with self-heal', () => {
+  const ARGO = { 'argocd.argoproj.io/tracking-id': 'shop-prod:apps/Deployment:shop/web' };
+  const config = (extra: string, settle: number) =>
+    readFileSync(join(dir, 'rollback.yml'), 'utf8').replace('kubernetes: {kubeconfig: kubeconfig}', `kubernetes: {kubeconfig: kubeconfig${extra}}`).replace('settle: 0', `settle: ${settle}`);
+
+  beforeEach(() => {
+    kube.addWorkload({ name: 'web', namespace: 'shop', containers: [{ name: 'web', image: ref['shop/web:2-prod'] }], annotations: ARGO });
+  });
+
+  test('is refused before anything changes, naming Argo CD and the ways that work', async () => {
+    expect((await cli('get')).code).toBe(0);
+    const out = await cli('run', '--date', '2026-11-18', '--approver', 'alice');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toContain('rollback: Preflight: Service web: Deployment shop/web is managed by Argo CD application shop-prod (annotation argocd.argoproj.io/tracking-id), which would put its image back after a patch; roll back through the GitOps target on the manifests repository of application shop-prod, or turn off its automated sync and self-heal first, or set kubernetes.managed: patch to patch it anyway; nothing was changed.');
+    expect(kube.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
+  });
+
+  // Argo CD heals 1.5 s after a change: after the rollout is healthy, within the settle wait.
+  test('managed: patch and a self-heal within settle: exit 1, the fleet as it was, never done', async () => {
+    expect((await cli('get')).code).toBe(0);
+    writeFileSync(join(dir, 'rollback.yml'), config(', managed: patch', 4));
+    const heal = kube.selfHeal('Deployment', 'web', 1500, 'shop');
+    const out = await cli('run', '--date', '2026-11-18', '--approver', 'alice');
+    if (process.env.SHOW_OUTPUT) process.stderr.write(out.stderr);
+    expect(out.code).toBe(1);
+    expect(heal.count()).toBe(1);
+    expect(out.stderr).toMatch(/warning: web: Deployment shop\/web is managed by Argo CD application shop-prod .*patching it anyway/);
+    expect(out.stderr).toContain(`(web: moved away from ${ref['shop/web:1-prod']} within 4s of becoming healthy: it runs ${ref['shop/web:2-prod']} (likely cause: Argo CD application shop-prod (annotation argocd.argoproj.io/tracking-id) put it back)); every changed service was put back (api).`);
+    expect(kube.image('StatefulSet', 'api', 'api', 'shop')).toBe(ref['shop/api:3-prod']);
+    expect(kube.image('Deployment', 'web', 'web', 'shop')).toBe(ref['shop/web:2-prod']);
+    expect(out.stderr).not.toMatch(/services? changed/);
+    // The audit ends with every service's deployment inactive (put back), none left at success.
+    expect(gh.deployments.map((d) => gh.statuses.get(d.id)!.map((s: { state: string }) => s.state).pop())).toEqual(['inactive', 'inactive']);
+  });
+
+  test('with settle: 0 the same run reports done, and the platform undoes it moments later', async () => {
+    expect((await cli('get')).code).toBe(0);
+    writeFileSync(join(dir, 'rollback.yml'), config(', managed: patch', 0));
+    const heal = kube.selfHeal('Deployment', 'web', 1500, 'shop');
+    const out = await cli('run', '--date', '2026-11-18', '--approver', 'alice');
+    if (process.env.SHOW_OUTPUT) process.stderr.write(out.stderr);
+    expect(out.code).toBe(0);
+    expect(kube.image('Deployment', 'web', 'web', 'shop')).toBe(ref['shop/web:1-prod']);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(heal.count()).toBe(1);
+    expect(kube.image('Deployment', 'web', 'web', 'shop')).toBe(ref['shop/web:2-prod']);
+  });
 });
