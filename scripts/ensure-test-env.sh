@@ -2,7 +2,8 @@
 # Brings the real servers the tests use, so a fresh machine needs nothing else:
 #   docker-registry (real registry), docker.io (real engine, one-node swarm), groovy (Jenkins' Groovy 2.4),
 #   busybox-static (a runnable layer for test images), apache2-utils (htpasswd), skopeo (bench),
-#   openssh-server + openssh-client (ssh:// Docker hosts), docker-compose (Compose projects, v1.29).
+#   openssh-server + openssh-client (ssh:// Docker hosts), docker-compose (Compose projects, v1.29),
+#   tinyproxy (kubeconfig proxy-url).
 # Installs what is missing (needs root and apt) and starts dockerd when none answers.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ command -v script >/dev/null || need+=(bsdutils)   # util-linux `script`: a real
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v tinyproxy >/dev/null || need+=(tinyproxy)   # a real proxy for the kubeconfig proxy-url test
 
 install_missing "The tests" ${need[@]+"${need[@]}"}
 
