@@ -259,12 +259,18 @@ export async function startKubernetesDouble(options: KubernetesDoubleOptions = {
       };
     } else {
       // Argo Rollouts: https://argo-rollouts.readthedocs.io/en/stable/features/specification/ (status)
+      // Until the controller notices a change, the status stays as it was: with a workloadRef the
+      // Rollout's own generation did not move, so only workloadObservedGeneration tells.
+      if (step === 0 && o.status) {
+        if (!o.spec.workloadRef) o.status.observedGeneration = String(o.metadata.generation - 1);
+        return;
+      }
       const hash = templateHash(templateOf(w));
       const degraded = w.fault === 'degraded' && step >= 2;
       const ref = o.spec.workloadRef ? workloads.get(key('Deployment', o.metadata.namespace, o.spec.workloadRef.name)) : undefined;
       o.status = {
         // Argo Rollouts reports these generations as strings.
-        observedGeneration: String(observed),
+        observedGeneration: String(o.spec.workloadRef ? o.metadata.generation : observed),
         ...(ref ? { workloadObservedGeneration: String(step >= 1 ? ref.obj.metadata.generation : ref.obj.metadata.generation - 1) } : {}),
         phase: degraded ? 'Degraded' : o.spec.paused && !done ? 'Paused' : done ? 'Healthy' : 'Progressing',
         ...(degraded ? { message: 'ProgressDeadlineExceeded: ReplicaSet has timed out progressing.' } : {}),

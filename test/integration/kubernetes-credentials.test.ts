@@ -219,10 +219,13 @@ describe('auth-provider oidc', () => {
     expect((await t.current(svc)).image).toBe(API_IMG);
     expect(grants).toEqual([]);
 
-    writeFileSync(join(dir, 'kubeconfig'), kubeconfig(oidcUser(jwt(Math.floor(Date.now() / 1000) - 60, 'expired'))));
+    const expired = jwt(Math.floor(Date.now() / 1000) - 60, 'expired');
+    writeFileSync(join(dir, 'kubeconfig'), kubeconfig(oidcUser(expired)));
     t = open();
     expect((await t.current(svc)).image).toBe(API_IMG);
     expect(grants).toEqual(['refresh_token refresh-1 kubectl']);
+    // The expired token was never sent: it was refreshed first, not after a 401.
+    expect(kube.requests.filter((r) => r.authorization === `Bearer ${expired}`)).toEqual([]);
     expect(kube.requests.pop()!.authorization).toBe(`Bearer ${issued}`);
   });
 

@@ -204,12 +204,13 @@ describe('CronJobs and Argo Rollouts', () => {
   });
 
   test('a Rollout with workloadRef: the Deployment holding the template is patched, and the Rollout (not the scaled-down Deployment) is waited for', async () => {
-    kube.addWorkload({ name: 'api-template', namespace: 'shop', replicas: 0, containers: [{ name: 'api', image: OLD }] });
-    kube.addWorkload({ kind: 'Rollout', name: 'api', namespace: 'shop', workloadRef: { kind: 'Deployment', name: 'api-template' } });
+    // The Deployment holding the template has the Rollout's name and is scaled to 0, as the Argo Rollouts migration guide sets it up.
+    kube.addWorkload({ name: 'api', namespace: 'shop', replicas: 0, containers: [{ name: 'api', image: OLD }] });
+    kube.addWorkload({ kind: 'Rollout', name: 'api', namespace: 'shop', workloadRef: { kind: 'Deployment', name: 'api' } });
     const t = open();
     expect((await t.current(svc('api'))).id).toBe('Rollout shop/api container api');
     await t.deploy(svc('api'), NEW);
-    expect(kube.requests.find((r) => r.method === 'PATCH')!.path).toBe('/apis/apps/v1/namespaces/shop/deployments/api-template');
+    expect(kube.requests.find((r) => r.method === 'PATCH')!.path).toBe('/apis/apps/v1/namespaces/shop/deployments/api');
     // Right after the patch the Rollout still says Healthy at its old pod hash: not done.
     const looks = kube.requests.filter((r) => r.path.endsWith('/rollouts/api')).length;
     await t.waitHealthy(svc('api'), NEW, 600_000);
