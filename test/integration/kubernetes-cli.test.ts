@@ -123,6 +123,16 @@ describe('a workload Argo CD manages with self-heal', () => {
     kube.addWorkload({ name: 'web', namespace: 'shop', containers: [{ name: 'web', image: ref['shop/web:2-prod'] }], annotations: ARGO });
   });
 
+  /** managed: patch, Argo CD healing web 1.5 s after any change (after its rollout is healthy), and a run with this settle. */
+  async function runAgainstSelfHeal(settle: number) {
+    expect((await cli('get')).code).toBe(0);
+    writeFileSync(join(dir, 'rollback.yml'), config(', managed: patch', settle));
+    const heal = kube.selfHeal('Deployment', 'web', 1500, 'shop');
+    const out = await cli('run', '--date', '2026-11-18', '--approver', 'alice');
+    if (process.env.SHOW_OUTPUT) process.stderr.write(out.stderr);
+    return { heal, out };
+  }
+
   test('is refused before anything changes, naming Argo CD and the ways that work', async () => {
     expect((await cli('get')).code).toBe(0);
     const out = await cli('run', '--date', '2026-11-18', '--approver', 'alice');
@@ -131,13 +141,8 @@ describe('a workload Argo CD manages with self-heal', () => {
     expect(kube.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
   });
 
-  // Argo CD heals 1.5 s after a change: after the rollout is healthy, within the settle wait.
   test('managed: patch and a self-heal within settle: exit 1, the fleet as it was, never done', async () => {
-    expect((await cli('get')).code).toBe(0);
-    writeFileSync(join(dir, 'rollback.yml'), config(', managed: patch', 4));
-    const heal = kube.selfHeal('Deployment', 'web', 1500, 'shop');
-    const out = await cli('run', '--date', '2026-11-18', '--approver', 'alice');
-    if (process.env.SHOW_OUTPUT) process.stderr.write(out.stderr);
+    const { heal, out } = await runAgainstSelfHeal(4);
     expect(out.code).toBe(1);
     expect(heal.count()).toBe(1);
     expect(out.stderr).toMatch(/warning: web: Deployment shop\/web is managed by Argo CD application shop-prod .*patching it anyway/);
@@ -150,11 +155,7 @@ describe('a workload Argo CD manages with self-heal', () => {
   });
 
   test('with settle: 0 the same run reports done, and the platform undoes it moments later', async () => {
-    expect((await cli('get')).code).toBe(0);
-    writeFileSync(join(dir, 'rollback.yml'), config(', managed: patch', 0));
-    const heal = kube.selfHeal('Deployment', 'web', 1500, 'shop');
-    const out = await cli('run', '--date', '2026-11-18', '--approver', 'alice');
-    if (process.env.SHOW_OUTPUT) process.stderr.write(out.stderr);
+    const { heal, out } = await runAgainstSelfHeal(0);
     expect(out.code).toBe(0);
     expect(kube.image('Deployment', 'web', 'web', 'shop')).toBe(ref['shop/web:1-prod']);
     await new Promise((r) => setTimeout(r, 2000));
