@@ -189,6 +189,7 @@ function releasePointsConfig(raw: RawConfig, source: string): Pick<Config, 'poin
   if (raw.points) out.points = raw.points;
   if (raw.releaseWindow !== undefined) out.releaseWindow = raw.releaseWindow;
   if (raw.ledger?.path) out.ledger = { path: isAbsolute(raw.ledger.path) ? raw.ledger.path : resolve(dirname(source), raw.ledger.path) };
+  if (raw.ledger?.repository) out.ledger = { repository: raw.ledger.repository };
   return out;
 }
 

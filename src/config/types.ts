@@ -115,7 +115,7 @@ export interface Config {
   /** Minutes within which changes a target remembers are one release point (default 10). */
   releaseWindow?: number;
   /** Where release points are recorded; path resolved against the configuration file. Default: ledger/ in the state directory. */
-  ledger?: { path?: string };
+  ledger?: { path?: string; repository?: string };
   github?: { token?: string; apiUrl?: string; deployments?: { repo: string; ref?: string } };
 }
 

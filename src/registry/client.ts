@@ -49,6 +49,12 @@ export interface RegistryClient {
   hasManifest(repository: string, digest: string): Promise<boolean>;
   /** The image's date and manifest digest; reference is a tag or a digest. */
   imageDate(repository: string, reference: string): Promise<ImageDate>;
+  /**
+   * A request about one repository (`rest`: a path under /v2/<repository>/, a /v2/ path, or an upload's
+   * absolute Location), with the client's credentials; `push` asks for a pull,push token.
+   * For the release-point ledger's small OCI artifacts (src/ledger/registry.ts).
+   */
+  repositoryRequest?(repository: string, rest: string, o?: RequestOptions, push?: boolean): Promise<HttpResponse>;
   /** HTTP requests sent so far (retries included). */
   requests(): number;
   close(): Promise<void>;
@@ -346,10 +352,13 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
   /** Docker Hub's official images live under library/ ("nginx" is "library/nginx"). */
   const apiName = (repository: string) => (hub && !repository.includes('/') ? `library/${repository}` : repository);
 
-  async function authHeaders(repository: string): Promise<Record<string, string>> {
+  /** The token scope of a request: pull, or pull and push (the release-point ledger, src/ledger/registry.ts). */
+  const scopeOf = (repository: string, push: boolean) => (push ? `repository:${apiName(repository)}:pull,push` : pullScope(apiName(repository)));
+
+  async function authHeaders(repository: string, push = false): Promise<Record<string, string>> {
     await probe();
     if (mode === 'basic') return { authorization: basicOf(await credentials())! };
-    if (mode === 'bearer') return { authorization: `Bearer ${await token(pullScope(apiName(repository)))}` };
+    if (mode === 'bearer') return { authorization: `Bearer ${await token(scopeOf(repository, push))}` };
     return {};
   }
 
@@ -368,19 +377,19 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
    * whose /v2/ is public but whose repositories are not): its challenge is learnt and the request
    * sent once more, with a fresh token for bearer.
    */
-  async function call(repository: string, url: string, o: RequestOptions = {}): Promise<HttpResponse> {
+  async function call(repository: string, url: string, o: RequestOptions = {}, push = false): Promise<HttpResponse> {
     for (let attempt = 0; ; attempt++) {
-      const res = await follow(url, { ...o, headers: { ...o.headers, ...(await authHeaders(repository)) } });
+      const res = await follow(url, { ...o, headers: { ...o.headers, ...(await authHeaders(repository, push)) } });
       await watchHub(res);
       if (res.status === 401 && attempt === 0) {
         await learn(res);
-        if (mode === 'bearer') tokens.drop(pullScope(apiName(repository)));
+        if (mode === 'bearer') tokens.drop(scopeOf(repository, push));
         continue;
       }
       const c = await credentials();
       if (res.status === 401) throw c && mode !== 'anonymous' ? await wrongCredentials('', res) : needsLogin(res);
       if (res.status === 403) {
-        throw inputError(`Registry ${configured} does not let ${c ? whose(c) : 'anonymous users'} pull ${repository} (403 Forbidden at ${displayUrl(res.url)}).`);
+        throw inputError(`Registry ${configured} does not let ${c ? whose(c) : 'anonymous users'} ${push ? 'push to' : 'pull'} ${repository} (403 Forbidden at ${displayUrl(res.url)}).`);
       }
       return res;
     }
@@ -506,6 +515,8 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     digest,
     hasManifest,
     imageDate,
+    // A path under /v2/<repository>/ or an absolute URL on the registry (an upload's Location), authenticated like the rest.
+    repositoryRequest: (repository, rest, o = {}, push = false) => call(repository, /^https?:\/\//.test(rest) ? new URL(rest).toString() : rest.startsWith('/') ? new URL(rest, base).toString() : repoUrl(repository, rest), o, push),
     requests: () => count,
     close: async () => {
       await http.close();

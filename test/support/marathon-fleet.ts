@@ -34,8 +34,15 @@ export interface MarathonFleet {
   close(): Promise<void>;
 }
 
-export async function prepareMarathonFleet(o: { dirPrefix: string; deployTimeout: number }): Promise<MarathonFleet> {
-  const reg = await startRegistry();
+export async function prepareMarathonFleet(o: {
+  dirPrefix: string;
+  deployTimeout: number;
+  /** A registry that asks for a login (htpasswd); the config reads it from REG_USER and REG_PASSWORD, which env() sets. */
+  auth?: { username: string; password: string };
+  /** Extra lines at the end of rollback.yml. */
+  extra?: string[];
+}): Promise<MarathonFleet> {
+  const reg = await startRegistry({ auth: o.auth });
   const dir = mkdtempSync(join(tmpdir(), o.dirPrefix));
   const close = async () => {
     await reg.stop();
@@ -47,10 +54,10 @@ export async function prepareMarathonFleet(o: { dirPrefix: string; deployTimeout
       await pushImage(reg, { repository: `shop/${n}`, tag: '2-prod', created: '2026-11-20T10:00:00Z' });
     }
     writeFileSync(join(dir, 'rollback.yml'), [
-      'registry:', `  url: ${reg.url}`, 'services:', ...FLEET.flatMap((n) => [`  - name: ${n}`, `    repository: shop/${n}`]),
-      'environments:', '  prod:', '    target:', '      marathon: { url: "${MARATHON_URL}", appPrefix: /ds/prod }', 'parallel: 1', `deployTimeout: ${o.deployTimeout}`, 'settle: 0', '',
+      'registry:', `  url: ${reg.url}`, ...(o.auth ? ['  username: ${REG_USER}', '  password: ${REG_PASSWORD}'] : []), 'services:', ...FLEET.flatMap((n) => [`  - name: ${n}`, `    repository: shop/${n}`]),
+      'environments:', '  prod:', '    target:', '      marathon: { url: "${MARATHON_URL}", appPrefix: /ds/prod }', 'parallel: 1', `deployTimeout: ${o.deployTimeout}`, 'settle: 0', ...(o.extra ?? []), '',
     ].join('\n'));
-    const env = (m: MarathonDouble) => ({ PATH: process.env.PATH, MARATHON_URL: m.url, USER: 'ci' });
+    const env = (m: MarathonDouble) => ({ PATH: process.env.PATH, MARATHON_URL: m.url, USER: 'ci', ...(o.auth ? { REG_USER: o.auth.username, REG_PASSWORD: o.auth.password } : {}) });
     const args = (cmd: string, ...rest: string[]) => [cmd, '--config', join(dir, 'rollback.yml'), '--env', 'prod', '--catalog', join(dir, '.rollback', 'catalog.json'), ...rest];
     const empty = await startMarathon({ apps: [] });
     const got = await runCli(args('get'), { env: env(empty), cwd: dir }).finally(() => empty.stop());
