@@ -5,7 +5,7 @@
  * 400 "the file has changed" re-read and retried once; 429 with Retry-After, 5xx, 401, 404;
  * merge request mode; undo as a revert of the commit or of the merge request's merge commit.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load';
@@ -15,6 +15,8 @@ import { runRollback, undoRollback } from '../../src/run/engine';
 import { createGitlabTarget } from '../../src/targets/gitops/gitlab';
 import type { Target } from '../../src/targets/types';
 import { GitlabDouble, startGitlabDouble } from '../doubles/gitlab-double';
+import { startRegistryDouble } from '../doubles/registry-double';
+import { runCli } from '../support/cli';
 import { engineDeps } from '../support/engine-deps';
 import { digest as D, gitopsCatalog, runRequest, swapped, undoRequest } from '../support/gitops';
 
@@ -158,4 +160,44 @@ test('mergeRequest: a branch and one merge request; busy while open; once merged
   const revert = gl.commits('acme/manifests', gl.mergeRequests[1].source_branch)[0];
   expect(revert.message).toMatch(new RegExp(`\\n\\nThis reverts commit ${merged}\\.`));
   expect(gl.file('acme/manifests', gl.mergeRequests[1].source_branch, PATH)).toBe(KUSTOMIZATION);
+});
+
+test('through main(): get -> plan (health not checked) -> run (one commit) -> undo (revert); the token never in any output', async () => {
+  // A registry on loopback for get and the run's preflight; the repository holds its images, plain image: values.
+  const reg = await startRegistryDouble({ fleet: {
+    'shop/api': { '1-prod': { created: '2026-11-18T10:00:00Z' }, '2-prod': { created: '2026-11-20T10:00:00Z' } },
+    'shop/web': { '1-prod': { created: '2026-11-17T10:00:00Z' }, '2-prod': { created: '2026-11-20T10:00:00Z' } },
+  } });
+  try {
+    writeFileSync(join(dir, 'rollback.yml'),
+      `registry: {url: '${reg.url}'}\nsettle: 0\nservices:\n  - {name: api, repository: shop/api}\n  - {name: web, repository: shop/web}\n` +
+      `environments:\n  prod:\n    target:\n      gitlab: {url: '${gl.url}', project: acme/fleet, paths: [prod/apps.yaml], token: '\${DEPLOY_TOKEN}'}\n`);
+    const cli = async (...argv: string[]) => {
+      const r = await runCli([...argv, '--config', 'rollback.yml', '--env', 'prod'], { env: { DEPLOY_TOKEN: TOKEN }, cwd: dir });
+      expect(r.stderr + r.stdout).not.toContain(TOKEN);
+      return r;
+    };
+    const got = await cli('get');
+    expect(got).toMatchObject({ code: 0, stdout: '2026-11-20\n2026-11-18\n2026-11-17\n' });
+    const images = JSON.parse(readFileSync(join(dir, '.rollback/catalog.json'), 'utf8')).services.map((x: { images: { reference: string }[] }) => x.images.map((i) => i.reference));
+    const apps = (api: string, web: string) => `# prod\napi:\n  image: ${api}\nweb:\n  image: "${web}"  # pinned\n`;
+    gl.addProject(43, 'acme/fleet', 'main', { 'prod/apps.yaml': apps(images[0][0], images[1][0]) });
+    const plan = await cli('plan', '--date', '2026-11-18');
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain('acme/fleet@main: health was not checked (neither argocd nor kubernetes configured): the commit is done when it lands.\n');
+    const run = await cli('run', '--date', '2026-11-18', '--approver', 'alice');
+    expect(run.stderr).toMatch(/2 services changed \(api, web\), approved by alice; health was not checked/);
+    expect(run.code).toBe(0);
+    expect(gl.file('acme/fleet', 'main', 'prod/apps.yaml')).toBe(apps(images[0][1], images[1][1]));
+    const undo = await cli('undo', '--approver', 'bob');
+    expect(undo.code).toBe(0);
+    expect(gl.commits('acme/fleet', 'main')[0].message).toMatch(/^Revert "Rollback of prod to 2026-11-18, approved by alice"/);
+    expect(gl.file('acme/fleet', 'main', 'prod/apps.yaml')).toBe(apps(images[0][0], images[1][0]));
+    // The token from the target's token: \${VAR} went to GitLab only, as PRIVATE-TOKEN.
+    expect(gl.requests.length).toBeGreaterThan(0);
+    expect(gl.requests.every((r) => r.token === TOKEN)).toBe(true);
+    expect(reg.requests.some((r) => JSON.stringify(r).includes(TOKEN))).toBe(false);
+  } finally {
+    await reg.stop();
+  }
 });
