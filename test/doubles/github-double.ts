@@ -44,6 +44,8 @@ export interface GithubDouble {
   rateLimit(count: number, kind: 'primary' | 'secondary'): void;
   /** The branch requires pull requests: ref updates answer 422 as GitHub does. */
   protect(repo: string, branch: string): void;
+  /** Merges an open pull request with a merge commit (the "Merge pull request" button); returns its sha. */
+  mergePull(repo: string, number: number): string;
   /** The branch head's commit sha. */
   head(repo: string, branch: string): string | undefined;
   serverErrors(count: number, status?: number, match?: RegExp): void;
@@ -243,9 +245,13 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
     if (rest === '/pulls' && method === 'POST') {
       if (!refs.has(`${repo} refs/heads/${body.head}`)) return send(res, 422, { message: 'Validation Failed', errors: [{ field: 'head', code: 'invalid' }] });
       const n = pulls.length + 1;
-      const pr = { number: n, state: 'open', title: body.title, body: body.body, head: { ref: body.head }, base: { ref: body.base }, html_url: `https://github.example/${repo}/pull/${n}`, repo };
+      const pr = { number: n, state: 'open', merged: false, merge_commit_sha: null, title: body.title, body: body.body, head: { ref: body.head }, base: { ref: body.base }, html_url: `https://github.example/${repo}/pull/${n}`, repo };
       pulls.push(pr);
       return send(res, 201, pr);
+    }
+    if ((m = rest.match(/^\/pulls\/(\d+)$/)) && method === 'GET') {
+      const pr = pulls.find((x) => x.repo === repo && x.number === Number(m![1]));
+      return pr ? send(res, 200, pr) : notFound(res);
     }
     if (rest === '/pulls' && method === 'GET') {
       const base2 = url.searchParams.get('base');
@@ -295,6 +301,15 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
     },
     raceNextRefUpdate(repo, branch, path, content, times = 1) {
       races.set(`${repo} refs/heads/${branch}`, { path, content, times });
+    },
+    mergePull(repo, number) {
+      const pr = pulls.find((x) => x.repo === repo && x.number === number)!;
+      const base = refs.get(`${repo} refs/heads/${pr.base.ref}`)!;
+      const head = refs.get(`${repo} refs/heads/${pr.head.ref}`)!;
+      const merged = putCommit(commitObjs.get(head)!.tree, [base, head], `Merge pull request #${number} from ${pr.head.ref}`);
+      refs.set(`${repo} refs/heads/${pr.base.ref}`, merged);
+      Object.assign(pr, { state: 'closed', merged: true, merge_commit_sha: merged });
+      return merged;
     },
     protect(repo, branch) {
       protectedRefs.add(`${repo} refs/heads/${branch}`);

@@ -159,6 +159,24 @@ test('automation: ignore and the automation moves the tag forward during settle:
   expect(gh.file('shop/gitops', 'main', 'overlays/prod/kustomization.yaml')).toBe(marked);
 });
 
+test('pullRequest: the rollback is a pull request; once merged, undo reverts its merge commit (through a pull request again)', async () => {
+  const config = configFor(', pullRequest: true');
+  const target = open(config);
+  const { d } = engineDeps(target, dir);
+  const outcome = await runRollback(d, runRequest(config.services, catalog, '2026-11-18'));
+  expect(outcome.exitCode).toBe(0);
+  expect(outcome.summary).toMatch(/health is not checked \(the change takes effect when the pull request is merged\)\.$/);
+  expect(gh.pulls).toHaveLength(1);
+  const merged = gh.mergePull('shop/gitops', 1);
+  const undo = await undoRollback(d, undoRequest(config.services));
+  expect(undo.exitCode).toBe(0);
+  expect(gh.pulls).toHaveLength(2);
+  expect(gh.pulls[1].title).toBe('Revert "Rollback of prod to 2026-11-18, approved by alice"');
+  expect(gh.commits('shop/gitops', gh.pulls[1].head.ref)[0].message).toContain(`\n\nThis reverts commit ${merged}.\n`);
+  expect(gh.file('shop/gitops', gh.pulls[1].head.ref, 'overlays/prod/kustomization.yaml')).toBe(KUSTOMIZATION);
+  expect(gh.file('shop/gitops', gh.pulls[1].head.ref, 'charts/shop/values-prod.yaml')).toBe(VALUES);
+});
+
 test('a protected branch is said in its own sentence, with the way that works; nothing changed', async () => {
   gh.protect('shop/gitops', 'main');
   const config = configFor();

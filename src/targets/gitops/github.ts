@@ -111,6 +111,13 @@ export function createGithubHost(ctx: TargetContext, cfg: GithubTargetConfig, de
       return { sha: commit.sha };
     },
 
+    async mergedAs(review: string): Promise<string | undefined> {
+      const n = /#(\d+)/.exec(review)?.[1];
+      if (!n) return undefined;
+      const pr = await call(`Reading pull request #${n} of ${cfg.repo}`, () => o.rest.pulls.get({ owner, repo, pull_number: Number(n) }));
+      return pr.merged && pr.merge_commit_sha ? pr.merge_commit_sha : undefined;
+    },
+
     async busy(): Promise<string | undefined> {
       if (!cfg.pullRequest) return undefined;
       const open = await call(`Listing pull requests of ${cfg.repo}`, () => o.rest.pulls.list({ owner, repo, state: 'open', base: branch, per_page: 100 }));
