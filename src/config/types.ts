@@ -50,7 +50,7 @@ export interface MarathonTargetConfig {
   tls?: TlsConfig;
 }
 export interface SwarmTargetConfig { host?: string; stack?: string; tls?: TlsConfig; identityFile?: string; knownHosts?: string }
-export interface DockerTargetConfig { host?: string; container?: string; history?: string; monitor?: number; tls?: TlsConfig; identityFile?: string; knownHosts?: string }
+export interface DockerTargetConfig { host?: string; container?: string; history?: string; monitor?: number; tls?: TlsConfig; identityFile?: string; knownHosts?: string; project?: string }
 export interface KubernetesTargetConfig {
   kubeconfig?: string;
   context?: string;
