@@ -5,8 +5,13 @@
 //   npx jest test/reliability && node scripts/reliability-figures.mjs
 //
 // Options: --results DIR (default .reliability, or $ROLLBACK_RELIABILITY_RESULTS), --out FILE
-// (default docs/reliability.md), --check (exit 1 if a suite's figures are missing or a secret
-// was found, without writing).
+// (default docs/reliability.md), --check (exit 1, without writing, if a suite's figures are
+// missing, were measured at another commit than HEAD, or a secret was found).
+//
+// A suite writes its figures only when every one of its tests passed (test/support/fuzz.ts,
+// suiteFigures), stamped with the commit (HEAD when the tests ran) and the time; so a figure on
+// the page is one a passing run measured at that commit, and --check refuses any other.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,19 +51,31 @@ if (existsSync(resultsDir)) {
 }
 
 const missing = SUITES.filter((s) => !results[s.suite]).map((s) => s.suite);
+const head = (() => {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+})();
+/** Suites whose figures were measured at another commit than HEAD (or carry no commit). */
+const stale = SUITES.filter((s) => results[s.suite] && (!head || results[s.suite].commit !== head))
+  .map((s) => `${s.suite} (${results[s.suite].commit ? `commit ${String(results[s.suite].commit).slice(0, 12)}` : 'no commit'})`);
+const short = (c) => (typeof c === 'string' ? c.slice(0, 12) : 'unknown');
 const fig = (suite, key) => results[suite]?.figures?.[key];
 const fmt = (v) => (typeof v === 'number' ? v.toLocaleString('en-US') : v === undefined ? 'not run' : String(v));
 const secretsFound = fig('secrets', 'secrets found');
 
 if (check) {
   const problems = [];
-  if (missing.length) problems.push(`no figures from: ${missing.join(', ')} (run their suites first)`);
+  if (missing.length) problems.push(`no figures from: ${missing.join(', ')} (run their suites first; a suite with a failing test writes none)`);
+  if (stale.length) problems.push(`figures measured at another commit than HEAD ${head ? short(head) : '(not a git checkout)'}: ${stale.join(', ')} (run their suites again at this commit)`);
   if (typeof secretsFound === 'number' && secretsFound > 0) problems.push(`${secretsFound} secrets found`);
   if (problems.length) {
     console.error(`reliability-figures: ${problems.join('; ')}.`);
     process.exit(1);
   }
-  console.error('reliability-figures: every suite left its figures.');
+  console.error(`reliability-figures: every suite left its figures, measured at HEAD ${short(head)}.`);
   process.exit(0);
 }
 
@@ -68,15 +85,23 @@ const fuzzCases = (suite, keys) => {
 };
 
 const headline = [
-  ['Crash points tried (worker SIGKILLed after each request of a run)', fig('crash', 'crash points (requests of one run)'), `each followed by \`undo\` (${fmt(fig('crash', 'kills then undo'))} kills) and by a re-run (${fmt(fig('crash', 'kills then re-run'))} kills)`],
+  ['Crash points tried (worker SIGKILLed after each request of a run)', fig('crash', 'crash points (requests of one run, both fleets)'), `each followed by \`undo\` (${fmt(fig('crash', 'kills then undo'))} kills) and by a re-run (${fmt(fig('crash', 'kills then re-run'))} kills); ${fmt(fig('crash', 'crash points with a stuck deployment and a lost answer'))} of the points on a fleet whose deployment is stuck on failing health checks with its PUT answer lost (${fmt(fig('crash', 'stuck deployments met (fired)'))} stuck deployments and ${fmt(fig('crash', 'PUT answers lost (fired)'))} lost answers fired)`],
   ['Races of two real runs on one environment', fig('concurrency', 'races of two real runs'), `never interleaved; ${fmt(fig('concurrency', 'second run waited, then ran'))} waited for the lock, ${fmt(fig('concurrency', 'second run refused after its bound'))} refused after its bound naming the holder, ${fmt(fig('concurrency', 'stale locks taken over'))} stale lock taken over`],
-  ['Chaos rounds (full get -> run under network faults)', fig('chaos', 'chaos rounds (get -> run)'), `${fmt(fig('chaos', 'faults injected'))} faults; ${fmt(fig('chaos', 'ended at the plan (exit 0)'))} ended at the plan, ${fmt(fig('chaos', 'ended as before (exit 1)'))} as before, ${fmt(fig('chaos', 'ended partly done, every state named (exit 3)'))} partly (every state named)`],
+  ['Chaos rounds that reached a run (get -> run under network faults)', fig('chaos', 'rounds that reached a run'), `${fmt(fig('chaos', 'faults that fired'))} faults fired (of ${fmt(fig('chaos', 'faults drawn'))} drawn), among them ${fmt(fig('chaos', 'stuck deployments (fired)'))} stuck deployments and ${fmt(fig('chaos', 'PUT answers lost (fired)'))} lost PUT answers; ${fmt(fig('chaos', 'ended at the plan (exit 0)'))} ended at the plan, ${fmt(fig('chaos', 'ended as before (exit 1)'))} as before, ${fmt(fig('chaos', 'ended partly done, every state named (exit 3)'))} partly (every state named); ${fmt(fig('chaos', 'rounds where get failed (no run)'))} more rounds stopped at \`get\` (nothing changed, not counted above)`],
   ['Fuzz cases: configuration', fuzzCases('fuzz-config', ['config texts', 'config objects']), 'random YAML text and random objects against the schema'],
   ['Fuzz cases: catalog file', fig('fuzz-catalog', 'catalog files'), 'truncated, edited, wrong schemaVersion, random values'],
   ['Fuzz cases: command line', fig('fuzz-cli', 'command lines'), 'random argv and ROLLBACK_PARAMS through the real CLI entry'],
   ['Fuzz cases: registry and Marathon answers', fuzzCases('fuzz-answers', ['registry answers (cases)', 'Marathon answers (cases)']), 'random statuses, headers and bodies'],
-  ['Secrets found in outputs, files and messages', secretsFound, `${fmt(fig('secrets', 'secrets planted'))} secrets planted, ${fmt(fig('secrets', 'streams, files and messages searched'))} places searched`],
+  ['Places searched for planted secrets (streams, files, messages)', fig('secrets', 'streams, files and messages searched'), `${fmt(fig('secrets', 'secrets planted'))} secrets planted, searched plain, URL-encoded and base64 in ${fmt(fig('secrets', 'worker runs searched'))} worker runs; the doubles echoed them back in error bodies and URLs and ${fmt(fig('secrets', 'streams showing a masked echo (***)'))} streams showed them as \`***\`; any secret found fails the suite, so the page never shows one`],
 ];
+
+/** Which commit(s) and when the figures were measured: every suite writes its own stamp. */
+function stamp() {
+  const commits = [...new Set(Object.values(results).map((r) => short(r.commit)))];
+  const times = Object.values(results).map((r) => r.at).filter((t) => typeof t === 'string').sort();
+  if (!times.length) return '_No figures yet._';
+  return `_Measured by passing runs at commit ${commits.join(', ')}, between ${times[0]} and ${times[times.length - 1]}._`;
+}
 
 const lines = [];
 lines.push('# Reliability');
@@ -92,6 +117,8 @@ lines.push('| What | Figure | Detail |');
 lines.push('| --- | ---: | --- |');
 for (const [what, value, detail] of headline) lines.push(`| ${what} | ${fmt(value)} | ${detail} |`);
 lines.push('');
+lines.push(stamp());
+lines.push('');
 lines.push('Every fuzz case must end with exit 0, 1, 2 or 3 and one clear sentence: no stack trace');
 lines.push('(unless `--debug`), no JavaScript error such as "Cannot read properties of undefined", no');
 lines.push('"Unexpected error:", no hang, and no change to the fleet that the plan did not show.');
@@ -102,7 +129,8 @@ for (const s of SUITES) {
   const r = results[s.suite];
   lines.push(`### ${s.title}`);
   lines.push('');
-  lines.push(`\`${s.file}\`${r ? `: ${r.summary}.` : ': no figures yet (the suite has not run).'}`);
+  lines.push(`\`${s.file}\`${r ? `: ${r.summary}.` : ': no figures yet (the suite has not run, or a test of it failed).'}`);
+  if (r) lines.push('', `Measured at commit ${short(r.commit)}, ${r.at ?? 'at an unknown time'}.`);
   if (r) {
     lines.push('');
     for (const [k, v] of Object.entries(r.figures)) lines.push(`- ${k}: ${fmt(v)}`);
@@ -140,7 +168,7 @@ lines.push('');
 lines.push('```sh');
 lines.push('npx jest test/reliability                  # all of them (part of npm test)');
 lines.push('node scripts/reliability-figures.mjs       # rewrite this page from their figures');
-lines.push('node scripts/reliability-figures.mjs --check   # exit 1 if figures are missing or a secret was found');
+lines.push('node scripts/reliability-figures.mjs --check   # exit 1 if figures are missing, from another commit, or a secret was found');
 lines.push('```');
 lines.push('');
 lines.push('| Variable | Default | Meaning |');
@@ -168,7 +196,7 @@ if (!argv.includes('--out') && existsSync(readme)) {
   const from = text.indexOf(begin);
   const to = text.indexOf(end);
   if (from >= 0 && to > from) {
-    const table = ['| What | Figure | Detail |', '| --- | ---: | --- |', ...headline.map(([what, value, detail]) => `| ${what} | ${fmt(value)} | ${detail} |`)];
+    const table = ['| What | Figure | Detail |', '| --- | ---: | --- |', ...headline.map(([what, value, detail]) => `| ${what} | ${fmt(value)} | ${detail} |`), '', stamp()];
     writeFileSync(readme, `${text.slice(0, from + begin.length)}\n${table.join('\n')}\n${text.slice(to)}`);
   }
 }

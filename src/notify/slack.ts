@@ -71,8 +71,18 @@ export function slackMessage(event: RunEvent, channel?: string): Record<string, 
   return { ...(channel ? { channel } : {}), text, blocks };
 }
 
+function webhookPath(url: string): string | undefined {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createSlackNotifier(o: SlackOptions): Notifier {
   addSecret(o.webhook);
+  // The path alone is the secret too: a proxy or Slack's own error page may quote it without the host.
+  addSecret(webhookPath(o.webhook));
   return {
     name: 'Slack',
     async notify(event: RunEvent): Promise<void> {

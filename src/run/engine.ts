@@ -164,7 +164,9 @@ async function checkRefusals(c: Ctx, changes: { service: ServiceConfig; image: s
  * order, as if they had been asked one by one. After the target fails to answer, no service is
  * asked again.
  */
-async function waitNotBusy(c: Ctx, services: ServiceConfig[], parallel: number): Promise<void> {
+async function waitNotBusy(c: Ctx, services: ServiceConfig[], parallel: number,
+  /** Per service, the image a run being undone put in place: its own deployment towards it does not count. */
+  ours: (s: ServiceConfig) => string | undefined = () => undefined): Promise<void> {
   const limit = c.deps.busyWaitMs ?? 60_000;
   const started = c.now().getTime();
   const problems: unknown[] = new Array(services.length);
@@ -173,7 +175,7 @@ async function waitNotBusy(c: Ctx, services: ServiceConfig[], parallel: number):
     let told = false;
     try {
       while (!failed) {
-        const busy = await c.deps.target.busy(s);
+        const busy = await c.deps.target.busy(s, ours(s));
         if (!busy) return;
         if (c.now().getTime() - started >= limit) {
           // Not a reason to stop the others: they share the deadline, and the first busy
@@ -228,7 +230,7 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
     logger.info(`${e.service}: ${e.before} -> ${e.after}`);
     await c.emit({ type: 'service-started', run: info, change: changeOf(e) });
     try {
-      await target.deploy(svc, e.after);
+      await target.deploy(svc, e.after, e.supersede);
       await target.waitHealthy(svc, e.after, timeoutMs);
     } catch (err) {
       const reason = describeError(err);
@@ -242,6 +244,8 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
     logger.info(`${e.service}: healthy after ${secondsSince(c, t0)}`);
     await c.emit({ type: 'service-done', run: info, change: changeOf(e) });
   };
+
+  await waitResumed(c, journal, services, parallel, timeoutMs, stopped, (service, reason) => { firstFailure ??= { service, reason }; });
 
   if (target.deployAll && pending.length > 0) {
     // One atomic change for the whole fleet (GitOps); then each service is waited for.
@@ -349,7 +353,8 @@ async function applyChanges(c: Ctx, journal: Journal, info: RunInfo, services: S
         if (!sameImage(now.image, e.before)) {
           const t0 = c.now().getTime();
           logger.info(`${e.service}: putting back ${now.image} -> ${e.before}`);
-          await target.deploy(svc, e.before);
+          // A deployment of this run's own still in flight towards e.after (stuck, its answer lost) is superseded.
+          await target.deploy(svc, e.before, e.after);
           await target.waitHealthy(svc, e.before, timeoutMs);
           logger.info(`${e.service}: put back, healthy after ${secondsSince(c, t0)}`);
         } else {
@@ -387,6 +392,27 @@ function stateWords(e: SnapshotService): string {
     case 'done': return 'changed (runs ' + e.after + ')';
     default: return e.state;
   }
+}
+
+/**
+ * Services an interrupted run changed and this run resumes ('done' in a fresh journal: at their
+ * target already) are waited for like the others: the dead run never saw them healthy, and a
+ * deployment of theirs may be stuck on a bad image. One that does not become healthy is a failure.
+ */
+async function waitResumed(c: Ctx, journal: Journal, services: ServiceConfig[], parallel: number, timeoutMs: number,
+  stopped: () => boolean, fail: (service: string, reason: string) => void): Promise<void> {
+  const resumed = journal.data.services.filter((e) => e.state === 'done');
+  await runPool(resumed, parallel, async (e) => {
+    if (stopped()) return;
+    try {
+      await c.deps.target.waitHealthy(serviceConfig(services, e.service, journal.file), e.after, timeoutMs);
+    } catch (err) {
+      const reason = describeError(err);
+      journal.set(e.service, 'failed', reason);
+      c.deps.logger.info(`${e.service}: changed by the interrupted run, not healthy: ${reason}`);
+      fail(e.service, reason);
+    }
+  });
 }
 
 /** `rollback run`: the fleet to the images of `date`, all or nothing. */
@@ -502,8 +528,11 @@ function markResumed(s: Snapshot & { file: string }, at: Date): void {
 
 /** What an undo puts back, and where that knowledge comes from. */
 interface UndoSource {
-  /** Per service, the image to put back; `expect`: what the change being undone put in place (history only). */
-  items: { service: string; image: string; expect?: string }[];
+  /**
+   * Per service, the image to put back; `expect`: what the change being undone put in place (history
+   * only); `intent`: the image the run being undone put in place, whose deployment undo may supersede.
+   */
+  items: { service: string; image: string; expect?: string; intent?: string }[];
   /** "snapshot .rollback/runs/...json" or "the docker history file ...": for messages. */
   from: string;
   date?: string;
@@ -538,7 +567,7 @@ async function undoSource(c: Ctx, req: UndoRequest): Promise<UndoSource> {
   const touched = snap.services.filter((e) => e.state !== 'pending');
   for (const e of snap.services.filter((x) => x.state === 'pending')) logger.info(`${e.service}: not touched by that ${snap.action}; left as it is.`);
   return {
-    items: touched.map((e) => ({ service: e.service, image: e.before })), from: `snapshot ${displayPath(file)}`, date: snap.date, undoes: file,
+    items: touched.map((e) => ({ service: e.service, image: e.before, intent: e.after })), from: `snapshot ${displayPath(file)}`, date: snap.date, undoes: file,
     nothing: `Nothing to undo: every service ${snap.action === 'run' ? 'that run' : 'that undo'} changed already runs what ${displayPath(file)} recorded.`,
   };
 }
@@ -555,7 +584,7 @@ async function historySource(c: Ctx, req: UndoRequest): Promise<UndoSource> {
   logger.info(`No snapshot of ${req.environment}: undoing the last change recorded in ${when}.`);
   return {
     // In configuration order, not the order the history recorded (which is whichever became healthy first).
-    items: req.services.flatMap((s) => h.last!.changes.filter((x) => x.service === s.name)).map((x) => ({ service: x.service, image: x.before, expect: x.after })),
+    items: req.services.flatMap((s) => h.last!.changes.filter((x) => x.service === s.name)).map((x) => ({ service: x.service, image: x.before, expect: x.after, intent: x.after })),
     from: h.source, undoesHistory: h.source,
     nothing: h.last.changes.length
       ? `Nothing to undo: every service the last change recorded in ${when} touched already runs what it ran before.`
@@ -581,7 +610,7 @@ export async function undoRollback(deps: EngineDeps, req: UndoRequest): Promise<
     const stamp = c.now().toISOString();
     const entries: SnapshotService[] = src.items
       .filter((i) => !sameImage(current[i.service].image, i.image))
-      .map((i) => ({ service: i.service, id: current[i.service].id, before: current[i.service].image, after: i.image, state: 'pending', updatedAt: stamp }));
+      .map((i) => ({ service: i.service, id: current[i.service].id, before: current[i.service].image, after: i.image, ...(i.intent ? { supersede: i.intent } : {}), state: 'pending', updatedAt: stamp }));
     for (const i of src.items) if (!entries.some((x) => x.service === i.service)) logger.info(`${i.service}: already runs ${i.image}.`);
     const what = `Undo of ${req.environment} (${src.from})`;
     const states = src.items.map((i) => ({ service: i.service, state: entries.some((x) => x.service === i.service) ? 'change' : 'skip' }));
@@ -589,7 +618,8 @@ export async function undoRollback(deps: EngineDeps, req: UndoRequest): Promise<
     await checkRefusals(c, entries.map((e) => ({ service: serviceConfig(req.services, e.service, src.from), image: e.after })), req.parallel);
     // From a history, every service is checked: a run killed mid-change (a leftover container) recorded
     // nothing for that service, so the history alone would miss it.
-    await waitNotBusy(c, src.undoesHistory ? req.services : entries.map((e) => serviceConfig(req.services, e.service, src.from)), req.parallel);
+    await waitNotBusy(c, src.undoesHistory ? req.services : entries.map((e) => serviceConfig(req.services, e.service, src.from)), req.parallel,
+      (s) => src.items.find((i) => i.service === s.name)?.intent);
     if (req.dryRun) {
       return { exitCode: 0, summary: `Dry run of ${what}: ${entries.length} service${entries.length === 1 ? '' : 's'} would be put back (${list(entries.map((e) => e.service))}); nothing was changed.`, services: states };
     }

@@ -14,6 +14,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../catalog/io';
 import { inputError } from '../errors';
+import { mask } from '../log';
 
 export const SNAPSHOT_VERSION = 1;
 
@@ -32,6 +33,12 @@ export interface SnapshotService {
   state: ServiceState;
   /** Why it failed, in one sentence. */
   error?: string;
+  /**
+   * Undo only: the image the run being undone put in place. A deployment still in flight towards
+   * exactly that image is that run's own (stuck on a bad image, its answer lost, its worker killed):
+   * undo supersedes it, and nobody else's.
+   */
+  supersede?: string;
   updatedAt: string;
 }
 
@@ -100,7 +107,8 @@ export class Journal {
   set(service: string, state: ServiceState, error?: string): void {
     const e = this.entry(service);
     e.state = state;
-    if (error !== undefined) e.error = error;
+    // A reason may quote a server's answer that echoed a secret: files get it masked, like log lines.
+    if (error !== undefined) e.error = mask(error);
     e.updatedAt = this.now().toISOString();
     this.save();
   }

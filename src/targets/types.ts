@@ -19,8 +19,12 @@ export interface Target {
   describe(): string;
   /** The service's current image; throws an input error naming the service if it is not found. */
   current(service: ServiceConfig): Promise<Deployed>;
-  /** A sentence if a deployment is already in flight for the service (preflight refuses), else undefined. */
-  busy(service: ServiceConfig): Promise<string | undefined>;
+  /**
+   * A sentence if a deployment is already in flight for the service (preflight refuses), else
+   * undefined. `ours`: the image a run this one reverts put in place (undo); a deployment towards
+   * exactly that image is that run's own, not someone else's, and does not count.
+   */
+  busy(service: ServiceConfig, ours?: string): Promise<string | undefined>;
   /**
    * Optional preflight check, asked for every service a run or undo would change, before anything
    * changes: a sentence when the target cannot change this service safely (another controller owns
@@ -46,8 +50,12 @@ export interface Target {
    * ends with ("health was not checked: ..."), so nobody reads "done" as "running".
    */
   unchecked?(): string | undefined;
-  /** Starts the change to `image` (digest-pinned reference); returns once the target accepted it. */
-  deploy(service: ServiceConfig, image: string): Promise<void>;
+  /**
+   * Starts the change to `image` (digest-pinned reference); returns once the target accepted it.
+   * `supersede`: the image this run (or the run an undo reverts) put in place; a deployment still in
+   * flight towards exactly that image is its own, and may be superseded; anyone else's is waited for.
+   */
+  deploy(service: ServiceConfig, image: string, supersede?: string): Promise<void>;
   /** Resolves when the service runs `image` healthily; rejects with a sentence on failure or after timeoutMs. */
   waitHealthy(service: ServiceConfig, image: string, timeoutMs: number): Promise<void>;
   /**

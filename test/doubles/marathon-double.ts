@@ -21,7 +21,15 @@
  *
  * Lifecycle: a PUT creates a new app version and a deployment; the deployment leaves
  * /v2/deployments `deployMs` after it started (checked lazily on each request: no timers left
- * behind); then the app's tasks run the new image and are healthy unless a fault says otherwise.
+ * behind); then the app's tasks run the new image. As in Marathon, a deployment whose new tasks
+ * fail their health checks (an `unhealthy` fault for its image) never finishes: the old tasks keep
+ * running, the new ones keep failing, and the deployment stays in /v2/deployments until another
+ * one supersedes it (`PUT ?force=true`) or it is cancelled (`DELETE /v2/deployments/{id}`)
+ * (https://mesosphere.github.io/marathon/docs/deployments.html, "Forcing a Deployment").
+ *
+ * Fault accounting: `fired` lists every injected fault that actually changed an answer (a reset,
+ * a status, a slow answer, a deployment kept in flight by an unhealthy image), so chaos figures
+ * count what fired, not what was drawn.
  */
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -37,7 +45,11 @@ export interface AppSpec {
 
 export interface AppFaults {
   /** The next PUTs of this app answer this status (409 as "locked by deployment"); `times` default: every time. */
-  put?: { status: 409 | 422 | 500 | 503; times?: number; /** Only PUTs of this image fail. */ image?: string };
+  put?: {
+    status: 409 | 422 | 500 | 503; times?: number; /** Only PUTs of this image fail. */ image?: string;
+    /** The error body echoes the request's Authorization header (a proxy or an admission hook that quotes the request): masking must catch it. */
+    echoAuthorization?: boolean;
+  };
   /** The next GETs of this app answer this status. */
   get?: { status: 500 | 503; times?: number };
   /** Deployments of this app never finish (tasks keep failing to start). */
@@ -68,6 +80,8 @@ interface Deployment {
   neverFinish: boolean;
   /** Applied when the deployment finishes. */
   image: string;
+  /** Counted once in `fired` as stuck. */
+  reported?: boolean;
 }
 
 export interface MarathonApp {
@@ -86,6 +100,8 @@ export interface MarathonDouble {
   running: Map<string, string>;
   deployments: Map<string, Deployment>;
   requests: RecordedRequest[];
+  /** Every injected fault that fired, in order: `<kind> <app id>` (e.g. "stuck /ds/prod/web", "lost-answer /ds/prod/api"). */
+  fired: string[];
   faults: Record<string, AppFaults>;
   /** Drop the connection of the next `drop` requests of any kind, without an answer (network chaos). */
   drop: number;
@@ -121,6 +137,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
   const versions = new Map<string, MarathonApp[]>();
   const deployments = new Map<string, Deployment>();
   const requests: RecordedRequest[] = [];
+  const fired: string[] = [];
   const faults: Record<string, AppFaults> = {};
   let clock = 0;
   // A copy: the token may be replaced (setDcosToken) without touching the caller's object.
@@ -148,11 +165,29 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
     versions.set(app.id, [structuredClone(app)]);
   }
 
+  /** Do the tasks of this app fail their health checks when they run `image`? */
+  function unhealthyImage(id: string, image: string): boolean {
+    const u = faults[id]?.unhealthy;
+    return u === true || (typeof u === 'string' && u === image);
+  }
+
+  /** A deployment whose new tasks never become healthy stays in flight, as in Marathon. */
+  const stuck = (d: Deployment) => d.neverFinish || d.affectedApps.some((id) => unhealthyImage(id, d.image));
+
+  /** A slow answer counts as one fired fault per app, however many answers it slowed. */
+  function slowed(where: string): void {
+    if (!fired.includes(`slow ${where}`)) fired.push(`slow ${where}`);
+  }
+
   /** Finishes deployments whose time has come. */
   function settle(): void {
     const now = Date.now();
     for (const d of [...deployments.values()]) {
-      if (!d.neverFinish && now - d.startedAt >= deployMs) {
+      if (now - d.startedAt < deployMs) continue;
+      if (stuck(d)) {
+        if (!d.reported) fired.push(`stuck ${d.affectedApps.join(',')}`);
+        d.reported = true;
+      } else {
         deployments.delete(d.id);
         for (const id of d.affectedApps) running.set(id, d.image);
       }
@@ -160,10 +195,13 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
   }
 
   function appInfo(app: MarathonApp): Record<string, unknown> {
-    const deps = [...deployments.values()].filter((d) => d.affectedApps.includes(app.id)).map((d) => ({ id: d.id }));
+    const inFlight = [...deployments.values()].filter((d) => d.affectedApps.includes(app.id));
+    const deps = inFlight.map((d) => ({ id: d.id }));
     const image = running.get(app.id)!;
-    const f = faults[app.id] ?? {};
-    const unhealthy = f.unhealthy === true || (typeof f.unhealthy === 'string' && f.unhealthy === image);
+    const unhealthy = unhealthyImage(app.id, image);
+    // A deployment kept in flight by failing health checks: the old tasks still run (and pass),
+    // one new task at a time is started and fails its checks (minimumHealthCapacity keeps the old).
+    const failing = inFlight.some((d) => d.startedAt + deployMs <= Date.now() && stuck(d)) ? 1 : 0;
     const tasks = Array.from({ length: app.instances }, (_, i) => ({
       id: `${app.id.slice(1).replace(/\//g, '_')}.${i}`, appId: app.id, host: '127.0.0.1', state: 'TASK_RUNNING', version: app.version,
       healthCheckResults: app.healthChecks && (app.healthChecks as unknown[]).length ? [{ alive: !unhealthy, consecutiveFailures: unhealthy ? 3 : 0 }] : [],
@@ -173,9 +211,9 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
       ...app,
       versionInfo: { lastScalingAt: app.version, lastConfigChangeAt: app.version },
       tasksStaged: 0,
-      tasksRunning: app.instances,
+      tasksRunning: app.instances + failing,
       tasksHealthy: checked && !unhealthy ? app.instances : 0,
-      tasksUnhealthy: checked && unhealthy ? app.instances : 0,
+      tasksUnhealthy: checked ? (unhealthy ? app.instances : 0) + failing : 0,
       deployments: deps,
       tasks,
     };
@@ -202,6 +240,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
       if (f.times <= 0) return undefined;
       f.times--;
     }
+    fired.push(`${kind} ${f.status} ${id}`);
     return f.status;
   }
 
@@ -272,6 +311,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
       const filter = url.searchParams.get('id') ?? '';
       const list = [...apps.values()].filter((a) => a.id.includes(filter)).map(appInfo);
       const slow = Math.max(0, ...list.map((a) => faults[a.id as string]?.slowMs ?? 0));
+      if (slow) slowed('/v2/apps');
       if (slow) await new Promise((r) => setTimeout(r, slow));
       return { status: 200, json: { apps: list } };
     }
@@ -279,6 +319,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
     if (id !== undefined) {
       const app = apps.get(id);
       const slow = faults[id]?.slowMs;
+      if (slow) slowed(id);
       if (slow) await new Promise((r) => setTimeout(r, slow));
       if (!app) return { status: 404, json: { message: `App '${id}' does not exist` } };
       const at = /\/versions\/([^/]+)\/?$/.exec(path);
@@ -287,6 +328,12 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
         return v ? { status: 200, json: v } : { status: 404, json: { message: `App '${id}' does not exist in version ${decodeURIComponent(at[1])}` } };
       }
       if (path.endsWith('/versions')) return { status: 200, json: { versions: versions.get(id)!.map((v) => v.version).reverse() } };
+      const vm = /\/versions\/([^/]+)\/?$/.exec(path);
+      if (vm && method === 'GET') {
+        // GET /v2/apps/{id}/versions/{version}: the definition as it was at that version.
+        const v = versions.get(id)!.find((x) => x.version === decodeURIComponent(vm[1]));
+        return v ? { status: 200, json: v } : { status: 404, json: { message: `App '${id}' does not exist in version ${decodeURIComponent(vm[1])}` } };
+      }
       if (method === 'GET') {
         const f = takeFault(id, 'get');
         if (f) return { status: f, json: { message: 'Marathon is not available right now.' } };
@@ -302,7 +349,9 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
         const only = faults[id]?.put?.image;
         const f = only === undefined || only === wanted ? takeFault(id, 'put') : undefined;
         if (f === 409) return lockedAnswer(id, true);
-        if (f === 422) return { status: 422, json: { message: 'Object is not valid', details: [{ path: '/container/docker/image', errors: ['image rejected by an admission rule of this test'] }] } };
+        const echo = faults[id]?.put?.echoAuthorization ? ` (request sent with Authorization: ${req.headers.authorization ?? 'none'})` : '';
+        if (f === 422) return { status: 422, json: { message: `Object is not valid${echo}`, details: [{ path: '/container/docker/image', errors: ['image rejected by an admission rule of this test'] }] } };
+        if (f && echo) return { status: f, json: { message: `Marathon is not available right now${echo}.` } };
         if (f) return { status: f, json: { message: 'Marathon is not available right now.' } };
         let def: Record<string, unknown>;
         try {
@@ -341,6 +390,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
   function dropOf(req: IncomingMessage): 'before' | 'after' | undefined {
     if (double.drop > 0) {
       double.drop--;
+      fired.push('drop');
       return 'before';
     }
     const id = appIdOf(new URL(req.url ?? '/', 'http://x').pathname);
@@ -348,6 +398,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
     if (!f || (f.times !== undefined && f.times <= 0)) return undefined;
     if (f.afterApply && req.method !== 'PUT') return undefined;
     if (f.times !== undefined) f.times--;
+    fired.push(`${f.afterApply ? 'lost-answer' : 'reset'} ${id}`);
     return f.afterApply ? 'after' : 'before';
   }
 
@@ -395,7 +446,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
   const port = (server.address() as AddressInfo).port;
   return Object.assign(double, {
     url: `http://127.0.0.1:${port}`,
-    apps, running, deployments, requests, faults,
+    apps, running, deployments, requests, faults, fired,
     dcosToken: options.auth?.dcos?.token,
     setDcosToken: (token: string) => {
       if (auth?.dcos) auth.dcos.token = token;

@@ -36,7 +36,7 @@ export interface DoubleImage {
 export type DoubleFleet = Record<string, Record<string, DoubleImage>>;
 
 export type Fault =
-  | { status: number; retryAfter?: string; body?: string }
+  | { status: number; retryAfter?: string; body?: string; /** Extra answer headers (e.g. a WWW-Authenticate that echoes a secret). */ headers?: Record<string, string> }
   | { reset: true }
   | { delayMs: number }
   | { malformed: true };
@@ -101,6 +101,8 @@ export interface RegistryDouble {
   revokeTokens(): void;
   fault(rule: FaultRule): void;
   clearFaults(): void;
+  /** How many of the fault rules added since the last clearFaults fired at least once. */
+  faultsFired(): number;
   /** Requests whose "METHOD /path" matches (all requests, even with logRequests off, when no match is given). */
   count(match?: RegExp | string): number;
   /** Most requests ever in flight at once. */
@@ -340,7 +342,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
       timers.add(t);
       return;
     }
-    return send(res, fault.status, fault.body ?? JSON.stringify({ errors: [{ code: 'FAULT', message: `injected ${fault.status}` }] }), fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
+    return send(res, fault.status, fault.body ?? JSON.stringify({ errors: [{ code: 'FAULT', message: `injected ${fault.status}` }] }), { ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}), ...fault.headers });
   };
   const server: Server = options.tls ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, listener) : createServer(listener);
   server.on('connection', (s: Socket) => {
@@ -359,6 +361,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
     revokeTokens: () => tokens.clear(),
     fault: (rule: FaultRule) => void faults.push({ ...rule, used: 0 }),
     clearFaults: () => void (faults = []),
+    faultsFired: () => faults.filter((f) => f.used > 0).length,
     count: (match?: RegExp | string) => (match === undefined ? total : requests.filter((r) => matches(match, `${r.method} ${r.path}`)).length),
     peakConcurrency: () => peak,
     connections: () => connections,

@@ -7,15 +7,16 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
+import { readyOrFail, registryMissing } from '../support/ready';
+import { pushImage, startRegistry, type RunningRegistry } from '../support/registry';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
 import { startSlack, type SlackDouble } from '../doubles/slack-double';
 import { startKubernetesDouble, type KubernetesDouble } from '../doubles/kubernetes-double';
 import { startGithubDouble, type GithubDouble } from '../doubles/github-double';
 import { ROOT, Scenario, ScenarioResult, runScenarios, shCalls, stepsNamed } from '../groovy/harness';
 
-const ready = registryAvailable() && existsSync(join(ROOT, 'resources', 'rollback.js'));
-const maybe = ready ? describe : describe.skip;
+const maybe = readyOrFail('jenkins-e2e', registryMissing()
+  ?? (existsSync(join(ROOT, 'resources', 'rollback.js')) ? undefined : 'The worker bundle resources/rollback.js is missing: run `npm run build` first.'));
 
 const REGISTRY = { username: 'jenkins', password: 'reg-Secret-e2e-77' };
 const MARATHON = { username: 'ops', password: 'marathon-Secret-e2e-42' };

@@ -122,8 +122,45 @@ describe('Marathon target', () => {
     m.faults['/ds/prod/shop/web'] = { put: { status: 503, times: 2 }, unhealthy: 'reg:5000/shop/web:1-prod' };
     await t.deploy(svc('web'), 'reg:5000/shop/web:1-prod');
     expect(m.requests.filter((r) => r.method === 'PUT' && r.path.endsWith('/web')).map((r) => r.status)).toEqual([503, 503, 200]);
-    await expect(t.waitHealthy(svc('web'), 'reg:5000/shop/web:1-prod', 600)).rejects.toThrow(/not healthy within 1s \(0 of 2 tasks healthy, 2 unhealthy\)/);
-    expect(await t.busy(svc('web'))).toBeUndefined();
+    // As in Marathon, new tasks failing their health checks keep the deployment in flight.
+    await expect(t.waitHealthy(svc('web'), 'reg:5000/shop/web:1-prod', 600)).rejects.toThrow(/not healthy within 1s \(deployment [0-9a-f-]+ still running\)/);
+    expect(await t.busy(svc('web'))).toMatch(/has a deployment in flight/);
+    expect(m.fired).toEqual(expect.arrayContaining(['stuck /ds/prod/shop/web']));
+  });
+
+  it('a stuck deployment whose PUT answer was lost is recognised by intent and superseded, even by another process', async () => {
+    m = await startMarathon({ apps: APPS.slice(1, 2) });
+    ({ target: t } = open(m, {}, 1));
+    const bad = 'reg:5000/shop/web:1-prod';
+    m.faults['/ds/prod/shop/web'] = { reset: { times: 1, afterApply: true }, unhealthy: bad };
+    await t.deploy(svc('web'), bad);
+    await expect(t.waitHealthy(svc('web'), bad, 300)).rejects.toThrow(/deployment [0-9a-f-]+ still running/);
+    expect(m.fired).toEqual(['lost-answer /ds/prod/shop/web', 'stuck /ds/prod/shop/web']);
+    // A new worker (the old one was killed): it never saw the deployment id.
+    await t.close();
+    ({ target: t } = open(m, {}, 1));
+    expect(await t.busy(svc('web'))).toMatch(/has a deployment in flight/);
+    expect(await t.busy(svc('web'), bad)).toBeUndefined();
+    await t.deploy(svc('web'), 'reg:5000/shop/web:2-prod', bad);
+    expect(m.requests.filter((r) => r.method === 'PUT').map((r) => `${r.status} ${r.query.force ?? ''}`)).toEqual(['0 ', '409 ', '409 ', '200 true']);
+    await t.waitHealthy(svc('web'), 'reg:5000/shop/web:2-prod', 5000);
+    expect(m.running.get('/ds/prod/shop/web')).toBe('reg:5000/shop/web:2-prod');
+    expect(m.deployments.size).toBe(0);
+  });
+
+  it("never supersedes someone else's deployment, even one stuck on the same app", async () => {
+    m = await startMarathon({ apps: APPS.slice(1, 2) });
+    ({ target: t } = open(m, {}, 1));
+    // Someone else changes web to 7-prod, which never gets healthy.
+    const theirs = 'reg:5000/shop/web:7-prod';
+    m.faults['/ds/prod/shop/web'] = { unhealthy: theirs };
+    const other = open(m);
+    await other.target.deploy(svc('web'), theirs);
+    await other.target.close();
+    expect(await t.busy(svc('web'), 'reg:5000/shop/web:1-prod')).toMatch(/has a deployment in flight/);
+    await expect(t.deploy(svc('web'), 'reg:5000/shop/web:2-prod', 'reg:5000/shop/web:1-prod')).rejects.toThrow(/stayed locked by deployment [0-9a-f-]+ for 1s; it was not forced\.$/);
+    expect(m.requests.some((r) => r.query.force)).toBe(false);
+    expect(m.apps.get('/ds/prod/shop/web')!.container.docker.image).toBe(theirs);
   });
 
   it('survives lost connections: a dropped GET is retried, a PUT whose answer was lost is not made twice', async () => {

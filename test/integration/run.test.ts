@@ -8,11 +8,12 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import type { Catalog } from '../../src/catalog/types';
 import { runCli } from '../support/cli';
-import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
+import { pushImage, startRegistry, type RunningRegistry } from '../support/registry';
+import { readyOrFail, registryMissing } from '../support/ready';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
 import { startSlack, type SlackDouble } from '../doubles/slack-double';
 
-const maybe = registryAvailable() ? describe : describe.skip;
+const maybe = readyOrFail('run', registryMissing());
 const MARATHON_PASSWORD = 'marathon-Pa55word-e2e';
 const D = '2026-11-19';
 

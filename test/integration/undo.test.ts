@@ -10,11 +10,11 @@ import { join, resolve } from 'node:path';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
 import { runCli } from '../support/cli';
 import { FLEET_DATE as D, prepareMarathonFleet, type MarathonFleet } from '../support/marathon-fleet';
-import { registryAvailable } from '../support/registry';
+import { readyOrFail, registryMissing } from '../support/ready';
 
 const ROOT = resolve(__dirname, '../..');
 const LOADER = join(ROOT, 'node_modules/tsx/dist/loader.mjs');
-const maybe = registryAvailable() ? describe : describe.skip;
+const maybe = readyOrFail('undo', registryMissing());
 
 maybe('a worker killed mid-run (SIGKILL)', () => {
   let fleet: MarathonFleet;

@@ -4,7 +4,13 @@
  * connections, answer 5xx or 429, stall, or serve a bad image, at points drawn from a seeded
  * random generator. Whatever happens, the round must end with the fleet fully at the plan
  * (exit 0) or fully as it was (exit 1, and the sentence says so), or exit 3 naming every
- * service's state; never a fleet nobody can name.
+ * service's state; never a fleet nobody can name. Among the Marathon faults: an image whose new
+ * tasks fail their health checks (its deployment stays in flight, as Marathon keeps it) and a PUT
+ * whose answer is lost after it took; a round where a deployment got stuck must end with
+ * everything put back (exit 1) and nothing left in flight: the run supersedes its own deployment.
+ *
+ * The figures count faults that fired (a drawn fault the round never reached is not counted) and
+ * leave rounds that stopped at `get` (no run) out of the run outcomes.
  *
  * ROLLBACK_CHAOS_ROUNDS (default 30) and ROLLBACK_CHAOS_SEED replay or widen it.
  */
@@ -14,7 +20,7 @@ import { join } from 'node:path';
 import { main } from '../../src/cli/main';
 import { startMarathon, type AppFaults, type MarathonDouble } from '../doubles/marathon-double';
 import { startRegistryDouble, type FaultRule, type RegistryDouble } from '../doubles/registry-double';
-import { expectOneClearSentence, recordFigures } from '../support/fuzz';
+import { expectOneClearSentence, suiteFigures } from '../support/fuzz';
 
 const ROUNDS = Number(process.env.ROLLBACK_CHAOS_ROUNDS) > 0 ? Number(process.env.ROLLBACK_CHAOS_ROUNDS) : 30;
 const SEED = Number(process.env.ROLLBACK_CHAOS_SEED) > 0 ? Number(process.env.ROLLBACK_CHAOS_SEED) : 9;
@@ -60,7 +66,7 @@ function drawChaos(rand: () => number): Chaos {
   for (let i = 0; i < m; i++) {
     const id = `/ds/prod/${service()}`;
     const f: AppFaults = (marathon[id] ??= {});
-    const kind = pick(['get', 'put', 'reset', 'slow', 'unhealthy', 'putFatal']);
+    const kind = pick(['get', 'put', 'reset', 'slow', 'unhealthy', 'putFatal', 'lostStuck']);
     if (kind === 'get') f.get = { status: pick([500, 503] as const), times: 1 + Math.floor(rand() * 2) };
     if (kind === 'put') f.put = { status: pick([500, 503, 409] as const), times: 1 + Math.floor(rand() * 2) };
     if (kind === 'putFatal') f.put = { status: 422, times: 1 };
@@ -68,6 +74,11 @@ function drawChaos(rand: () => number): Chaos {
     if (kind === 'slow') f.slowMs = 20 + Math.floor(rand() * 200);
     // A bad image: the new one never becomes healthy, the old one is fine (a real outage's shape).
     if (kind === 'unhealthy') f.unhealthy = 'PLANNED';
+    // The worst pair: the PUT takes, its answer is lost, and the deployment it started never ends.
+    if (kind === 'lostStuck') {
+      f.unhealthy = 'PLANNED';
+      f.reset = { times: 1, afterApply: true };
+    }
   }
   if (rand() < 0.4) drop = 1 + Math.floor(rand() * 2);
   return { registry, marathon, drop, text: JSON.stringify({ registry: registry.map((r) => ({ ...r, match: String(r.match) })), marathon, drop }) };
@@ -76,7 +87,8 @@ function drawChaos(rand: () => number): Chaos {
 describe('network chaos across get -> run', () => {
   let reg: RegistryDouble;
   let dir: string;
-  const outcomes = { rounds: 0, getFailed: 0, atPlan: 0, asBefore: 0, partial: 0, faults: 0 };
+  const outcomes = { rounds: 0, getFailed: 0, atPlan: 0, asBefore: 0, partial: 0, drawn: 0, fired: 0, stuck: 0, lost: 0, stuckRounds: 0 };
+  const { it, record } = suiteFigures('chaos');
 
   beforeAll(async () => {
     reg = await startRegistryDouble({
@@ -97,7 +109,7 @@ describe('network chaos across get -> run', () => {
     const rand = prng(SEED);
     for (let round = 1; round <= ROUNDS; round++) {
       const chaos = drawChaos(rand);
-      outcomes.faults += chaos.registry.length + Object.keys(chaos.marathon).length + (chaos.drop ? 1 : 0);
+      outcomes.drawn += chaos.registry.length + Object.values(chaos.marathon).reduce((n, f) => n + Object.keys(f).length, 0) + (chaos.drop ? 1 : 0);
       rmSync(join(dir, '.rollback'), { recursive: true, force: true });
       const start = NAMES.map((n) => `${reg.host}/shop/${n}:2-prod`);
       const m: MarathonDouble = await startMarathon({ deployMs: 10, apps: NAMES.map((n, i) => ({ id: `/ds/prod/${n}`, image: start[i] })) });
@@ -118,6 +130,7 @@ describe('network chaos across get -> run', () => {
         outcomes.rounds++;
         const got = await cli(...args('get'));
         if (got.code !== 0) {
+          outcomes.fired += reg.faultsFired();
           // The registry outlasted the retries: get says so in one sentence, and nothing changed.
           expect({ at, code: got.code }).toEqual({ at, code: 1 });
           expectOneClearSentence(got.last.replace(/^rollback: /, ''), at);
@@ -139,6 +152,18 @@ describe('network chaos across get -> run', () => {
         const run = await cli(...args('run', '--date', D));
         const sentence = run.last.replace(/^rollback: /, '');
         expectOneClearSentence(sentence, at);
+        // What fired: registry rules met at least once, and Marathon faults that changed an answer
+        // (a drop counts once per connection it cut, a slow app once).
+        outcomes.fired += reg.faultsFired() + m.fired.length;
+        const stuck = m.fired.filter((f) => f.startsWith('stuck ')).length;
+        outcomes.stuck += stuck;
+        outcomes.lost += m.fired.filter((f) => f.startsWith('lost-answer ')).length;
+        if (stuck > 0) {
+          // A run whose own deployment got stuck supersedes it on the way back: all put back, nothing in flight.
+          outcomes.stuckRounds++;
+          expect({ at, code: run.code, sentence }).toEqual({ at, code: 1, sentence: expect.stringMatching(/every changed service was put back|nothing was changed/) });
+          expect({ at, inFlight: [...m.deployments.values()].filter((d) => d.image !== m.running.get(d.affectedApps[0])).length }).toEqual({ at, inFlight: 0 });
+        }
         if (run.code === 0) {
           expect({ at, images: images() }).toEqual({ at, images: planned });
           outcomes.atPlan++;
@@ -159,21 +184,26 @@ describe('network chaos across get -> run', () => {
     // The faults must bite: some rounds fail and are put back, some get through their retries.
     expect(outcomes.atPlan).toBeGreaterThan(0);
     expect(outcomes.asBefore + outcomes.getFailed).toBeGreaterThan(0);
+    // The seeded draw must reach the hard cases, or the figures would claim what was not tried.
+    expect(outcomes.stuckRounds).toBeGreaterThan(0);
+    expect(outcomes.lost).toBeGreaterThan(0);
   }, 600_000);
 
   afterAll(() => {
-    if (outcomes.rounds >= ROUNDS) {
-      recordFigures({
-        suite: 'chaos',
-        figures: {
-          'chaos rounds (get -> run)': outcomes.rounds,
-          'faults injected': outcomes.faults,
-          'ended at the plan (exit 0)': outcomes.atPlan,
-          'ended as before (exit 1)': outcomes.asBefore + outcomes.getFailed,
-          'ended partly done, every state named (exit 3)': outcomes.partial,
-        },
-        summary: 'full get -> run rounds while the registry and Marathon doubles drop connections, answer 5xx/429, stall or serve an unhealthy image (seeded)',
-      });
-    }
+    record({
+      figures: {
+        'chaos rounds (get -> run)': outcomes.rounds,
+        'rounds that reached a run': outcomes.atPlan + outcomes.asBefore + outcomes.partial,
+        'rounds where get failed (no run)': outcomes.getFailed,
+        'faults drawn': outcomes.drawn,
+        'faults that fired': outcomes.fired,
+        'stuck deployments (fired)': outcomes.stuck,
+        'PUT answers lost (fired)': outcomes.lost,
+        'ended at the plan (exit 0)': outcomes.atPlan,
+        'ended as before (exit 1)': outcomes.asBefore,
+        'ended partly done, every state named (exit 3)': outcomes.partial,
+      },
+      summary: 'full get -> run rounds while the registry and Marathon doubles drop connections, answer 5xx/429, stall, lose PUT answers or serve an image whose deployment stays stuck on failing health checks (seeded); only faults that fired are counted, and rounds stopped at get are not run outcomes',
+    });
   });
 });

@@ -15,16 +15,19 @@ import { parseOptions } from '../../src/cli/options';
 import { createLogger } from '../../src/log';
 import { describeError, exitCodeOf } from '../../src/errors';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
-import { expectOneClearSentence, recordFigures } from '../support/fuzz';
-import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
+import { expectOneClearSentence, suiteFigures } from '../support/fuzz';
+import { pushImage, startRegistry, type RunningRegistry } from '../support/registry';
+import { readyOrFail, registryMissing } from '../support/ready';
 import { buildWorkerBundle, type WorkerBundle } from '../support/worker-bundle';
 
-const maybe = registryAvailable() ? describe : describe.skip;
+const maybe = readyOrFail('concurrency', registryMissing());
 const NAMES = ['api', 'web', 'db'];
 const D1 = '2026-11-18';
 const D0 = '2026-11-10';
 
 maybe('two runs on one environment', () => {
+  // Figures only from a run whose every test passed (suiteFigures), stamped with the commit.
+  const { it, record } = suiteFigures('concurrency');
   let reg: RunningRegistry;
   let bundle: WorkerBundle;
   let dir: string;
@@ -164,8 +167,7 @@ maybe('two runs on one environment', () => {
 
   afterAll(() => {
     if (figures.races && figures.refused && figures.takenOver) {
-      recordFigures({
-        suite: 'concurrency',
+      record({
         figures: { 'races of two real runs': figures.races, 'second run waited, then ran': figures.waited, 'second run refused after its bound': figures.refused, 'stale locks taken over': figures.takenOver },
         summary: 'two bundled workers started together on one environment (to different dates): their changes never interleave; a bounded wait refuses naming the holder; a SIGKILLed run\'s lock is taken over',
       });

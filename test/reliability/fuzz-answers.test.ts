@@ -15,7 +15,7 @@ import { createHttpClient } from '../../src/http/client';
 import { createLogger } from '../../src/log';
 import { createRegistryClient } from '../../src/registry/client';
 import { createMarathonTarget } from '../../src/targets/marathon';
-import { anyJson, expectOneClearSentence, fuzzParams, FUZZ_RUNS, nastyString, recordFigures } from '../support/fuzz';
+import { anyJson, expectOneClearSentence, fuzzParams, FUZZ_RUNS, nastyString, suiteFigures } from '../support/fuzz';
 
 interface Answer {
   status: number;
@@ -133,6 +133,8 @@ function expectSentence(err: unknown, context: string): void {
 }
 
 describe('fuzzed server answers', () => {
+  // Figures only from a run whose every test passed (suiteFigures), stamped with the commit.
+  const { it, record } = suiteFigures('fuzz-answers');
   let srv: Scripted;
   const counts = { registry: 0, marathon: 0, registryOk: 0, marathonOk: 0, requests: 0 };
   beforeAll(async () => {
@@ -262,8 +264,7 @@ describe('fuzzed server answers', () => {
 
   afterAll(() => {
     if (counts.registry >= HALF && counts.marathon >= HALF) {
-      recordFigures({
-        suite: 'fuzz-answers',
+      record({
         figures: { 'registry answers (cases)': counts.registry, 'Marathon answers (cases)': counts.marathon, 'HTTP requests answered': counts.requests, 'registry calls that succeeded': counts.registryOk, 'Marathon calls that succeeded': counts.marathonOk },
         summary: 'random statuses, headers and bodies (any JSON, near-valid shapes with wrong types, broken JSON, 100k tags, deep nesting) for the registry client and the Marathon target',
       });

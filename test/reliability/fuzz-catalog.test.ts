@@ -11,7 +11,7 @@ import { readCatalog } from '../../src/catalog/io';
 import type { Catalog } from '../../src/catalog/types';
 import { describeError, RollbackError } from '../../src/errors';
 import { buildPlan, formatPlan, planJson } from '../../src/plan/plan';
-import { anyJson, expectOneClearSentence, fuzzParams, FUZZ_RUNS, nastyString, recordFigures, textMutation } from '../support/fuzz';
+import { anyJson, expectOneClearSentence, fuzzParams, FUZZ_RUNS, nastyString, suiteFigures, textMutation } from '../support/fuzz';
 
 const hex = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 });
 const day = fc.date({ min: new Date('2026-01-01T00:00:00Z'), max: new Date('2026-12-31T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10));
@@ -78,6 +78,8 @@ const catalogText: fc.Arbitrary<string> = validCatalog.chain((catalog) => {
 });
 
 describe('fuzzed catalog file', () => {
+  // Figures only from a run whose every test passed (suiteFigures), stamped with the commit.
+  const { it, record } = suiteFigures('fuzz-catalog');
   let dir: string;
   const counts = { cases: 0, read: 0, refused: 0 };
   beforeAll(() => {
@@ -139,8 +141,7 @@ describe('fuzzed catalog file', () => {
 
   afterAll(() => {
     if (counts.cases >= FUZZ_RUNS) {
-      recordFigures({
-        suite: 'fuzz-catalog',
+      record({
         figures: { 'catalog files': counts.cases, read: counts.read, refused: counts.refused },
         summary: 'catalog.json truncated, edited, of another schemaVersion, random values at random places; plans of the readable ones checked',
       });

@@ -16,7 +16,7 @@ import { main } from '../../src/cli/main';
 import { parseOptions } from '../../src/cli/options';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
 import { startRegistryDouble, type RegistryDouble } from '../doubles/registry-double';
-import { argvToken, fuzzParams, FUZZ_RUNS, notOneClearSentence, recordFigures, rollbackParams } from '../support/fuzz';
+import { argvToken, fuzzParams, FUZZ_RUNS, notOneClearSentence, suiteFigures, rollbackParams } from '../support/fuzz';
 
 const NAMES = ['api', 'web'];
 const D = '2026-11-18';
@@ -85,6 +85,8 @@ const caseArb = fc.record({
 });
 
 describe('fuzzed command line', () => {
+  // Figures only from a run whose every test passed (suiteFigures), stamped with the commit.
+  const { it, record } = suiteFigures('fuzz-cli');
   let reg: RegistryDouble;
   let m: MarathonDouble;
   let dir: string;
@@ -192,8 +194,7 @@ describe('fuzzed command line', () => {
   afterAll(() => {
     if (process.env.ROLLBACK_FUZZ_VERBOSE) console.log([...endings].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, n]) => `${n}\t${k}`).join('\n'));
     if (counts.cases >= FUZZ_RUNS) {
-      recordFigures({
-        suite: 'fuzz-cli',
+      record({
         figures: { 'command lines': counts.cases, 'exit 0': counts.codes[0], 'exit 1': counts.codes[1], 'exit 2': counts.codes[2], 'exit 3': counts.codes[3], 'runs that really changed the fleet': counts.changedFleet },
         summary: 'random argv (known flags, real values and noise) with random ROLLBACK_PARAMS through the real CLI entry, against registry and Marathon doubles',
       });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { loadConfig, parseConfig } from '../../src/config/load';
 import { RollbackError, describeError } from '../../src/errors';
-import { configObject, configText, expectOneClearSentence, fuzzParams, FUZZ_RUNS, recordFigures, VALID_CONFIG_YAML } from '../support/fuzz';
+import { configObject, configText, expectOneClearSentence, fuzzParams, FUZZ_RUNS, suiteFigures, VALID_CONFIG_YAML } from '../support/fuzz';
 import { stringify } from 'yaml';
 
 const ENV = { REG_USER: 'robot', REG_PASSWORD: 'fuzz-registry-password', SLACK_WEBHOOK: 'https://hooks.slack.test/services/T/B/fuzz' };
@@ -44,6 +44,8 @@ function check(text: string): Outcome {
 }
 
 describe('fuzzed configuration', () => {
+  // Figures only from a run whose every test passed (suiteFigures), stamped with the commit.
+  const { it, record } = suiteFigures('fuzz-config');
   const counts = { text: 0, objects: 0, loaded: 0, refused: 0 };
   // yaml reports some oddities with process.emitWarning: a second voice on stderr, unmasked.
   const warnings: string[] = [];
@@ -116,8 +118,7 @@ describe('fuzzed configuration', () => {
 
   afterAll(() => {
     if (counts.text >= FUZZ_RUNS && counts.objects >= FUZZ_RUNS) {
-      recordFigures({
-        suite: 'fuzz-config',
+      record({
         figures: { 'config texts': counts.text, 'config objects': counts.objects, loaded: counts.loaded, refused: counts.refused },
         summary: 'rollback.yml: random YAML text, YAML of random objects near the schema, and edits of a valid file',
       });

@@ -6,6 +6,12 @@
  * logins) are captured, and every stream, every file they left (catalog, date cache, snapshots,
  * locks) and every message sent to Slack, GitHub and Marathon is searched for each secret in its
  * plain, URL-encoded and base64 forms (basic auth headers hide passwords in base64). None may appear.
+ *
+ * Masking is tested end to end, not by calling mask(): some runs meet servers that echo a planted
+ * secret back (Marathon's 422 body quoting the Authorization header with the DC/OS token, Slack's
+ * error body quoting the webhook URL, a registry whose WWW-Authenticate header names a realm URL
+ * holding the password), in text the worker does log; those streams must show `***` where the
+ * secret was, and a logger that stops masking fails this suite.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,11 +21,13 @@ import { join } from 'node:path';
 import { startGithubDouble, type GithubDouble } from '../doubles/github-double';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
 import { startSlack, type SlackDouble } from '../doubles/slack-double';
-import { recordFigures } from '../support/fuzz';
-import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
+import { startRegistryDouble, type RegistryDouble } from '../doubles/registry-double';
+import { suiteFigures } from '../support/fuzz';
+import { pushImage, startRegistry, type RunningRegistry } from '../support/registry';
+import { readyOrFail, registryMissing } from '../support/ready';
 import { buildWorkerBundle, type WorkerBundle } from '../support/worker-bundle';
 
-const maybe = registryAvailable() ? describe : describe.skip;
+const maybe = readyOrFail('secrets', registryMissing());
 const NAMES = ['api', 'web'];
 const D = '2026-11-18';
 const secret = (label: string) => `${label}-${randomBytes(9).toString('hex')}`;
@@ -33,6 +41,11 @@ function filesUnder(dir: string): string[] {
 }
 
 maybe('secrets in every output, file and message', () => {
+  const { it, record } = suiteFigures('secrets');
+  let figures: Record<string, number> | undefined;
+  afterAll(() => {
+    if (figures) record({ figures, summary: 'registry password, DC/OS password and token, Slack webhook, GitHub token and a wrong password, searched (plain, URL-encoded, base64, basic auth) in every stream, file and message of success, failure, bad-input and --debug runs, while the doubles echo them back in error bodies, a header and URLs the worker logs (which must show ***)' });
+  });
   const SECRETS = {
     registryPassword: secret('regpw'),
     wrongPassword: secret('wrongpw'),
@@ -45,6 +58,9 @@ maybe('secrets in every output, file and message', () => {
   let marathon: MarathonDouble;
   let slack: SlackDouble;
   let github: GithubDouble;
+  let echoing: RegistryDouble;
+  /** Runs whose streams must show a masked echo, and the pattern of that echo. */
+  const echoes: { name: string; masked: RegExp }[] = [];
   let dir: string;
   /** Everything that was said or sent, labelled by where it went. */
   const captured: { where: string; text: string }[] = [];
@@ -107,6 +123,7 @@ maybe('secrets in every output, file and message', () => {
     await marathon?.stop();
     await slack?.stop();
     await github?.close();
+    await echoing?.stop();
     await reg?.stop();
     bundle?.remove();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -133,6 +150,24 @@ maybe('secrets in every output, file and message', () => {
     expect([1, 2]).toContain(await worker('plan --debug (wrong DC/OS password)', args('plan', '--date', D, '--debug'), { ...baseEnv(), DCOS_PASSWORD: SECRETS.wrongPassword }));
     // The seed's flag form reads the password from the environment only.
     expect(await worker('get (seed flags)', ['get', '--registry', reg.url, '--repos', 'shop/api,shop/web', '--env', 'prod', '--catalog', 'seed/catalog.json', '--debug'], { ...baseEnv(), REGISTRY_USER: 'robot' })).toBe(0);
+
+    // Servers that echo a secret back, in text the worker logs. Marathon's 422 quotes the
+    // Authorization header (the DC/OS token); Slack's error body quotes the webhook path; the run
+    // fails and is put back, and its failure reason (with the echo) goes to Slack and GitHub too.
+    marathon.faults['/ds/prod/web'] = { put: { status: 422, times: 1, echoAuthorization: true } };
+    slack.fail = { status: 404, reason: `no_service for ${new URL(slack.webhook).pathname}` };
+    expect(await worker('run --debug (Marathon and Slack echo secrets)', args('run', '--date', D, '--debug'))).toBe(1);
+    echoes.push({ name: 'run --debug (Marathon and Slack echo secrets)', masked: /Authorization: token=\*\*\*/ });
+    echoes.push({ name: 'run --debug (Marathon and Slack echo secrets)', masked: /no_service for \*\*\*/ });
+    delete marathon.faults['/ds/prod/web'];
+    slack.fail = undefined;
+    // A registry whose challenge header names a realm URL holding the password it was given.
+    echoing = await startRegistryDouble({ fleet: { 'shop/api': { '1-prod': { created: `${D}T10:00:00Z` } } } });
+    echoing.fault({ match: 'GET /v2/', fault: { status: 401, headers: { 'www-authenticate': `Bearer realm="ftp://127.0.0.1/token/${SECRETS.registryPassword}",service="echo"` } } });
+    expect([1, 2]).toContain(await worker('get --debug (registry header echoes the password)', ['get', '--registry', echoing.url, '--repos', 'shop/api', '--env', 'prod', '--catalog', 'echo/catalog.json', '--debug'], { ...baseEnv(), REGISTRY_USER: 'robot' }));
+    echoes.push({ name: 'get --debug (registry header echoes the password)', masked: /realm="ftp:\/\/127\.0\.0\.1\/token\/\*\*\*"/ });
+    expect(echoing.faultsFired()).toBe(1);
+
     // The runs really used the secrets: logins happened, messages were sent.
     expect(marathon.requests.some((r) => r.authorization === `token=${SECRETS.dcosToken}`)).toBe(true);
     expect(slack.posts.length).toBeGreaterThan(0);
@@ -161,15 +196,16 @@ maybe('secrets in every output, file and message', () => {
     // --debug runs really said a lot (requests, retries, stacks) for it to search.
     expect(search([{ where: 'control', text: `authorization: Basic ${Buffer.from(`robot:${SECRETS.registryPassword}`).toString('base64')}` }, { where: 'control', text: slack.webhook }]).map((h) => h.split(' ')[0])).toEqual(expect.arrayContaining(['registryPassword', 'slackWebhookPath']));
     expect(captured.filter((c) => c.where.endsWith('stderr')).map((c) => c.text).join('')).toMatch(/debug: /);
-    recordFigures({
-      suite: 'secrets',
-      figures: {
-        'secrets planted': Object.keys(allSecrets()).length,
-        'worker runs searched': runs.length,
-        'streams, files and messages searched': captured.length,
-        'secrets found': found.length,
-      },
-      summary: 'registry password, DC/OS password and token, Slack webhook, GitHub token and a wrong password, searched (plain, URL-encoded, base64, basic auth) in every stream, file and message of success, failure, bad-input and --debug runs',
-    });
+    // The echoes reached the streams, masked: the worker logged what the servers said, with *** in place.
+    const stderrOf = (name: string) => captured.find((c) => c.where === `${name}: stderr`)?.text ?? '';
+    for (const e of echoes) expect({ run: e.name, masked: e.masked.test(stderrOf(e.name)) }).toEqual({ run: e.name, masked: true });
+    // ...and the messages about that failed run carry the masked echo, not the token.
+    expect(github.requests.map((r) => JSON.stringify(r.body ?? '')).join('\n')).toMatch(/token=\*\*\*/);
+    figures = {
+      'secrets planted': Object.keys(allSecrets()).length,
+      'worker runs searched': runs.length,
+      'streams, files and messages searched': captured.length,
+      'streams showing a masked echo (***)': new Set(echoes.map((e) => e.name)).size,
+    };
   });
 });

@@ -3,7 +3,8 @@
  * arbitraries for hostile input, the check that an answer is "one clear sentence", and the small
  * JSON results file each suite writes so scripts/reliability-figures.mjs can publish the figures.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import { stringify as yamlStringify } from 'yaml';
@@ -36,10 +37,55 @@ export interface SuiteFigures {
   summary: string;
 }
 
-/** Records what a suite measured; called at the end of a suite that passed its assertions. */
+/** The commit the tests run at (HEAD), stamped on every figure; 'unknown' outside a git checkout. */
+export function headCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: join(__dirname, '..', '..'), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Records what a suite measured, stamped with the commit and the time. Use it through
+ * suiteFigures, which calls it only when every test of the suite passed.
+ */
 export function recordFigures(result: SuiteFigures): void {
   mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(join(RESULTS_DIR, `${result.suite}.json`), JSON.stringify({ ...result, at: new Date().toISOString() }, null, 2) + '\n');
+  writeFileSync(join(RESULTS_DIR, `${result.suite}.json`), JSON.stringify({ ...result, commit: headCommit(), at: new Date().toISOString() }, null, 2) + '\n');
+}
+
+export interface FigureTests {
+  /** jest's `it`, counted: the figures are written only if every test declared through it passed. */
+  it: (name: string, fn: () => unknown, timeout?: number) => void;
+  /** Writes the figures (from afterAll) if every counted test passed; otherwise writes nothing. */
+  record: (result: Omit<SuiteFigures, 'suite'>) => void;
+}
+
+/**
+ * The figures of one suite, written only by a run whose tests all passed: the suite's old figures
+ * are removed before it starts, and a failed (or skipped) test leaves none, so a figure on the page
+ * is always one a passing run measured.
+ *
+ *   const { it, record } = suiteFigures('crash');   // shadows jest's it inside the describe
+ *   afterAll(() => record({ figures: {...}, summary: '...' }));
+ */
+export function suiteFigures(suite: string): FigureTests {
+  let declared = 0;
+  let passed = 0;
+  beforeAll(() => rmSync(join(RESULTS_DIR, `${suite}.json`), { force: true }));
+  return {
+    it: (name, fn, timeout) => {
+      declared++;
+      it(name, async () => {
+        await fn();
+        passed++;
+      }, timeout);
+    },
+    record: (result) => {
+      if (declared > 0 && passed === declared) recordFigures({ suite, ...result });
+    },
+  };
 }
 
 /**

@@ -7,8 +7,14 @@
  *   it back (no force): every other field of the definition is kept as it was.
  * - Waiting: until the app has no deployment left and its tasks run and are healthy.
  * - 409 "App is locked by one or more deployments": wait (bounded) rather than force=true, which
- *   would cancel someone else's deployment; the one exception is a deployment this run started
- *   itself (putting back a service whose deployment hung), which it may supersede.
+ *   would cancel someone else's deployment. The one exception is a deployment this run (or the run
+ *   an undo reverts) started itself, which put-back and undo supersede: known by the id the PUT
+ *   answered, or, when that answer was lost or the worker died, by its intent: a deployment of
+ *   this app whose target version (GET /v2/deployments, then /v2/apps/{id}/versions/{version})
+ *   carries exactly the image the journal says that run put in place. Marathon keeps a deployment
+ *   whose new tasks fail their health checks in flight forever
+ *   (https://mesosphere.github.io/marathon/docs/deployments.html), so without this a crashed
+ *   run's bad image could never be put back.
  * - Auth: none; basic (Marathon --http_credentials); DC/OS with a given token or a login
  *   (POST /acs/api/v1/auth/login {uid,password} -> token), sent as `Authorization: token=...`
  *   (https://docs.d2iq.com/mesosphere/dcos/2.1/security/ent/iam-api/).
@@ -59,6 +65,13 @@ function deploymentIds(list: unknown): string[] {
 }
 
 const pathOf = (id: string) => id.split('/').map(encodeURIComponent).join('/');
+
+/** A deployment as GET /v2/deployments lists it (only what the intent match needs). */
+interface DeploymentInfo {
+  id: string;
+  version?: string;
+  affectedApps: string[];
+}
 
 export function createMarathonTarget(ctx: TargetContext): Target {
   const target = ctx.environment.target as { marathon: MarathonTargetConfig };
@@ -169,6 +182,28 @@ export function createMarathonTarget(ctx: TargetContext): Target {
   /** Deployments this worker started, by app id: the only ones it may supersede. */
   const ours = new Map<string, Set<string>>();
 
+  /**
+   * Which of `ids` (deployments of app `appId` in flight) put `intent` in place: their target
+   * version's image is exactly the one a run's journal recorded. Those, and only those, are a
+   * run's own, even if its PUT answer was lost or its worker died.
+   */
+  async function deploymentsTowards(appId: string, ids: string[], intent: string): Promise<Set<string>> {
+    const found = new Set<string>();
+    if (ids.length === 0) return found;
+    const res = await call('/v2/deployments');
+    if (res.status !== 200) throw statusError(res, 'GET', 'listing the deployments in flight');
+    const list = parseJson<unknown>(res);
+    const all: DeploymentInfo[] = Array.isArray(list) ? list.filter((d): d is DeploymentInfo => !!d && typeof d.id === 'string' && Array.isArray(d.affectedApps)) : [];
+    for (const d of all) {
+      if (!ids.includes(d.id) || !d.affectedApps.includes(appId) || typeof d.version !== 'string') continue;
+      const v = await call(`/v2/apps${pathOf(appId)}/versions/${encodeURIComponent(d.version)}`);
+      if (v.status !== 200) continue; // a version Marathon no longer has: not provably ours
+      const image = parseJsonObject<MarathonApp>(v, 'app version').container?.docker?.image;
+      if (typeof image === 'string' && image === intent) found.add(d.id);
+    }
+    return found;
+  }
+
   return {
     describe: () => `Marathon at ${displayUrl(base)} under ${prefix}`,
 
@@ -177,13 +212,18 @@ export function createMarathonTarget(ctx: TargetContext): Target {
       return { image: imageOf(app, service), id: app.id };
     },
 
-    async busy(service) {
+    async busy(service, ours) {
       const app = await getApp(service);
-      const deps = deploymentIds(app.deployments);
+      let deps = deploymentIds(app.deployments);
+      // The deployment of the run being undone (stuck on its bad image) is not someone else's: undo supersedes it.
+      if (ours && deps.length) {
+        const mine = await deploymentsTowards(app.id, deps, ours);
+        deps = deps.filter((d) => !mine.has(d));
+      }
       return deps.length ? `Marathon app ${app.id} (service ${service.name}) has a deployment in flight (${deps.join(', ')})` : undefined;
     },
 
-    async deploy(service, image) {
+    async deploy(service, image, supersede) {
       const started = now().getTime();
       for (let force = false, attempt = 0; ; attempt++) {
         const app = await getApp(service);
@@ -210,6 +250,14 @@ export function createMarathonTarget(ctx: TargetContext): Target {
             ctx.logger.info(`${service.name}: superseding this run's own unfinished deployment of ${app.id}.`);
             force = true;
             continue;
+          }
+          if (!force && blocking.length > 0 && supersede) {
+            const towards = await deploymentsTowards(app.id, blocking, supersede);
+            if (blocking.every((d) => towards.has(d))) {
+              ctx.logger.info(`${service.name}: superseding the unfinished deployment of ${app.id} to ${supersede} (${blocking.join(', ')}) that the run being put back started.`);
+              force = true;
+              continue;
+            }
           }
           if (now().getTime() - started >= lockWaitMs) {
             throw new RollbackError('failed', `Marathon app ${app.id} (service ${service.name}) stayed locked by deployment ${blocking.join(', ') || '(unnamed)'} for ${Math.round(lockWaitMs / 1000)}s; it was not forced.`);
