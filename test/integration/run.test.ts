@@ -194,12 +194,19 @@ maybe('rollback run, end to end (real registry, Marathon double, Slack double)',
     }
   });
 
-  it('preflight: an image deleted from the registry since get stops the run before any change', async () => {
+  it('preflight: an image deleted from the registry since get stops the run before any change, even with its tag pushed again', async () => {
     // Kept last: it deletes a manifest the other tests plan with.
     const web = catalog.services.find((s) => s.name === 'web')!.images.find((i) => i.tag === '2-prod')!;
+    // The tag now names another image (a re-push), and the approved digest is deleted: the tag
+    // still answers, so only a check by digest (what run deploys) sees the image is gone.
+    const repushed = await pushImage(reg, { repository: 'shop/web', tag: '2-prod', created: '2026-11-21T10:00:00Z' });
+    expect(repushed).not.toBe(web.digest);
     const res = await request(`${reg.url}/v2/shop/web/manifests/${web.digest}`, { method: 'DELETE' });
     await res.body.dump();
     expect(res.statusCode).toBe(202);
+    const byTag = await request(`${reg.url}/v2/shop/web/manifests/2-prod`, { method: 'HEAD', headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    await byTag.body.dump();
+    expect(byTag.statusCode).toBe(200);
     expect(await cli('run', ...common(), '--date', D)).toBe(1);
     expect(err.join('').trim().split('\n').pop()).toBe(`rollback: Preflight: ${web.reference} (service web) is no longer in the registry; nothing was changed.`);
     expect(m.requests.filter((r) => r.method !== 'GET')).toEqual([]);
