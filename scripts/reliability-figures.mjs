@@ -178,6 +178,7 @@ lines.push('| `ROLLBACK_FUZZ_SEED` | 20261121 | fast-check seed; a failure print
 lines.push('| `ROLLBACK_CHAOS_ROUNDS` | 30 | get -> run rounds under faults |');
 lines.push('| `ROLLBACK_CHAOS_SEED` | 9 | seed of the fault draw; a failure names its round and faults |');
 lines.push('| `ROLLBACK_RELIABILITY_RESULTS` | `.reliability/` | where the suites write their figures |');
+lines.push('| `ROLLBACK_TEST_SKIP` | (none) | suites to skip on purpose, comma-separated (e.g. `crash,secrets`); without it a suite whose real server is missing fails, saying how to install it. CI never sets it |');
 lines.push('');
 if (missing.length) {
   lines.push(`_Not in this page yet (their suites have not run): ${missing.join(', ')}._`);

@@ -7,6 +7,7 @@
  * https://docs.github.com/en/rest/deployments/statuses#create-a-deployment-status
  * A failure here is reported by the fan-out (src/notify/index.ts) and never fails the rollback.
  */
+import { RollbackError } from '../errors';
 import { createGithub, Github, GithubOptions, githubError } from '../github/octokit';
 import type { Change, Notifier, RunEvent, RunInfo } from './types';
 
@@ -73,12 +74,24 @@ export function createGithubDeploymentsNotifier(o: GithubDeploymentsOptions): No
         transient_environment: false,
       }));
     } catch (err) {
-      throw githubError(err, `Creating a GitHub deployment for ${change.service} in ${o.repo}`);
+      throw missingRef(err) ?? githubError(err, `Creating a GitHub deployment for ${change.service} in ${o.repo}`);
     }
     // 202 means GitHub merged instead of deploying; auto_merge: false rules it out, but check.
     if (!data || typeof (data as { id?: unknown }).id !== 'number') return;
     deployments.set(change.service, { id: (data as { id: number }).id, state: 'queued' });
     await setState(run, change.service, 'in_progress', `${what(run)}: ${change.service} -> ${change.to}`);
+  }
+
+  /**
+   * GitHub answers 422 "No ref found for: <ref>" when the deployment's ref is not a branch, tag or
+   * commit of the repository (a repository whose default branch is not main, say): its own sentence,
+   * naming the setting that fixes it, not a generic validation failure.
+   */
+  function missingRef(err: unknown): RollbackError | undefined {
+    const e = err as { status?: number; response?: { data?: { message?: unknown } } };
+    const message = e.response?.data?.message;
+    if (e.status !== 422 || typeof message !== 'string' || !/^No ref found for/i.test(message)) return undefined;
+    return new RollbackError('failed', `GitHub deployments in ${o.repo}: the ref ${o.ref ?? 'main'} does not exist in that repository (HTTP 422: ${message.replace(/\.$/, '')}); set github.deployments.ref to one of its branches, tags or commits.`);
   }
 
   /** Events without per-service detail (GitOps runs) end every open deployment the same way. */

@@ -7,6 +7,10 @@
  * - pulls: https://docs.github.com/en/rest/pulls/pulls#create-a-pull-request
  * Faults: primary rate limit (403, x-ratelimit-remaining: 0 + reset), secondary (429 + retry-after),
  * 5xx, and a concurrent push that makes the next ref update a non-fast-forward (422).
+ *
+ * A deployment needs a ref that exists: in a repository made with addRepo, a ref that is not one of
+ * its branches, tags or commits is answered 422 "No ref found for: <ref>", as GitHub does. A
+ * repository never added stands for one whose refs all exist (the audit tests do not model them).
  */
 import { createHash } from 'node:crypto';
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
@@ -144,6 +148,11 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
     // Deployments and their statuses.
     if (rest === '/deployments' && method === 'POST') {
       if (!body?.ref) return send(res, 422, { message: 'Validation Failed', errors: [{ field: 'ref', code: 'missing_field' }] });
+      const known = [...refs.keys()].some((k) => k.startsWith(`${repo} `));
+      const ref = String(body.ref).replace(/^refs\/(heads|tags)\//, '');
+      if (known && !refs.has(`${repo} refs/heads/${ref}`) && !refs.has(`${repo} refs/tags/${ref}`) && !commitObjs.has(ref)) {
+        return send(res, 422, { message: `No ref found for: ${body.ref}`, documentation_url: 'https://docs.github.com/rest/deployments/deployments#create-a-deployment' });
+      }
       const d = { id: nextId++, url: `${base}/repos/${repo}/deployments/${nextId}`, sha: '0'.repeat(40), ref: body.ref, task: body.task ?? 'deploy', payload: body.payload ?? {}, environment: body.environment ?? 'production', description: body.description ?? null, created_at: new Date().toISOString(), repo, request: body };
       deployments.push(d);
       statuses.set(d.id, []);

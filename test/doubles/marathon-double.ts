@@ -311,7 +311,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
       const filter = url.searchParams.get('id') ?? '';
       const list = [...apps.values()].filter((a) => a.id.includes(filter)).map(appInfo);
       const slow = Math.max(0, ...list.map((a) => faults[a.id as string]?.slowMs ?? 0));
-      if (slow) slowed('/v2/apps');
+      for (const a of list) if (faults[a.id as string]?.slowMs) slowed(a.id as string);
       if (slow) await new Promise((r) => setTimeout(r, slow));
       return { status: 200, json: { apps: list } };
     }

@@ -93,3 +93,18 @@ test('a dry run records nothing; a rate limit is waited out; a refusal is one se
   expect(err.message).toMatch(/^Setting GitHub deployment \d+ of api in shop\/audit to success failed \(HTTP 404\): not found, or the token cannot see it/);
   await n.close();
 });
+
+test('a ref that does not exist in the repository (GitHub answers 422 "No ref found for") is said in its own sentence', async () => {
+  // The repository exists with a default branch `trunk`, not `main`: GitHub refuses a deployment on main.
+  gh.addRepo('shop/audit', 'trunk', { 'README.md': 'audit\n' });
+  const n = createGithubDeploymentsNotifier({ repo: 'shop/audit', token: TOKEN, apiUrl: gh.url, github: { sleep: async () => undefined } });
+  const err = await n.notify({ type: 'started', run: run() }).catch((e) => e);
+  expect(err.message).toBe('GitHub deployments in shop/audit: the ref main does not exist in that repository (HTTP 422: No ref found for: main); set github.deployments.ref to one of its branches, tags or commits.');
+  expect(gh.deployments).toEqual([]);
+  // On a ref that exists, the same repository takes the audit.
+  const ok = createGithubDeploymentsNotifier({ repo: 'shop/audit', ref: 'trunk', token: TOKEN, apiUrl: gh.url, github: { sleep: async () => undefined } });
+  await ok.notify({ type: 'started', run: run() });
+  expect(gh.deployments.map((d) => d.ref)).toEqual(['trunk', 'trunk', 'trunk']);
+  await n.close();
+  await ok.close();
+});
