@@ -328,12 +328,6 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
         return v ? { status: 200, json: v } : { status: 404, json: { message: `App '${id}' does not exist in version ${decodeURIComponent(at[1])}` } };
       }
       if (path.endsWith('/versions')) return { status: 200, json: { versions: versions.get(id)!.map((v) => v.version).reverse() } };
-      const vm = /\/versions\/([^/]+)\/?$/.exec(path);
-      if (vm && method === 'GET') {
-        // GET /v2/apps/{id}/versions/{version}: the definition as it was at that version.
-        const v = versions.get(id)!.find((x) => x.version === decodeURIComponent(vm[1]));
-        return v ? { status: 200, json: v } : { status: 404, json: { message: `App '${id}' does not exist in version ${decodeURIComponent(vm[1])}` } };
-      }
       if (method === 'GET') {
         const f = takeFault(id, 'get');
         if (f) return { status: f, json: { message: 'Marathon is not available right now.' } };
