@@ -25,7 +25,7 @@ import { inputError, RollbackError } from '../../errors';
 import { createAgent, createHttpClient, displayUrl, parseJson, parseJsonObject, statusError, type HttpClient, type HttpResponse, type RequestOptions } from '../../http/client';
 import { addSecret } from '../../log';
 import type { Deployed, Target, TargetContext } from '../types';
-import { marathonHistory } from './versions';
+import { imageAtVersion, marathonHistory } from './versions';
 
 interface MarathonApp {
   id: string;
@@ -196,10 +196,8 @@ export function createMarathonTarget(ctx: TargetContext): Target {
     const all: DeploymentInfo[] = Array.isArray(list) ? list.filter((d): d is DeploymentInfo => !!d && typeof d.id === 'string' && Array.isArray(d.affectedApps)) : [];
     for (const d of all) {
       if (!ids.includes(d.id) || !d.affectedApps.includes(appId) || typeof d.version !== 'string') continue;
-      const v = await call(`/v2/apps${pathOf(appId)}/versions/${encodeURIComponent(d.version)}`);
-      if (v.status !== 200) continue; // a version Marathon no longer has: not provably ours
-      const image = parseJsonObject<MarathonApp>(v, 'app version').container?.docker?.image;
-      if (typeof image === 'string' && image === intent) found.add(d.id);
+      // A version Marathon no longer has is not provably ours.
+      if ((await imageAtVersion({ call, pathOf }, appId, d.version)) === intent) found.add(d.id);
     }
     return found;
   }

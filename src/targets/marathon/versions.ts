@@ -22,6 +22,18 @@ export interface VersionsDeps {
   parallel: number;
 }
 
+/**
+ * The image app `id` carried at `version` (GET /v2/apps/{id}/versions/{version}); undefined when
+ * Marathon no longer has that version (pruned) or the definition names no Docker image.
+ */
+export async function imageAtVersion(deps: Pick<VersionsDeps, 'call' | 'pathOf'>, id: string, version: string): Promise<string | undefined> {
+  const r = await deps.call(`/v2/apps${deps.pathOf(id)}/versions/${encodeURIComponent(version)}`);
+  if (r.status === 404) return undefined;
+  if (r.status !== 200) throw statusError(r, 'GET', `reading version ${version} of app ${id}`);
+  const image = parseJsonObject<{ container?: { docker?: { image?: unknown } } }>(r, 'app version').container?.docker?.image;
+  return typeof image === 'string' && image ? image : undefined;
+}
+
 export async function marathonHistory(deps: VersionsDeps, services: ServiceConfig[]): Promise<TargetHistory> {
   const changes: TargetHistory['changes'] = [];
   await runPool(services, deps.parallel, async (service) => {
@@ -35,11 +47,8 @@ export async function marathonHistory(deps: VersionsDeps, services: ServiceConfi
       .sort((a, b) => Date.parse(b) - Date.parse(a)).slice(0, VERSIONS_READ).reverse();
     let previous: string | undefined;
     for (const version of versions) {
-      const r = await deps.call(`/v2/apps${deps.pathOf(id)}/versions/${encodeURIComponent(version)}`);
-      if (r.status === 404) continue; // pruned meanwhile
-      if (r.status !== 200) throw statusError(r, 'GET', `reading version ${version} of app ${id}`);
-      const image = parseJsonObject<{ container?: { docker?: { image?: unknown } } }>(r, 'app version').container?.docker?.image;
-      if (typeof image !== 'string' || !image || image === previous) continue;
+      const image = await imageAtVersion(deps, id, version); // undefined: pruned meanwhile
+      if (!image || image === previous) continue;
       changes.push({ service: service.name, time: version, image });
       previous = image;
     }
