@@ -280,6 +280,8 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
   }
 
   async function probeOnce(): Promise<AuthMode> {
+    // Credentials first: a broken helper or config.json is said before any request, once.
+    await credentials();
     const url = `${base}/v2/`;
     let res: HttpResponse;
     try {

@@ -60,11 +60,26 @@ export function registryAvailable(): boolean {
   }
 }
 
+export interface RegistryOptions {
+  /** Basic auth (htpasswd, bcrypt). */
+  auth?: { username: string; password: string };
+  /** Serve this storage (another registry's `dir/data`, left in place on stop) instead of a new one. */
+  dataDir?: string;
+  /** More top-level YAML (an `auth: token:` block, `middleware:`). */
+  extraConfig?: string;
+  /** Serve HTTPS with these PEM files; clientCa makes the registry ask for client certificates. */
+  tls?: { cert: string; key: string; clientCa?: string };
+}
+
 /** Starts a real registry; with `auth`, it requires basic auth (htpasswd, bcrypt). */
-export async function startRegistry(options: { auth?: { username: string; password: string } } = {}): Promise<RunningRegistry> {
+export async function startRegistry(options: RegistryOptions = {}): Promise<RunningRegistry> {
   const dir = mkdtempSync(join(tmpdir(), 'rollback-registry-'));
   const port = await freePort();
   mkdirSync(join(dir, 'data'));
+  const data = options.dataDir ?? join(dir, 'data');
+  const tlsBlock = options.tls
+    ? `  tls:\n    certificate: ${options.tls.cert}\n    key: ${options.tls.key}\n${options.tls.clientCa ? `    clientcas:\n      - ${options.tls.clientCa}\n` : ''}`
+    : '';
   let authBlock = '';
   if (options.auth) {
     const htpasswd = join(dir, 'htpasswd');
@@ -75,21 +90,25 @@ export async function startRegistry(options: { auth?: { username: string; passwo
   const config = join(dir, 'config.yml');
   writeFileSync(
     config,
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${authBlock}`,
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${data}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${tlsBlock}${authBlock}${options.extraConfig ?? ''}`,
   );
   const child: ChildProcess = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
+  // Only whether it listens: the certificate is the suites' business.
+  const probeAgent = options.tls ? new Agent({ connect: { rejectUnauthorized: false } }) : undefined;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
     try {
-      const res = await request(`${url}/v2/`);
+      const res = probeAgent ? await undiciRequest(`${url}/v2/`, { dispatcher: probeAgent }) : await request(`${url}/v2/`);
       await res.body.dump();
       if (res.statusCode === 200 || res.statusCode === 401) break;
-    } catch {
-      /* not up yet */
+    } catch (err) {
+      // Asking for a client certificate, it ends the handshake: it is up.
+      const code = String((err as { code?: string }).code ?? '');
+      if (options.tls?.clientCa && code && code !== 'ECONNREFUSED') break;
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -97,6 +116,7 @@ export async function startRegistry(options: { auth?: { username: string; passwo
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  await probeAgent?.close();
   return {
     url,
     host: `127.0.0.1:${port}`,
