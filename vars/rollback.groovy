@@ -328,6 +328,10 @@ private List credentialBindings(Map args) {
         // A Secret file: Jenkins writes it under the workspace's @tmp and removes it after the block.
         bindings << file(credentialsId: args.kubeconfigCredentialsId, variable: 'KUBECONFIG')
     }
+    if (args.dockerConfigCredentialsId) {
+        // A Secret file holding a docker config.json: the worker reads it as $DOCKER_CONFIG/config.json.
+        bindings << file(credentialsId: args.dockerConfigCredentialsId, variable: 'ROLLBACK_DOCKER_CONFIG_FILE')
+    }
     if (args.githubCredentialsId) {
         bindings << string(credentialsId: args.githubCredentialsId, variable: 'GITHUB_TOKEN')
     }

@@ -45,6 +45,8 @@ const sameHost = (key: string, host: string) => {
 };
 
 export function dockerConfigFile(env: NodeJS.ProcessEnv): string {
+  // Jenkins' dockerConfigCredentialsId: the Secret file itself, read in place (no copy of it is made).
+  if (env.ROLLBACK_DOCKER_CONFIG_FILE) return env.ROLLBACK_DOCKER_CONFIG_FILE;
   const dir = env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker');
   return join(dir, 'config.json');
 }

@@ -97,16 +97,48 @@ export function ghcrPackages(config: Config, options: GhcrOptions): GhcrPackages
   return { apiUrl: gh.apiUrl, versions, requests: () => count, close: () => gh.close() };
 }
 
-/** The image source for ghcr.io: one listing per repository, each tag of each version an image. */
-export function ghcrSource(config: Config, options: SourceOptions, github: Partial<GithubOptions> = {}): ImageSource {
+/** The token for ghcr.io: github.token, else the registry password (a GHCR pull token is a GitHub token). */
+export const ghcrToken = (config: Config): string | undefined => config.github?.token ?? config.registry.password;
+
+/** The Packages API refused the token itself (401, or 403 not caused by the rate limit). */
+function refusedToken(err: unknown): boolean {
+  const cause = (err as { cause?: { status?: number; response?: { headers?: Record<string, string> } } })?.cause;
+  const limited = cause?.response?.headers?.['x-ratelimit-remaining'] === '0';
+  return (cause?.status === 401 || cause?.status === 403) && !limited;
+}
+
+/**
+ * The image source for ghcr.io: one listing per repository, each tag of each version an image.
+ * Fine-grained personal access tokens cannot read the Packages API
+ * (https://docs.github.com/en/packages/learn-github-packages/about-permissions-for-github-packages):
+ * when it refuses the token, `fallback` (the Distribution API with the same token) is read instead.
+ */
+export function ghcrSource(config: Config, options: SourceOptions, github: Partial<GithubOptions> = {}, fallback?: () => ImageSource): ImageSource {
   const packages = ghcrPackages(config, { ...options, github });
+  let instead: ImageSource | undefined;
   return {
-    describe: () => `${GHCR_HOST} through the GitHub Packages API at ${packages.apiUrl}`,
-    requests: () => packages.requests(),
-    close: () => packages.close(),
-    async images(repository, accepts, onProgress) {
+    describe: () => (instead ? instead.describe() : `${GHCR_HOST} through the GitHub Packages API at ${packages.apiUrl}`),
+    requests: () => packages.requests() + (instead?.requests() ?? 0),
+    undated: (repository) => instead?.undated?.(repository) ?? 0,
+    close: async () => {
+      await packages.close();
+      await instead?.close();
+    },
+    async images(repository, accepts, onProgress, signal) {
+      if (instead) return instead.images(repository, accepts, onProgress, signal);
+      let versions: PackageVersion[];
+      try {
+        versions = await packages.versions(repository);
+      } catch (err) {
+        if (!fallback || !refusedToken(err)) throw err;
+        if (!instead) {
+          options.logger.info(`${GHCR_HOST}: the GitHub Packages API refused the token (fine-grained tokens cannot read it); reading the registry's Distribution API instead.`);
+          instead = fallback();
+        }
+        return instead.images(repository, accepts, onProgress, signal);
+      }
       const found: FoundImage[] = [];
-      for (const v of await packages.versions(repository)) {
+      for (const v of versions) {
         if (!/^sha256:[a-f0-9]{64}$/.test(v.name) || Number.isNaN(Date.parse(v.created_at))) {
           options.logger.debug(`${repository}: version ${v.name} skipped (not a digest, or no created_at)`);
           continue;
@@ -122,7 +154,28 @@ export function ghcrSource(config: Config, options: SourceOptions, github: Parti
   };
 }
 
-/** Preflight for `run`: is this digest still a version of its package (not deleted since `get`)? */
-export function ghcrImageExists(packages: GhcrPackages): (image: { repository: string; digest: string }) => Promise<boolean> {
-  return async (image) => (await packages.versions(image.repository)).some((v) => v.name === image.digest);
+/** ghcr.io's Distribution API with the GitHub token (ghcr.io takes any user name with a token). */
+export function ghcrRegistry(config: Config): Config['registry'] {
+  const token = ghcrToken(config);
+  return token ? { ...config.registry, username: config.registry.username ?? 'token', password: token } : config.registry;
+}
+
+type ImageExists = (image: { repository: string; digest: string }) => Promise<boolean>;
+
+/**
+ * Preflight for `run`: is this digest still a version of its package (not deleted since `get`)?
+ * When the Packages API refuses the token (fine-grained), `fallback` (a HEAD on the registry) answers.
+ */
+export function ghcrImageExists(packages: GhcrPackages, fallback?: ImageExists): ImageExists {
+  let refused = false;
+  return async (image) => {
+    if (refused && fallback) return fallback(image);
+    try {
+      return (await packages.versions(image.repository)).some((v) => v.name === image.digest);
+    } catch (err) {
+      if (!fallback || !refusedToken(err)) throw err;
+      refused = true;
+      return fallback(image);
+    }
+  };
 }

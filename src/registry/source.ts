@@ -7,7 +7,7 @@ import type { HttpClientOptions } from '../http/client';
 import type { Logger } from '../log';
 import type { DateCache } from './cache';
 import { createRegistryClient, RegistryClient, SkippedImage } from './client';
-import { ghcrSource, isGhcr } from './ghcr';
+import { ghcrRegistry, ghcrSource, ghcrToken, isGhcr } from './ghcr';
 
 export interface FoundImage {
   tag: string;
@@ -55,11 +55,17 @@ export interface SourceOptions {
 export type SourceFactory = (config: Config, options: SourceOptions) => ImageSource;
 
 /** Picks the image source for a configuration. Add new kinds here. */
-export const openImageSource: SourceFactory = (config, options) =>
-  // ghcr.io: one paginated Packages API listing per repository instead of a manifest per tag.
-  isGhcr(config.registry.url)
-    ? ghcrSource(config, options)
-    : distributionSource(createRegistryClient(config.registry, options), config.registry.url, { ...options, immutableTags: config.registry.immutableTags }, config.registry.concurrency);
+export const openImageSource: SourceFactory = (config, options) => {
+  const distribution = (registry = config.registry) =>
+    distributionSource(createRegistryClient(registry, options), config.registry.url, { ...options, immutableTags: config.registry.immutableTags }, config.registry.concurrency);
+  if (!isGhcr(config.registry.url)) return distribution();
+  // ghcr.io: one paginated Packages API listing per repository instead of a manifest per tag. The
+  // Packages API wants a token even for public images: without one, the Distribution API
+  // (anonymous pull tokens, or the agent's docker login) is read.
+  const token = ghcrToken(config);
+  if (!token) return distribution();
+  return ghcrSource(config, options, {}, () => distribution(ghcrRegistry(config)));
+};
 
 /** One repository being read: its tags to date, and where its answer goes. */
 interface RepositoryJob {

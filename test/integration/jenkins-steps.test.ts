@@ -31,6 +31,7 @@ const CREDENTIALS = {
   'dcos-token': { secret: MORE.dcos },
   vault: { username: 'vault-user', password: MORE.vault },
   'extra-ca': { content: MORE.ca, fileName: 'ca.pem' },
+  'docker-config': { content: '{"auths":{"registry.example.com":{"auth":"Y2k6ZG9ja2VyLWNvbmZpZy1wYXNz"}}}', fileName: 'config.json' },
   'edge-ssh': { username: 'deploy', privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\nssh-Key-body-Zt9\n-----END OPENSSH PRIVATE KEY-----\n' },
 };
 const ALL_CREDENTIALS = `kubeconfigCredentialsId: 'kube-prod', githubCredentialsId: 'github-rollback',
@@ -119,6 +120,10 @@ beforeAll(async () => {
     scenario('credentials-all', {
       jenkinsfile: `@Library('rollback') _\nnode { rollback.choices(env: 'prod', ${ALL_CREDENTIALS}) }\n`,
       agentEnv: { STUB_SECRET_VARS: 'DCOS_TOKEN,VAULT_USER,VAULT_PASS', STUB_FILE_VARS: 'EXTRA_CA' },
+    }),
+    scenario('credentials-docker-config', {
+      jenkinsfile: "@Library('rollback') _\nnode { rollback.choices(env: 'prod', dockerConfigCredentialsId: 'docker-config') }\n",
+      agentEnv: { STUB_FILE_VARS: 'ROLLBACK_DOCKER_CONFIG_FILE' },
     }),
     scenario('credentials-ssh', {
       jenkinsfile: "@Library('rollback') _\nnode { rollback.choices(env: 'edge', sshCredentialsId: 'edge-ssh') }\n",
@@ -466,6 +471,18 @@ describe('credentials for every target', () => {
     expect(rec.paths.SSH_KEY_FILE).toMatch(/@tmp\/secretFiles\/[^/]+\/ssh-key$/);
     const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env.ROLLBACK_PARAMS])) + r.log;
     expect(visible).not.toContain('ssh-Key-body-Zt9');
+    expect(new Set(shCalls(r).map((c) => c.script))).toEqual(new Set([WORKER_SCRIPT]));
+  });
+
+  test('dockerConfigCredentialsId: the config.json as a temporary file the worker reads, never in a script or the log', () => {
+    const r = result('credentials-docker-config');
+    expect(r.error).toBeNull();
+    expect(stepsNamed(r, 'withCredentials')[0].bindings).toEqual([{ type: 'file', credentialsId: 'docker-config', variable: 'ROLLBACK_DOCKER_CONFIG_FILE' }]);
+    const [rec] = records('credentials-docker-config');
+    expect(rec.files).toEqual({ ROLLBACK_DOCKER_CONFIG_FILE: CREDENTIALS['docker-config'].content.length });
+    expect(rec.paths.ROLLBACK_DOCKER_CONFIG_FILE).toMatch(/@tmp\/secretFiles\/[^/]+\/config\.json$/);
+    const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env])) + r.log;
+    expect(visible).not.toContain('Y2k6ZG9ja2VyLWNvbmZpZy1wYXNz');
     expect(new Set(shCalls(r).map((c) => c.script))).toEqual(new Set([WORKER_SCRIPT]));
   });
 

@@ -38,6 +38,8 @@ describe('the docker client configuration, in docker order', () => {
   it('reads $DOCKER_CONFIG/config.json, else ~/.docker/config.json', () => {
     expect(dockerConfigFile(env)).toBe(join(dir, 'docker', 'config.json'));
     expect(dockerConfigFile({ HOME: '/home/ci' })).toBe('/home/ci/.docker/config.json');
+    // Jenkins' dockerConfigCredentialsId binds the Secret file itself.
+    expect(dockerConfigFile({ ...env, ROLLBACK_DOCKER_CONFIG_FILE: '/ws@tmp/secretFiles/u/config.json' })).toBe('/ws@tmp/secretFiles/u/config.json');
   });
 
   it('matches keys as docker does: with or without scheme and path', () => {

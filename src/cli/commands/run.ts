@@ -17,7 +17,7 @@ import { createSlackNotifier } from '../../notify/slack';
 import type { Notifier } from '../../notify/types';
 import { createRegistryClient } from '../../registry/client';
 import { targetPullAuth } from '../../registry/credentials';
-import { ghcrImageExists, ghcrPackages, isGhcr } from '../../registry/ghcr';
+import { ghcrImageExists, ghcrPackages, ghcrRegistry, ghcrToken, isGhcr } from '../../registry/ghcr';
 import { runRollback, type EngineDeps, type Outcome } from '../../run/engine';
 import { checkSelection, serviceList, type Selection } from '../../plan/choose';
 import { openTarget } from '../../targets';
@@ -147,12 +147,13 @@ export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<n
     throw err;
   }));
   // ghcr.io: the preflight asks the GitHub Packages API, as `get` did (src/registry/ghcr.ts).
-  const ghcr = !io.engine?.imageExists && isGhcr(s.config.registry.url) ? ghcrPackages(s.config, { logger: ctx.logger, github: { sleep: io.engine?.sleep } }) : undefined;
-  const registry = io.engine?.imageExists || ghcr ? undefined : createRegistryClient(s.config.registry, { logger: ctx.logger, env: ctx.env });
+  // Without a token (public images), or when the API refuses a fine-grained one, the registry's HEADs.
+  const ghcr = !io.engine?.imageExists && isGhcr(s.config.registry.url) && ghcrToken(s.config) ? ghcrPackages(s.config, { logger: ctx.logger, github: { sleep: io.engine?.sleep } }) : undefined;
+  const registry = io.engine?.imageExists ? undefined : createRegistryClient(ghcr ? ghcrRegistry(s.config) : s.config.registry, { logger: ctx.logger, env: ctx.env });
   try {
     const outcome = await withInterrupts(ctx, (signal) => runRollback({
       target: s.target, notifier: s.notifier, logger: ctx.logger, stateDir: s.stateDir, signal,
-      imageExists: ghcr ? ghcrImageExists(ghcr) : registry ? (image) => registry.hasManifest(image.repository, image.digest) : undefined,
+      imageExists: ghcr ? ghcrImageExists(ghcr, (image) => registry!.hasManifest(image.repository, image.digest)) : registry ? (image) => registry.hasManifest(image.repository, image.digest) : undefined,
       ...io.engine,
     }, {
       environment: envName, services: s.config.services, approver: approverOf(ctx.options.approver, ctx.env), dryRun: ctx.options.dryRun,
