@@ -3,7 +3,7 @@
 #   docker-registry (real registry), docker.io (real engine, one-node swarm), groovy (Jenkins' Groovy 2.4),
 #   busybox-static (a runnable layer for test images), apache2-utils (htpasswd), skopeo (bench),
 #   openssh-server + openssh-client (ssh:// Docker hosts), docker-compose (Compose projects, v1.29),
-#   tinyproxy (kubeconfig proxy-url).
+#   tinyproxy (kubeconfig proxy-url), kubernetes-client (kubectl, to check the exec plugin protocol).
 # Installs what is missing (needs root and apt) and starts dockerd when none answers.
 set -euo pipefail
 
@@ -22,6 +22,7 @@ command -v script >/dev/null || need+=(bsdutils)   # util-linux `script`: a real
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v tinyproxy >/dev/null || need+=(tinyproxy)   # a real proxy for the kubeconfig proxy-url test
+command -v kubectl >/dev/null || need+=(kubernetes-client)   # the real kubectl checks the exec plugin protocol
 
 install_missing "The tests" ${need[@]+"${need[@]}"}
 

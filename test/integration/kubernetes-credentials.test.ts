@@ -9,12 +9,13 @@
  *   token endpoint);
  * - proxy-url through a real tinyproxy.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Config, EnvironmentConfig, ServiceConfig } from '../../src/config/types';
 import { memoryLogger } from '../../src/log';
 import { createKubernetesTarget } from '../../src/targets/kubernetes';
@@ -50,11 +51,11 @@ function kubeconfig(user: string, cluster = `server: '${kube.url}'`): string {
   return `apiVersion: v1\nkind: Config\ncurrent-context: prod\ncontexts:\n- name: prod\n  context: {cluster: c, user: u, namespace: shop}\nclusters:\n- name: c\n  cluster: {${cluster}}\nusers:\n- name: u\n  user:\n${user}`;
 }
 
-const execUser = (o: { api?: string; ttl?: number; command?: string; info?: boolean; extraEnv?: string } = {}) => {
+const execUser = (o: { api?: string; ttl?: number; command?: string; info?: boolean; extraEnv?: string; noInteractiveMode?: boolean } = {}) => {
   const api = o.api ?? 'client.authentication.k8s.io/v1';
   return `    exec:\n      apiVersion: ${api}\n      command: ${o.command ?? './plugin/get-token'}\n      args: [eks, get-token, --cluster-name, shop]\n` +
     `      env:\n      - {name: PLUGIN_REGION, value: eu-west-1}\n      - {name: API, value: ${api}}\n      - {name: TTL, value: '${o.ttl ?? 3600}'}\n${o.extraEnv ?? ''}` +
-    `      provideClusterInfo: ${o.info ?? true}\n      interactiveMode: Never\n      installHint: install the AWS CLI\n`;
+    `      provideClusterInfo: ${o.info ?? true}\n${o.noInteractiveMode ? '' : '      interactiveMode: Never\n'}      installHint: install the AWS CLI\n`;
 };
 
 function open(): Target {
@@ -284,5 +285,47 @@ describe('proxy-url', () => {
   test('a socks proxy-url is bad input naming it', () => {
     writeFileSync(join(dir, 'kubeconfig'), kubeconfig(execUser(), `server: '${kube.url}', proxy-url: 'socks5://127.0.0.1:1080'`));
     expect(() => open()).toThrow(/cluster 'c' uses a socks5 proxy-url; this worker speaks http and https proxies\./);
+  });
+});
+
+describe('the same kubeconfig through the real kubectl', () => {
+  // kubectl (client-go) runs exec plugins only for TLS servers: the double serves TLS here, with a
+  // certificate for kube.internal that only tls-server-name makes acceptable on 127.0.0.1.
+  // scripts/ensure-test-env.sh installs Debian's kubectl (kubernetes-client, 1.20) when none is there:
+  // the kubeconfig below uses what that one speaks too (v1beta1, no interactiveMode).
+  const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
+  let tlsKube: KubernetesDouble;
+  let ca: string;
+
+  beforeEach(async () => {
+    const tls = join(dir, 'tls');
+    mkdirSync(tls);
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: tls, stdio: 'ignore' });
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=kube.internal', '-addext', 'subjectAltName=DNS:kube.internal');
+    ca = readFileSync(join(tls, 'cert.pem')).toString('base64');
+    tlsKube = await startKubernetesDouble({
+      tls: { key: readFileSync(join(tls, 'key.pem'), 'utf8'), cert: readFileSync(join(tls, 'cert.pem'), 'utf8') },
+      token: () => (existsSync(join(dir, 'plugin', 'token')) ? read('token') : 'none-issued-yet'),
+    });
+    tlsKube.addWorkload({ name: 'api', namespace: 'shop', containers: [{ name: 'api', image: API_IMG }] });
+  });
+  afterEach(() => tlsKube.close());
+
+  test('kubectl and the worker give the plugin the same KUBERNETES_EXEC_INFO, and read the same object', async () => {
+    if (!hasKubectl) throw new Error('kubectl is not installed: run scripts/ensure-test-env.sh (Debian: apt-get install kubernetes-client).');
+    writeFileSync(join(dir, 'kubeconfig'), kubeconfig(execUser({ api: 'client.authentication.k8s.io/v1beta1', noInteractiveMode: true }), `server: '${tlsKube.url}', tls-server-name: kube.internal, certificate-authority-data: ${ca}`));
+    // Asynchronously: the double answers from this process.
+    const { stdout: raw } = await promisify(execFile)('kubectl', ['--kubeconfig', join(dir, 'kubeconfig'), 'get', '--raw', '/apis/apps/v1/namespaces/shop/deployments/api'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
+    const byKubectl = JSON.parse(read('info.json'));
+    expect(JSON.parse(raw).spec.template.spec.containers[0].image).toBe(API_IMG);
+    expect(runs()).toBe(1);
+
+    const t = open();
+    expect((await t.current(svc)).image).toBe(API_IMG);
+    expect(runs()).toBe(2);
+    const byWorker = JSON.parse(read('info.json'));
+    // kubectl always sends config (null without the exec extension); otherwise field for field the same.
+    expect(byWorker).toEqual({ ...byKubectl, spec: { ...byKubectl.spec, cluster: Object.fromEntries(Object.entries(byKubectl.spec.cluster).filter(([k, v]) => !(k === 'config' && v === null))) } });
+    expect(byWorker.spec.cluster).toMatchObject({ server: tlsKube.url, 'tls-server-name': 'kube.internal', 'certificate-authority-data': ca });
   });
 });
