@@ -87,6 +87,8 @@ test.each([
   ['an unknown context', () => loadKubeConnection({ kubeconfig: write('c1', KUBECONFIG), context: 'qa', env: {} }), /has no context 'qa'; it has: dev, prod\.$/],
   ['an auth-provider plugin', () => loadKubeConnection({ kubeconfig: write('c2', KUBECONFIG.replace('{username: admin, password: s3cret-basic-pass}', '{auth-provider: {name: gcp}}')), env: {} }), /user 'dev-user' authenticates with the gcp auth-provider, which kubectl no longer ships either; use its exec plugin/],
   ['not YAML', () => loadKubeConnection({ kubeconfig: write('c3', 'a: [1'), env: {} }), /is not valid YAML/],
+  ['credentials for a plain-http server off this machine', () => loadKubeConnection({ kubeconfig: write('c4', KUBECONFIG.replace('https://dev.example:6443/', 'http://dev.example:8080')), env: {} }),
+    /^Kubeconfig .*c4: cluster 'dev' is at http:\/\/dev\.example:8080, without TLS, so the credentials of user 'dev-user' would travel in clear text; use the API server's https:\/\/ address\.$/],
   ['no kubeconfig and not in a cluster', () => loadKubeConnection({ env: {} }), /has no kubeconfig .* and is not running inside a cluster/],
 ])('%s is one clear sentence', (_what, fn, message) => {
   expect(fn).toThrow(message);
@@ -159,4 +161,13 @@ test('real TLS: the CA from the kubeconfig is trusted, the client certificate is
     await Promise.all([good.close(), noCert.close(), noCa.close()]);
     await kube.close();
   }
+});
+
+test('plain http is fine without credentials, or to this machine (kubectl proxy, a tunnel)', () => {
+  const plain = `current-context: p\ncontexts:\n- name: p\n  context: {cluster: p, user: u}\nclusters:\n- name: p\n  cluster: {server: 'SERVER'}\nusers:\n- name: u\n  user: USER\n`;
+  const load = (server: string, user: string) => loadKubeConnection({ kubeconfig: write(`p-${server.length}-${user.length}`, plain.replace('SERVER', server).replace('USER', user)), env: {} });
+  expect(load('http://127.0.0.1:8001', '{token: abcd-1234}').server).toBe('http://127.0.0.1:8001');
+  expect(load('http://localhost:8001', '{token: abcd-1234}').server).toBe('http://localhost:8001');
+  expect(load('http://kube.example:8080', '{}').authorization).toBeUndefined();
+  expect(() => load('http://kube.example:8080', '{token: abcd-1234}')).toThrow(/would travel in clear text/);
 });

@@ -155,7 +155,17 @@ export function loadKubeConnection(o: KubeConfigOptions): KubeConnection {
     };
     applyUser(read, conn, user.value.user ?? {}, user.file, c.user, info, o.env);
   }
+  // Credentials never travel in clear text: plain http only to this machine (kubectl proxy, a tunnel).
+  const hasCredential = Boolean(conn.authorization || conn.credentials || conn.key);
+  if (hasCredential && server.startsWith('http://') && !isLoopback(new URL(server).hostname)) {
+    throw inputError(`Kubeconfig ${cluster.file}: cluster '${c.cluster}' is at ${server}, without TLS, so the credentials of user '${c.user}' would travel in clear text; use the API server's https:// address.`);
+  }
   return conn;
+}
+
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\./.test(h);
 }
 
 function applyUser(read: (p: string) => Buffer, conn: KubeConnection, u: Record<string, unknown>, file: string, name: string, cluster: ClusterInfo, env: NodeJS.ProcessEnv): void {
