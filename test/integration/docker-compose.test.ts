@@ -4,6 +4,7 @@
  * service, one at a time, through the CLI; `docker-compose ps` agrees; a later `up` with the same
  * files leaves them as they are; undo puts every replica back; an image that fails at start puts
  * every replica back; a container sharing a replica's network namespace is refused before any change.
+ * Compose v2's names (shop-api-1) are shown with containers labelled as v2 labels them.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -11,7 +12,8 @@ import { join } from 'node:path';
 import type { EngineClient } from '../../src/targets/docker/engine';
 import { runCli } from '../support/cli';
 import { registryAvailable, RunningRegistry } from '../support/registry';
-import { docker, engineAvailable, RUNS, runId, runImages, setUp, tearDown } from './docker-helpers';
+import { createDockerTarget } from '../../src/targets/docker/container';
+import { docker, engineAvailable, rollTo, RUNS, runId, runImages, setUp, targetContext, tearDown } from './docker-helpers';
 
 function composeAvailable(): boolean {
   try {
@@ -193,6 +195,45 @@ maybe('Compose projects: every replica of a service (real docker-compose v1)', (
       expect(containers()).toEqual(before);
     } finally {
       docker('rm', '-f', sidecar);
+    }
+  });
+
+  it('Compose v2 names (project-service-N) are found by the same labels; a one-off container is not a replica', async () => {
+    const v2 = `${id}v2`;
+    const make = async (name: string, number: string, oneoff = 'False') => {
+      const created = await engine.json<{ Id: string }>('POST', '/containers/create', {
+        query: { name },
+        body: {
+          Image: refs.web['5-stage'],
+          Labels: {
+            'rollback-test': id, 'com.docker.compose.project': v2, 'com.docker.compose.service': 'web',
+            'com.docker.compose.container-number': number, 'com.docker.compose.oneoff': oneoff,
+          },
+          StopTimeout: 1,
+          HostConfig: { NetworkMode: 'none' },
+        },
+      });
+      expect((await engine.call('POST', `/containers/${created.Id}/start`)).status).toBe(204);
+    };
+    await make(`${v2}-web-2`, '2');
+    await make(`${v2}-web-1`, '1');
+    await make(`${v2}-web-run-0a1b2c`, '1', 'True');
+    const web = { name: 'web', repository: `${id}/web` };
+    const { ctx } = targetContext({ docker: { project: v2, monitor: 1 } }, [web], dir);
+    const target = createDockerTarget(ctx, { pollMs: 200 });
+    try {
+      expect(target.describe()).toBe(`Docker host at unix:///var/run/docker.sock, Compose project ${v2}`);
+      expect((await target.current(web)).id).toBe(`${v2}/web`);
+      const [result] = await rollTo(target, [[web, refs.web['2-stage']]], 30_000);
+      expect(result.status).toBe('fulfilled');
+      const image = (n: string) => docker('inspect', n, '--format', '{{.Config.Image}} {{.State.Status}} {{index .Config.Labels "com.docker.compose.container-number"}}');
+      expect([image(`${v2}-web-1`), image(`${v2}-web-2`)]).toEqual([`${refs.web['2-stage']} running 1`, `${refs.web['2-stage']} running 2`]);
+      expect(image(`${v2}-web-run-0a1b2c`)).toBe(`${refs.web['5-stage']} running 1`);
+      expect(docker('ps', '-a', '--filter', `label=com.docker.compose.project=${v2}`, '--format', '{{.Names}}').split('\n').sort()).toEqual(
+        [`${v2}-web-1`, `${v2}-web-2`, `${v2}-web-run-0a1b2c`],
+      );
+    } finally {
+      await target.close();
     }
   });
 });
