@@ -7,8 +7,9 @@ import fc from 'fast-check';
 import type { Catalog, CatalogImage } from '../../src/catalog/types';
 import { RollbackError } from '../../src/errors';
 import { checkSelection, choosePlan, heldServices, serviceList, type Selection } from '../../src/plan/choose';
-import { buildPlan, formatPlan, planJson, type Plan } from '../../src/plan/plan';
+import { buildPlan, formatPlan, planJson, planServices, type Plan } from '../../src/plan/plan';
 import { planFor } from '../../src/plan/points';
+import { describePlan } from '../../src/cli/commands/select';
 
 const REG = 'reg.example';
 const dg = (s: string) => `sha256:${Buffer.from(s).toString('hex').padEnd(64, '0').slice(0, 64)}`;
@@ -105,6 +106,12 @@ describe('choosing who goes back', () => {
     expect(json.find((s: { service: string }) => s.service === 'payments')).toMatchObject({ action: 'held', heldBy: 'except', target: null, day: null, risk: expect.stringContaining('after 2026-11-18') });
     expect(json.find((s: { service: string }) => s.service === 'web')).not.toHaveProperty('heldBy');
     expect(heldServices(chosen)).toEqual([{ service: 'payments', by: 'except', image: NOW.payments }, { service: 'db', by: 'config', image: NOW.db }]);
+  });
+
+  it('rollback select shows a held service in its words too', () => {
+    const item = describePlan('2026-11-18', planServices(choosePlan(plan(), {}, ['payments'])));
+    expect(item.label).toBe('2026-11-18  2 of 4 services change: web, api');
+    expect(item.detail).toContain('payments  held back (by config): stays on 2-prod; without the hold it would go to 1-prod from 2026-11-18');
   });
 
   it('applies to a release-point plan (--at) alike: it only reads the plan entries', () => {

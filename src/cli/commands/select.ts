@@ -15,7 +15,8 @@ import { requireOption } from '../options';
 import { colorEnabled } from '../progress';
 import { pickInTerminal, type PickerItem, type TerminalIn, type TerminalOut } from '../terminal';
 import { currentImages } from './plan';
-import { readCatalogFor, setup, type RunIo } from './run';
+import { heldByConfig, readCatalogFor, setup, type RunIo } from './run';
+import { choosePlan } from '../../plan/choose';
 
 export interface SelectIo extends RunIo {
   /** Where the list is drawn; process.stderr by default. */
@@ -64,7 +65,8 @@ export async function selectCommand(ctx: CommandContext, io: SelectIo = {}): Pro
   let plans: Plan[];
   try {
     const current = await currentImages(s, catalog);
-    plans = catalog.choices.map((date) => buildPlan(catalog, date, current));
+    // As `rollback plan` shows each date: the config's held services stay, and the plan says so.
+    plans = catalog.choices.map((date) => choosePlan(buildPlan(catalog, date, current), {}, heldByConfig(s.config)));
   } finally {
     await s.close();
   }
