@@ -83,6 +83,19 @@ describe('run engine, with a chosen set of services', () => {
     expect(target.images.api).toBe(START.api);
   });
 
+  it('settle watches the chosen services: one moved back during the wait fails the run, the others are put back, the held one is never touched', async () => {
+    const target = new FakeTarget();
+    const { d } = engineDeps(target, dir);
+    const sleep = d.sleep!;
+    // Another controller puts api back while the run waits; auth (held back) moving would concern nobody.
+    d.sleep = async (ms) => { if (ms === 30_000) { target.images.api = START.api; target.images.auth = 'reg.example:5000/shop/auth:hand-made'; } await sleep(ms); };
+    const out = await runRollback(d, req({ except: ['auth'], settleMs: 30_000, parallel: 1 }));
+    expect(out.exitCode).toBe(1);
+    expect(out.summary).toMatch(/^Rollback of prod to 2026-11-18 with auth held back failed \(api: moved away from .* within 30s of becoming healthy: .*\); every changed service was put back \(web, db\)\.$/);
+    expect(target.images).toEqual({ ...START, auth: 'reg.example:5000/shop/auth:hand-made' });
+    expect(target.calls.filter((c) => c.includes(' auth'))).toEqual(['current auth']);
+  });
+
   it('--at (a release point) goes through the same choice: the held service stays, undo puts back only the others', async () => {
     const at = '2026-11-19T08:00:00Z';
     const catalog = { ...CATALOG, points: [{ time: at, origin: 'Jenkins #412', services: Object.entries(PLANNED).map(([service, image]) => ({ service, image })) }] };
