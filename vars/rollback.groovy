@@ -212,6 +212,19 @@ String undo(Map args) {
     return kept
 }
 
+/**
+ * Runs `record` (a deploy pipeline's last step): appends what every service of args.env runs now,
+ * pinned by digest, to the ledger when it changed. Returns the record's time (YYYY-MM-DDTHH:MM:SSZ).
+ */
+String record(Map args = [:]) {
+    requireEnv(args)
+    Map result = worker('record', args, [:])
+    failOn('record', result)
+    String time = result.out.trim()
+    echo("rollback: release point of ${args.env}: ${time}")
+    return time
+}
+
 // ---- helpers (private: not steps) ----
 
 /** Where get writes the catalog, relative to the workspace (the worker's default). */

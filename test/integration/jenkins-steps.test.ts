@@ -152,6 +152,13 @@ beforeAll(async () => {
     scenario('plan-step', {
       jenkinsfile: "@Library('rollback') _\nnode { rollback.choices(env: 'prod') }\nnode { def table = rollback.plan(env: 'prod', date: '2026-11-12'); echo \"returned ${table.length()} characters\" }\n",
     }),
+    scenario('record-step', {
+      jenkinsfile: "@Library('rollback') _\nnode {\n  String point = rollback.record(env: 'prod', registryCredentialsId: 'rollback-registry')\n  echo \"recorded ${point}\"\n}\n",
+    }),
+    scenario('record-fails', {
+      jenkinsfile: "@Library('rollback') _\nnode { rollback.record(env: 'prod') }\n",
+      agentEnv: { STUB_RECORD_SAYS: 'Service web runs shop/web:9, whose digest could not be read from registry.example.com: 404.' },
+    }),
     scenario('no-env', { jenkinsfile: "@Library('rollback') _\nnode { rollback.choices(config: 'rollback.yml') }\n" }),
     // Who goes back: a checkbox per service in the same question (payments has hold: true in rollback.yml).
     ...([
@@ -655,5 +662,24 @@ describe('who goes back: a checkbox per service in the same question', () => {
     expect(r.result).toBe('SUCCESS');
     expect(boxes('boxes-stages').filter((p) => p.type === 'booleanParam').map((p) => [p.name, p.defaultValue])).toEqual([['api', false], ['web', true], ['payments', false]]);
     expect(runParams('boxes-stages')).toEqual([expect.objectContaining({ date: '2026-11-12', approver: 'bob', except: 'api' })]);
+  });
+});
+
+describe('rollback.record (a deploy pipeline\'s last step)', () => {
+  test('runs the worker\'s record with the environment and the registry credentials, and returns the release point', () => {
+    const r = result('record-step');
+    expect(r.error).toBeNull();
+    expect(r.result).toBe('SUCCESS');
+    const calls = records('record-step');
+    expect(calls.map((x) => [x.argv, x.params])).toEqual([[['record'], { config: 'rollback.yml', env: 'prod' }]]);
+    expect(Object.keys(calls[0].secrets).sort()).toEqual(['REGISTRY_PASSWORD', 'REGISTRY_USER']);
+    expect(r.log).toContain('recorded 2026-11-25T14:02:11Z');
+    expect(new Set(shCalls(r).map((c) => c.script))).toEqual(new Set([WORKER_SCRIPT]));
+  });
+
+  test('a failed record fails the build with the worker\'s own sentence', () => {
+    const r = result('record-fails');
+    expect(r.result).toBe('FAILURE');
+    expect(r.error).toContain('rollback record failed: Service web runs shop/web:9, whose digest could not be read from registry.example.com: 404.');
   });
 });

@@ -2,7 +2,7 @@
 // A stand-in for the worker bundle, for the step tests: it follows the worker's contract (dates on
 // stdout, logs on stderr, 'rollback: <sentence>' before a non-zero exit, the catalog file between
 // get and run) and writes what it was given to $STUB_RECORD, so tests see the exact invocation.
-// Its answers come from $STUB_DATES, $STUB_SERVICES, $STUB_PLAN_SAYS, $STUB_RUN_EXIT and $STUB_RUN_SAYS. The end-to-end test uses the real bundle.
+// Its answers come from $STUB_DATES, $STUB_SERVICES, $STUB_PLAN_SAYS, $STUB_RUN_EXIT, $STUB_RUN_SAYS and $STUB_RECORD_SAYS. The end-to-end test uses the real bundle.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -52,6 +52,13 @@ if (command === 'undo') {
   else {
     writeSnapshot('undo');
     process.stderr.write(`Undo of ${params.env} (snapshot ${path.basename(snapshot)}): done.\n`);
+  }
+} else if (command === 'record') {
+  // As the worker: the record's time on stdout, said on stderr; $STUB_RECORD_SAYS makes it fail.
+  if (process.env.STUB_RECORD_SAYS) fail(1, process.env.STUB_RECORD_SAYS);
+  else {
+    process.stderr.write(`Recorded the fleet of ${params.env} at 2026-11-25T14:02:11Z.\n`);
+    process.stdout.write('2026-11-25T14:02:11Z\n');
   }
 } else if (command === 'get') {
   process.stderr.write(`get: ${dates.length} rollback points for ${params.env}\n`);
