@@ -39,6 +39,14 @@ afterEach(async () => {
 const withCreds = (c: Config): Config => ({ ...c, registry: { ...c.registry, username: 'ci', password: 'pw-1234' } });
 
 describe('getCatalog', () => {
+  it('says in words when every tag of a service has no usable date', async () => {
+    double.fleet['shop/db'] = { '1-prod': { format: 'oci' }, '2-prod': { created: '1970-01-01T00:00:00Z' } };
+    const logger = memoryLogger();
+    const c = await getCatalog(withCreds(config(double.url)), 'prod', { logger });
+    expect(c.services[2].images).toEqual([]);
+    expect(c.services[2].note).toBe("all 2 tags of shop/db matching /-prod$/ have no usable date (no 'created' after 1980, no date label, no annotation), so db has no rollback point");
+  });
+
   it('filters by environment, orders by date, notes a service without images, and reports progress', async () => {
     const logger = memoryLogger();
     const progress: GetProgress[] = [];
