@@ -38,6 +38,20 @@ export function registryHost(url: string): string {
   return new URL(url).host;
 }
 
+/**
+ * What image references start with, so a target can pull them: host[:port], and for a registry
+ * under a path the part docker pulls by. Artifactory's repository path
+ * (https://host/artifactory/api/docker/<repo>) is pulled as host/<repo>/<image>
+ * (https://jfrog.com/help/r/jfrog-artifactory-documentation/the-repository-path-method-for-docker);
+ * any other path is kept as it is.
+ */
+export function imagePrefix(url: string): string {
+  const u = new URL(url);
+  const path = u.pathname.replace(/\/+$/, '');
+  const artifactory = /^\/artifactory\/api\/docker\/([^/]+)$/.exec(path);
+  return artifactory ? `${u.host}/${artifactory[1]}` : `${u.host}${path}`;
+}
+
 /** Newest first; equal instants by tag, descending, so the order never depends on the registry's. */
 export function byDateDesc(a: FoundImage, b: FoundImage): number {
   const d = Date.parse(b.created) - Date.parse(a.created);

@@ -10,7 +10,7 @@ import type { HttpClientOptions } from '../http/client';
 import type { Logger } from '../log';
 import { memoryDateCache, openDateCache } from '../registry/cache';
 import { FoundImage, openImageSource, SourceFactory } from '../registry/source';
-import { buildCatalog, byDateDesc, registryHost } from './build';
+import { buildCatalog, byDateDesc, imagePrefix } from './build';
 import type { Catalog } from './types';
 
 export interface GetProgress {
@@ -116,7 +116,7 @@ export async function getCatalog(config: Config, envName: string, options: GetOp
   return buildCatalog({
     environment: env.name,
     registry: config.registry.url,
-    registryHost: registryHost(config.registry.url),
+    registryHost: imagePrefix(config.registry.url),
     tagPattern: env.tags,
     timezone: config.timezone,
     limit: config.limit,

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { imagePrefix } from '../../src/catalog/build';
 import type { RegistryConfig } from '../../src/config/types';
 import { rejection } from '../support/rejection';
 import { memoryLogger } from '../../src/log';
@@ -144,6 +145,12 @@ describe('Artifactory: a registry under a path', () => {
     expect((await client.tags('shop/api')).sort()).toEqual(Object.keys(fleet()['shop/api']).sort());
     expect(double.requests.filter((r) => r.path.includes('tags/list')).every((r) => r.path.startsWith(`${prefix}/v2/shop/api/tags/list`))).toBe(true);
     expect(double.count('tags/list')).toBe(4);
+  });
+
+  it('writes image references a target can pull: host/<repo>/<image> for the repository path', () => {
+    expect(imagePrefix('https://arti.example.com/artifactory/api/docker/docker-local')).toBe('arti.example.com/docker-local');
+    expect(imagePrefix('https://registry.example.com:5000')).toBe('registry.example.com:5000');
+    expect(imagePrefix('https://proxy.example.com/team-a')).toBe('proxy.example.com/team-a');
   });
 
   it('keepPrefix leaves links that already carry the prefix, or go elsewhere, as they are', () => {
