@@ -10,9 +10,9 @@ import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
 import { startSlack, type SlackDouble } from '../doubles/slack-double';
 import { runCli, type CliResult } from '../support/cli';
 import { FLEET_DATE as D, prepareMarathonFleet, type MarathonFleet } from '../support/marathon-fleet';
-import { registryAvailable } from '../support/registry';
+import { readyOrFail, registryMissing } from '../support/ready';
 
-const maybe = registryAvailable() ? describe : describe.skip;
+const maybe = readyOrFail('choose', registryMissing());
 
 maybe('choosing who goes back (real registry, Marathon double, Slack double)', () => {
   let fleet: MarathonFleet;

@@ -14,6 +14,7 @@ import { runCli } from '../support/cli';
 import { registryAvailable, RunningRegistry } from '../support/registry';
 import { createDockerTarget } from '../../src/targets/docker/container';
 import { docker, engineAvailable, rollTo, RUNS, runId, runImages, setUp, targetContext, tearDown } from './docker-helpers';
+import { partsMissing, readyOrFail } from '../support/ready';
 
 function composeAvailable(): boolean {
   try {
@@ -24,9 +25,7 @@ function composeAvailable(): boolean {
   }
 }
 
-const ready = engineAvailable() && registryAvailable() && composeAvailable();
-const maybe = ready ? describe : describe.skip;
-if (!ready) console.warn('docker compose suite: needs a Docker engine, docker-registry and docker-compose; run scripts/ensure-test-env.sh.');
+const maybe = readyOrFail('docker-compose', partsMissing([[engineAvailable(), 'a Docker engine that answers (dockerd)'], [registryAvailable(), 'the docker-registry binary'], [composeAvailable(), 'docker-compose']]));
 
 jest.setTimeout(240_000);
 

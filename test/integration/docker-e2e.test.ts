@@ -11,10 +11,9 @@ import { registryAvailable, RunningRegistry } from '../support/registry';
 import {
   createSwarmService, docker, engineAvailable, FAILS, runContainer, runId, runImages, setUp, swarmActive, tearDown,
 } from './docker-helpers';
+import { partsMissing, readyOrFail } from '../support/ready';
 
-const ready = engineAvailable() && swarmActive() && registryAvailable();
-const maybe = ready ? describe : describe.skip;
-if (!ready) console.warn('docker e2e suite: needs a Docker engine with an active swarm and docker-registry; run scripts/ensure-test-env.sh.');
+const maybe = readyOrFail('docker-e2e', partsMissing([[engineAvailable(), 'a Docker engine that answers (dockerd)'], [swarmActive(), 'a one-node swarm (docker swarm init)'], [registryAvailable(), 'the docker-registry binary']]));
 
 jest.setTimeout(180_000);
 

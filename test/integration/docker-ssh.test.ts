@@ -12,10 +12,9 @@ import { runCli } from '../support/cli';
 import { registryAvailable, RunningRegistry } from '../support/registry';
 import { RunningSshd, sshdAvailable, startSshd } from '../support/sshd';
 import { createSwarmService, docker, engineAvailable, runContainer, runId, runImages, setUp, swarmActive, tearDown } from './docker-helpers';
+import { partsMissing, readyOrFail } from '../support/ready';
 
-const ready = engineAvailable() && swarmActive() && registryAvailable() && sshdAvailable();
-const maybe = ready ? describe : describe.skip;
-if (!ready) console.warn('docker ssh suite: needs a Docker engine with an active swarm, docker-registry and openssh-server; run scripts/ensure-test-env.sh.');
+const maybe = readyOrFail('docker-ssh', partsMissing([[engineAvailable(), 'a Docker engine that answers (dockerd)'], [swarmActive(), 'a one-node swarm (docker swarm init)'], [registryAvailable(), 'the docker-registry binary'], [sshdAvailable(), 'OpenSSH (sshd and ssh)']]));
 
 jest.setTimeout(180_000);
 

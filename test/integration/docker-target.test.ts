@@ -13,10 +13,9 @@ import { freePort, RunningRegistry } from '../support/registry';
 import {
   changesTo, docker, engineAvailable, FAILS, RUNS, runContainer as runContainerOn, rollTo, runId, runImages, setUp, targetContext, tearDown, timed,
 } from './docker-helpers';
+import { partsMissing, readyOrFail } from '../support/ready';
 
-const ready = engineAvailable();
-const maybe = ready ? describe : describe.skip;
-if (!ready) console.warn('docker target suite: no Docker engine answers; run scripts/ensure-test-env.sh.');
+const maybe = readyOrFail('docker-target', partsMissing([[engineAvailable(), 'a Docker engine that answers (dockerd)']]));
 
 jest.setTimeout(150_000);
 

@@ -12,9 +12,9 @@ import { createServer, Server } from 'node:tls';
 import { createEngineClient } from '../../src/targets/docker/engine';
 import { resolveEngineAddress } from '../../src/targets/docker/host';
 import { engineAvailable } from './docker-helpers';
+import { partsMissing, readyOrFail } from '../support/ready';
 
-const ready = engineAvailable();
-const maybe = ready ? describe : describe.skip;
+const maybe = readyOrFail('docker-tls', partsMissing([[engineAvailable(), 'a Docker engine that answers (dockerd)']]));
 
 function openssl(dir: string, ...args: string[]) {
   execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });

@@ -12,10 +12,9 @@ import type { EngineClient } from '../../src/targets/docker/engine';
 import { runCli } from '../support/cli';
 import { registryAvailable, RunningRegistry } from '../support/registry';
 import { docker, engineAvailable, runContainer, runId, runImages, setUp, tearDown } from './docker-helpers';
+import { partsMissing, readyOrFail } from '../support/ready';
 
-const ready = engineAvailable() && registryAvailable();
-const maybe = ready ? describe : describe.skip;
-if (!ready) console.warn('docker undo-from-history suite: needs a Docker engine and docker-registry; run scripts/ensure-test-env.sh.');
+const maybe = readyOrFail('docker-undo-history', partsMissing([[engineAvailable(), 'a Docker engine that answers (dockerd)'], [registryAvailable(), 'the docker-registry binary']]));
 
 jest.setTimeout(150_000);
 

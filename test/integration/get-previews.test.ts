@@ -6,10 +6,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../support/cli';
-import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
+import { pushImage, startRegistry, type RunningRegistry } from '../support/registry';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
+import { readyOrFail, registryMissing } from '../support/ready';
 
-const maybe = registryAvailable() ? describe : describe.skip;
+const maybe = readyOrFail('get-previews', registryMissing());
 
 maybe('rollback get --previews (real registry, Marathon double)', () => {
   let reg: RunningRegistry;

@@ -13,9 +13,10 @@ import { RECORD_MEDIA_TYPE } from '../../src/ledger/registry';
 import { runCli } from '../support/cli';
 import { deployByHand } from '../support/hand-deploy';
 import { FLEET, prepareMarathonFleet, type MarathonFleet } from '../support/marathon-fleet';
-import { pushBlob, pushManifest, registryAvailable } from '../support/registry';
+import { pushBlob, pushManifest } from '../support/registry';
+import { readyOrFail, registryMissing } from '../support/ready';
 
-const maybe = registryAvailable() ? describe : describe.skip;
+const maybe = readyOrFail('ledger-registry', registryMissing());
 const AUTH = { username: 'ci', password: 'ledger-secret-7' };
 
 maybe('the ledger as OCI artifacts in the registry', () => {

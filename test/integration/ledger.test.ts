@@ -9,10 +9,10 @@ import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
 import { runCli } from '../support/cli';
 import { deployByHand } from '../support/hand-deploy';
 import { FLEET, FLEET_DATE, prepareMarathonFleet, type MarathonFleet } from '../support/marathon-fleet';
-import { registryAvailable } from '../support/registry';
 import type { LedgerRecord } from '../../src/ledger/types';
+import { readyOrFail, registryMissing } from '../support/ready';
 
-const maybe = registryAvailable() ? describe : describe.skip;
+const maybe = readyOrFail('ledger', registryMissing());
 const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\n$/;
 
 maybe('rollback record and the ledger', () => {

@@ -11,9 +11,9 @@ import type { Catalog } from '../../src/catalog/types';
 import { runCli } from '../support/cli';
 import { deployByHand } from '../support/hand-deploy';
 import { FLEET, prepareMarathonFleet, type MarathonFleet } from '../support/marathon-fleet';
-import { registryAvailable } from '../support/registry';
+import { readyOrFail, registryMissing } from '../support/ready';
 
-const maybe = registryAvailable() ? describe : describe.skip;
+const maybe = readyOrFail('points', registryMissing());
 
 maybe('release points from the ledger: record A, deploy B by hand, record B, run --at A, undo', () => {
   let fleet: MarathonFleet;

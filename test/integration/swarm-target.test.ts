@@ -10,13 +10,9 @@ import { RunningRegistry } from '../support/registry';
 import {
   changesTo, createSwarmService, docker, engineAvailable, FAILS, rollTo, runId, runImages, setUp, swarmActive, targetContext, tearDown, timed,
 } from './docker-helpers';
+import { partsMissing, readyOrFail } from '../support/ready';
 
-const ready = engineAvailable() && swarmActive();
-const maybe = ready ? describe : describe.skip;
-if (!ready) {
-  // Skipping silently would hide a broken machine: say it loudly (scripts/ensure-test-env.sh starts the engine).
-  console.warn('swarm target suite: no Docker engine with an active swarm answers; run scripts/ensure-test-env.sh.');
-}
+const maybe = readyOrFail('swarm-target', partsMissing([[engineAvailable(), 'a Docker engine that answers (dockerd)'], [swarmActive(), 'a one-node swarm (docker swarm init)']]));
 
 jest.setTimeout(150_000);
 

@@ -35,3 +35,13 @@ export function registryMissing(): string | undefined {
   return registryAvailable() ? undefined
     : 'The real registry (the docker-registry binary) is not installed: run `sudo bash scripts/ensure-test-env.sh`, which installs it from Debian (apt-get install docker-registry).';
 }
+
+/**
+ * The sentence for whatever of `parts` ([present, what it is]) is missing, or undefined when all
+ * are present: "This suite needs a Docker engine that answers (dockerd) and ...: run ...".
+ */
+export function partsMissing(parts: [boolean, string][]): string | undefined {
+  const absent = parts.filter(([present]) => !present).map(([, what]) => what);
+  if (absent.length === 0) return undefined;
+  return `This suite needs ${absent.join(' and ')}, which this machine lacks: run \`sudo bash scripts/ensure-test-env.sh\`, which installs them from Debian and starts dockerd as a one-node swarm.`;
+}
