@@ -70,6 +70,35 @@ it('shows every date with its plan, moves with the arrow keys and prints the cho
   expect(choices[1]).toBe(defaultDate(choices));
 });
 
+it('with release points (get --points released): each point with what ran and where it came from; prints its time', async () => {
+  const points = ['--catalog', '.rollback/points/catalog.json'];
+  const cli = async (...args: string[]) => {
+    let out = '';
+    let err = '';
+    const code = await main(args, workerEnv, { cwd: env.workDir, stdout: (t) => (out += t), stderr: (t) => (err += t), stderrIsTTY: false });
+    return { code, out, err };
+  };
+  const rec = await cli('record', ...base, ...points);
+  expect(rec.code).toBe(0);
+  const time = rec.out.trim();
+  const got = await cli('get', ...base, ...points, '--points', 'released');
+  expect([got.code, got.out.split('\n')[0]]).toEqual([0, time]);
+  const outFile = join(env.workDir, 'points.out');
+  const cmd = `cd ${shq(env.workDir)} && ${shq(process.execPath)} ${shq(bundle.file)} select ${[...base, ...points].join(' ')} > ${shq(outFile)}`;
+  const pty = runInPty(cmd, { cwd: root, env: { ...workerEnv, NO_COLOR: '1' } });
+  try {
+    await pty.waitFor('Enter to choose');
+    // "2026-11-25T14:02:11Z  orders 105, inventory 303, web 404 (recorded by ...)": one tag per service, then the origin.
+    expect(pty.screen()).toMatch(new RegExp(`> 1  ${time}  (\\S+ [^,\\s]+, )+\\S+ [^,\\s]+ \\(recorded by [^)]+\\)`));
+    expect(pty.screen()).toContain(`Plan for ${time}:`);
+    pty.type(KEYS.enter);
+    expect(await pty.exited).toBe(0);
+  } finally {
+    pty.kill();
+  }
+  expect(readFileSync(outFile, 'utf8')).toBe(`${time}\n`);
+});
+
 it('takes a typed number (and draws without colour under NO_COLOR)', async () => {
   const outFile = join(env.workDir, 'number.out');
   const pty = select(outFile, { NO_COLOR: '1' });

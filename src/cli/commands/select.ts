@@ -9,7 +9,10 @@
 import { resolve } from 'node:path';
 import { failure, inputError } from '../../errors';
 import { parseReference } from '../../image/reference';
-import { buildPlan, planServices, type Plan, type PlanService } from '../../plan/plan';
+import type { CatalogPoint } from '../../catalog/types';
+import { planServices, type Plan, type PlanService } from '../../plan/plan';
+import { planFor } from '../../plan/points';
+import { describePoint } from '../../points/merge';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
 import { colorEnabled } from '../progress';
@@ -48,6 +51,19 @@ export function describePlan(date: string, entries: PlanService[]): PickerItem {
   return { label, detail };
 }
 
+/** A release point as a choice: "2026-11-25T14:02:11Z  orders 105, inventory 303, web 404 (Jenkins #412)", its plan below (pure). */
+export function describePointChoice(point: CatalogPoint, entries: PlanService[]): PickerItem {
+  const detail = [`Plan for ${point.time}:`];
+  const width = Math.max(...entries.map((e) => e.service.length));
+  for (const e of entries) {
+    const name = e.service.padEnd(width);
+    if (e.action === 'change') detail.push(`${name}  ${tagOf(e.current)} -> ${e.target ? tagOf(e.target) : ''}`);
+    else if (e.action === 'skip') detail.push(`${name}  stays on ${e.target ? tagOf(e.target) : ''}  (already runs it)`);
+    else detail.push(`${name}  ${e.reason}`);
+  }
+  return { label: `${point.time}  ${describePoint(point)}`, detail };
+}
+
 export async function selectCommand(ctx: CommandContext, io: SelectIo = {}): Promise<number> {
   const input = (ctx.stdin ?? process.stdin) as TerminalIn;
   const terminal = io.terminal ?? process.stderr;
@@ -58,7 +74,9 @@ export async function selectCommand(ctx: CommandContext, io: SelectIo = {}): Pro
   const envName = requireOption(ctx.options, 'env', '--env');
   requireOption(ctx.options, 'config', '--config');
   const catalog = readCatalogFor(resolve(ctx.cwd, ctx.options.catalog), envName);
-  if (catalog.choices.length === 0) {
+  // A catalog of release points (get --points released): each point with what ran and where it came from.
+  const points = catalog.points ?? [];
+  if (catalog.choices.length === 0 && points.length === 0) {
     throw failure(`The catalog for ${envName} has no rollback points (no tag matches ${catalog.tagPattern}); there is nothing to choose.`);
   }
   const s = await setup(ctx, io, false);
@@ -66,19 +84,19 @@ export async function selectCommand(ctx: CommandContext, io: SelectIo = {}): Pro
   try {
     const current = await currentImages(s, catalog);
     // As `rollback plan` shows each date: the config's held services stay, and the plan says so.
-    plans = catalog.choices.map((date) => choosePlan(buildPlan(catalog, date, current), {}, heldByConfig(s.config)));
+    plans = (points.length ? points.map((p) => p.time) : catalog.choices).map((date) => choosePlan(planFor(catalog, date, current), {}, heldByConfig(s.config)));
   } finally {
     await s.close();
   }
 
-  const items = plans.map((p) => describePlan(p.date, planServices(p)));
+  const items = plans.map((p, i) => (points.length ? describePointChoice(points[i], planServices(p)) : describePlan(p.date, planServices(p))));
   const title = `Roll ${envName} back to which date? (${s.target.describe()})`;
   const result = await pickInTerminal(input, terminal, items, { title, color: colorEnabled(ctx.env) });
   if ('cancelled' in result) {
     ctx.logger.info(`No date chosen (${result.cancelled}); nothing was changed.`);
     return 1;
   }
-  const date = plans[result.chosen].date;
+  const date = points.length ? points[result.chosen].time : plans[result.chosen].date;
   ctx.stdout(`${date}\n`);
   return 0;
 }
