@@ -3,7 +3,8 @@
 #   docker-registry (real registry), docker.io (real engine, one-node swarm), groovy (Jenkins' Groovy 2.4),
 #   busybox-static (a runnable layer for test images), apache2-utils (htpasswd), skopeo (bench),
 #   openssh-server + openssh-client (ssh:// Docker hosts), docker-compose (Compose projects, v1.29),
-#   tinyproxy (kubeconfig proxy-url), kubernetes-client (kubectl, to check the exec plugin protocol).
+#   tinyproxy (kubeconfig proxy-url), kubernetes-client (kubectl, to check the exec plugin protocol),
+#   dash (Jenkins' sh).
 # Installs what is missing (needs root and apt) and starts dockerd when none answers.
 set -euo pipefail
 
@@ -23,6 +24,7 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v tinyproxy >/dev/null || need+=(tinyproxy)   # a real proxy for the kubeconfig proxy-url test
 command -v kubectl >/dev/null || need+=(kubernetes-client)   # the real kubectl checks the exec plugin protocol
+command -v dash >/dev/null || need+=(dash)         # /bin/sh of Debian agents: the Jenkins harness runs `sh` steps with it
 
 install_missing "The tests" ${need[@]+"${need[@]}"}
 

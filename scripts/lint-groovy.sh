@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# npm-groovy-lint (CodeNarc) over the Jenkins side: vars/ and Jenkinsfile.example. Fails on any error.
+# npm-groovy-lint (CodeNarc) over the Jenkins side: every vars/ script and Jenkinsfile.example, with
+# CodeNarc's Jenkins (CPS) rules as errors (scripts/groovylint.json). Fails on any error.
 # It runs offline; it needs Java (CodeNarc is a Java program), which Groovy needs anyway.
 # The rules: npm-groovy-lint's recommended-jenkinsfile (which allows `@Library('rollback') _`).
 set -euo pipefail
@@ -11,4 +12,4 @@ if [ -z "${JAVA_HOME:-}" ]; then
 fi
 # --noserver: no CodeNarc server left running on a shared machine after the lint.
 exec npx --no-install npm-groovy-lint --noserver --failon error --loglevel error \
-  --config scripts/groovylint.json vars/rollback.groovy Jenkinsfile.example
+  --config scripts/groovylint.json vars/*.groovy Jenkinsfile.example

@@ -204,8 +204,9 @@ String undo(Map args) {
     Map result = worker('undo', args, given)
     String kept = keepSnapshot(args, before, 'undo')
     if (result.code == 2 && !here) {
-        error("rollback undo: there is no snapshot of ${args.env} in this workspace (${snapshot} on ${env.NODE_NAME}) " +
-              "and the worker could not undo without one (${sentenceOf(result)}); undo must run on the agent and in " +
+        // Typed String first: String + GString is whitelisted, GString + GString needs script approval.
+        String looked = "rollback undo: there is no snapshot of ${args.env} in this workspace (${snapshot} on ${env.NODE_NAME}) "
+        error(looked + "and the worker could not undo without one (${sentenceOf(result)}); undo must run on the agent and in " +
               'the workspace where rollback.run ran, or that snapshot must be put there first.')
     }
     failOn('undo', result)
@@ -386,8 +387,8 @@ private String variableName(Object name, String where) {
     String text = name == null ? '' : name.toString()
     // Only names a shell and rollback.yml's ${VAR} can read, and never one of the steps' own ROLLBACK_* variables.
     if (!text.matches('[A-Za-z_][A-Za-z0-9_]*') || text.startsWith('ROLLBACK_')) {
-        error("rollback: ${where} must be an environment variable name such as VAULT_TOKEN " +
-              "(letters, digits, _; not ROLLBACK_*), not '${text}'.")
+        String what = "rollback: ${where} must be an environment variable name such as VAULT_TOKEN "
+        error(what + "(letters, digits, _; not ROLLBACK_*), not '${text}'.")
     }
     return text
 }
@@ -412,8 +413,8 @@ private String keepSnapshot(Map args, String before, String command) {
     String name = after.substring(start + key.length(), after.indexOf('"', start + key.length()))
     String runs = "${STATE_DIR}/runs"
     String snapshot = "${runs}/${name}"
-    echo("rollback: the snapshot of this ${command} is ${snapshot} in the workspace on ${env.NODE_NAME}; " +
-         "rollback.undo(env: '${args.env}') there puts back what it replaced.")
+    String where = "rollback: the snapshot of this ${command} is ${snapshot} in the workspace on ${env.NODE_NAME}; "
+    echo(where + "rollback.undo(env: '${args.env}') there puts back what it replaced.")
     if (args.archive != false) {
         try {
             archiveArtifacts(artifacts: "${snapshot},${runs}/${args.env}-latest.json", fingerprint: false)

@@ -9,6 +9,16 @@ import org.codehaus.groovy.control.customizers.ImportCustomizer
 import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
 
 class JenkinsHarness {
+    /** Every step and Declarative word the harness provides: what a script may call by name. */
+    static final List<String> STEPS = ['pipeline', 'script', 'echo', 'error', 'sh', 'node', 'checkout', 'pwd', 'writeFile', 'readFile',
+        'libraryResource', 'stash', 'unstash', 'withEnv', 'withCredentials', 'usernamePassword', 'string', 'file', 'sshUserPrivateKey', 'fileExists',
+        'archiveArtifacts', 'choice', 'timeout', 'input', 'dir', 'deleteDir', 'lock',
+        'agent', 'label', 'parameters', 'booleanParam', 'options', 'disableConcurrentBuilds', 'buildDiscarder', 'logRotator',
+        'stages', 'stage', 'when', 'beforeAgent', 'expression', 'steps', 'post', 'always', 'success', 'failure', 'aborted',
+        'unsuccessful', 'cleanup']
+    /** Steps at which CPS may save the program (they wait on an agent, a person or a block). */
+    static final List<String> SUSPENDING = ['sh', 'node', 'checkout', 'writeFile', 'readFile', 'libraryResource', 'stash', 'unstash',
+        'withEnv', 'withCredentials', 'fileExists', 'archiveArtifacts', 'timeout', 'input', 'dir', 'deleteDir', 'lock']
     final Map scenario
     final File root
     final File work
@@ -41,6 +51,9 @@ class JenkinsHarness {
     // ---------- running ----------
 
     Map runJenkinsfile(String text) {
+        Sandbox.reset()
+        Sandbox.steps = STEPS as Set
+        Sandbox.suspending = SUSPENDING as Set
         binding = new Binding()
         binding.setVariable('__harness', this)
         binding.setVariable('env', new EnvProxy(this))
@@ -49,13 +62,17 @@ class JenkinsHarness {
         binding.setVariable('params', params)
         File varsDir = new File(scenario.vars ?: new File(root, 'vars').path)
         varsDir.eachFileMatch(~/.*\.groovy/) { File f ->
-            Script s = shell().parse(f.text, f.name)
+            Sandbox.globals << (f.name - '.groovy')
+        }
+        varsDir.eachFileMatch(~/.*\.groovy/) { File f ->
+            Script s = shell(f.name).parse(f.text, f.name)
             vars[f.name - '.groovy'] = s
             binding.setVariable(f.name - '.groovy', s)
         }
         String error = null
         try {
-            shell().parse(text, 'Jenkinsfile').run()
+            String name = scenario.jenkinsfileName ?: 'Jenkinsfile'
+            shell(name).parse(text, name).run()
         } catch (FlowInterruptedException e) {
             currentBuild.result = 'ABORTED'
             error = e.why
@@ -70,13 +87,16 @@ class JenkinsHarness {
             log: log.toString(),
             calls: calls,
             clock: clock,
+            sandbox: Sandbox.report(),
         ]
     }
 
-    private GroovyShell shell() {
+    /** Compiles a script as Jenkins does (NonCPS imported), rewritten for the sandbox and CPS checks. */
+    private GroovyShell shell(String name) {
         CompilerConfiguration cc = new CompilerConfiguration()
         cc.scriptBaseClass = 'PipelineScript'
-        cc.addCompilationCustomizers(new ImportCustomizer().addImports('org.jenkinsci.plugins.workflow.libs.Library'))
+        cc.addCompilationCustomizers(new ImportCustomizer().addImports('org.jenkinsci.plugins.workflow.libs.Library', 'com.cloudbees.groovy.cps.NonCPS'))
+        cc.addCompilationCustomizers(new SandboxCustomizer(name))
         return new GroovyShell(loader, binding, cc)
     }
 
@@ -133,8 +153,13 @@ class JenkinsHarness {
                 return f.getText(named.encoding ?: 'UTF-8')
             case 'libraryResource':
                 String resource = first instanceof Map ? named.resource : first
-                record('libraryResource', [resource: resource])
-                return new File(scenario.resources ?: new File(root, 'resources').path, resource).getText('UTF-8')
+                record('libraryResource', [resource: resource, encoding: named.encoding])
+                File found = new File(scenario.resources ?: new File(root, 'resources').path, resource)
+                if (named.encoding == 'Base64') {
+                    return found.bytes.encodeBase64().toString()
+                }
+                // Without encoding: the controller's platform default, which need not be UTF-8 (Latin-1 here, so it shows).
+                return found.getText(named.encoding ?: 'ISO-8859-1')
             case 'stash': return stash(named)
             case 'unstash': return unstash(first instanceof Map ? named.name : first)
             case 'withEnv': return withEnv(first as List, body)
@@ -231,8 +256,8 @@ class JenkinsHarness {
         agent.tmp.mkdirs()
         File scriptFile = File.createTempFile('script', '.sh', agent.tmp)
         scriptFile.text = script
-        // Jenkins runs `sh` scripts with -xe; the harness uses bash, as agents commonly do.
-        ProcessBuilder pb = new ProcessBuilder(['bash', '-xe', scriptFile.path])
+        // As Jenkins' sh step does: /bin/sh -xe (dash on Debian agents; scripts/ensure-test-env.sh installs it).
+        ProcessBuilder pb = new ProcessBuilder(['/bin/sh', '-xe', scriptFile.path])
         pb.directory(agent.cwd)
         pb.environment().clear()
         pb.environment().putAll(effectiveEnv())
@@ -444,18 +469,19 @@ class JenkinsHarness {
             throw new IllegalStateException('input asked, but the scenario scripted no answer')
         }
         Object answer = inputs.remove(0)
-        if (answer == 'timeout') {
+        if (answer == 'timeout' || answer == 'timeout-early') {
             if (deadlines.isEmpty()) {
                 throw new IllegalStateException('input would wait forever: no timeout around it')
             }
-            clock = deadlines.last()
+            // 'timeout-early': the build's clock reads half a second short when the timeout fires (a clock step).
+            clock = deadlines.last() - (answer == 'timeout-early' ? 500 : 0)
             logLine('Timeout has been exceeded')
-            throw new FlowInterruptedException('timeout')
+            throw new FlowInterruptedException('timeout', 'Timeout has been exceeded')
         }
         if (answer == 'abort') {
             clock += 5000
             logLine('Rejected by alice')
-            throw new FlowInterruptedException('aborted by a user')
+            throw new FlowInterruptedException('aborted by a user', 'Rejected by alice')
         }
         clock += 5000
         Map values = [:]
@@ -483,8 +509,13 @@ class JenkinsHarness {
                 throw new IllegalStateException("input: the scenario answers '${key}', which the question does not ask")
             }
         }
-        if (a.submitter && !(answer.user in a.submitter.tokenize(','))) {
-            throw new IllegalStateException("input: ${answer.user} may not submit (submitter: ${a.submitter})")
+        if (a.submitter) {
+            // As the input step: comma-separated users or groups, trimmed, compared case-insensitively.
+            List<String> allowed = a.submitter.tokenize(',')*.trim()*.toLowerCase()
+            List<String> who = [answer.user] + ((scenario.groups ?: [:])[answer.user] ?: [])
+            if (!who.any { String w -> w.toLowerCase() in allowed }) {
+                throw new IllegalStateException("input: ${answer.user} may not submit (submitter: ${a.submitter})")
+            }
         }
         if (a.submitterParameter) {
             values[a.submitterParameter] = answer.user

@@ -13,6 +13,10 @@ export interface Scenario {
   name: string;
   /** Jenkinsfile text (declarative or scripted). */
   jenkinsfile: string;
+  /** The file name its call sites are reported under (default 'Jenkinsfile'). */
+  jenkinsfileName?: string;
+  /** Directory of the vars/ scripts (default: vars/): a changed copy of a step, for the unsafe-change tests. */
+  vars?: string;
   params?: Record<string, unknown>;
   /** Directory `checkout scm` copies into each workspace (holds rollback.yml). */
   repo?: string;
@@ -28,9 +32,11 @@ export interface Scenario {
   agentsDir?: string;
   /** archiveArtifacts fails with this message (a full artifact store). */
   archiveFails?: string;
-  /** Scripted answers to `input`: { DATE, user } (and a service's checkbox: true/false), 'timeout' or 'abort'. */
-  inputs?: Array<Record<string, string | boolean> | 'timeout' | 'abort'>;
+  /** Scripted answers to `input`: { DATE, user } (and a service's checkbox: true/false), 'timeout' (or 'timeout-early': the build clock half a second short) or 'abort'. */
+  inputs?: Array<Record<string, string | boolean> | 'timeout' | 'timeout-early' | 'abort'>;
   causes?: Array<Record<string, string>>;
+  /** Jenkins groups of each user, for `submitter` matching. */
+  groups?: Record<string, string[]>;
 }
 
 export interface StepCall {
@@ -47,8 +53,27 @@ export interface ShCall extends StepCall {
   returnStatus: boolean;
 }
 
+/** A call the sandbox would reject ('sandbox') or CPS could not run ('cps'), with its place. */
+export interface Violation {
+  kind: 'sandbox' | 'cps';
+  file: string;
+  line: number;
+  text: string;
+  message: string;
+}
+
+/** A rewritten call site (test/groovy/sandbox/SandboxCustomizer.groovy) and whether this scenario checked it. */
+export interface Site {
+  file: string;
+  line: number;
+  kind: string;
+  text: string;
+  reached: boolean;
+}
+
 export interface ScenarioResult {
   name: string;
+  sandbox: { violations: Violation[]; used: string[]; sites: Site[] };
   result: 'SUCCESS' | 'FAILURE' | 'ABORTED';
   error: string | null;
   description: string | null;

@@ -8,9 +8,13 @@ import groovy.json.JsonSlurper
 File here = new File(getClass().protectionDomain.codeSource.location.path).parentFile
 File root = here.parentFile.parentFile
 GroovyClassLoader loader = new GroovyClassLoader(getClass().classLoader)
-for (String stub in ['Library', 'FlowInterruptedException', 'AbortException', 'PipelineScript']) {
+for (String stub in ['Library', 'NonCPS', 'FlowInterruptedException', 'AbortException', 'PipelineScript']) {
     loader.parseClass(new File(here, "stubs/${stub}.groovy"))
 }
+// The sandbox and CPS checks (test/groovy/sandbox/): every script the harness compiles goes through them.
+Class sandbox = loader.parseClass(new File(here, 'sandbox/Sandbox.groovy'))
+loader.parseClass(new File(here, 'sandbox/SandboxCustomizer.groovy'))
+sandbox.load(new File(here, 'sandbox'))
 Class harnessClass = loader.parseClass(new File(here, 'JenkinsHarness.groovy'))
 
 List scenarios = new JsonSlurper().parse(new File(args[0]))

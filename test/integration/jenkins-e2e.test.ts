@@ -200,6 +200,13 @@ maybe('Jenkinsfile.example end to end (real Groovy, real worker, real registry, 
     expect(gh.deployments.map((d) => [d.payload.service, d.payload.approver]).sort()).toEqual([['api', 'alice'], ['web', 'alice']]);
   });
 
+  test('with the real 2 MB bundle: no call needs script approval, no CPS local holds the bundle or cannot be saved', () => {
+    const violations = [...results.values()].flatMap((r) => r.sandbox.violations.map((v) => `${r.name}: ${v.message}`));
+    expect(violations).toEqual([]);
+    // The checks ran: the example's call sites were reached.
+    expect(result('prod-pick').sandbox.sites.filter((s) => s.reached).length).toBeGreaterThan(100);
+  });
+
   test('no secret reaches a shell script, the parameters, the log or the description', () => {
     for (const r of results.values()) {
       const visible = JSON.stringify(shCalls(r).map((c) => [c.script, c.env.ROLLBACK_PARAMS])) + r.log + (r.description ?? '');

@@ -55,6 +55,33 @@ interface WorkerRecord {
   paths: Record<string, string>;
   latest: string | null;
 }
+/**
+ * Deliberately unsafe changes, each applied to a copy of vars/rollback.groovy: the sandbox and CPS checks
+ * must fail them naming the call and its line. `line` is the 1-based line the failure must name.
+ */
+interface Unsafe {
+  name: string;
+  vars: string;
+  line: number;
+}
+const STEP = readFileSync(join(ROOT, 'vars', 'rollback.groovy'), 'utf8');
+function unsafeCopy(name: string, change: (lines: string[]) => string[], expectAt: RegExp): Unsafe {
+  const lines = change(STEP.split('\n'));
+  const copy = join(dir, `vars-${name}`);
+  mkdirSync(copy);
+  writeFileSync(join(copy, 'rollback.groovy'), lines.join('\n'));
+  const line = lines.findIndex((l) => expectAt.test(l)) + 1;
+  if (line === 0) throw new Error(`${name}: no line matches ${expectAt}`);
+  return { name, vars: copy, line };
+}
+/** Inserts `added` after the first line matching `after`. */
+const insertAfter = (after: RegExp, ...added: string[]) => (lines: string[]) => {
+  const i = lines.findIndex((l) => after.test(l));
+  if (i < 0) throw new Error(`no line matches ${after}`);
+  return [...lines.slice(0, i + 1), ...added, ...lines.slice(i + 1)];
+};
+const unsafe: Record<string, Unsafe> = {};
+
 const records = (name: string): WorkerRecord[] => {
   const file = join(dir, `${name}.jsonl`);
   return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
@@ -82,11 +109,32 @@ beforeAll(async () => {
   for (const tool of ['mv', 'tee', 'cat']) symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), join(noNode, tool));
   bundle = await buildWorkerBundle();
   writeFileSync(join(dirname(bundle.file), 'rollback.version'), 'src-build\n');
+  // A bundle as large as the real one (2 MB), for the local-holds-the-bundle check.
+  const bigBundle = join(dir, 'big-bundle');
+  mkdirSync(bigBundle);
+  writeFileSync(join(bigBundle, 'rollback.js'), readFileSync(join(ROOT, 'test', 'groovy', 'stub-worker', 'rollback.js'), 'utf8') + `//${'x'.repeat(2_000_000)}\n`);
+  writeFileSync(join(bigBundle, 'rollback.version'), 'big-1\n');
+  const choicesStart = /^List choices\(Map args/;
+  unsafe.file = unsafeCopy('file', insertAfter(choicesStart, "    String host = new File('/etc/hostname').text"), /new File\('\/etc\/hostname'\)/);
+  unsafe.sort = unsafeCopy('sort', insertAfter(choicesStart, '    List order = [3, 1, 2].sort { a, b -> a <=> b }'), /\.sort \{/);
+  unsafe.matcher = unsafeCopy('matcher', insertAfter(/^\s+Map given = \[config:/, '    java.util.regex.Matcher found = (command =~ /e/)'), /^\s+withEnv\(vars\) \{/);
+  unsafe.nonCps = unsafeCopy('noncps', (lines) => [
+    ...insertAfter(choicesStart, "    shout('listing')")(lines),
+    '', '@NonCPS', 'private String shout(String text) {', '    echo(text)', '    return text', '}', ''], /^\s+echo\(text\)/);
+  unsafe.bundle = unsafeCopy('bundle', (lines) => lines.flatMap((l) => (/writeFile\(file: "\$\{path\}\.part"/.test(l)
+    ? ["        String text = libraryResource(resource: 'rollback.js', encoding: 'UTF-8')", '        writeFile(file: "${path}.part", text: text, encoding: \'UTF-8\')']
+    : [l])), /writeFile\(file: "\$\{path\}\.part", text: text/);
+  const onNode = (body: string) => `@Library('rollback') _\nnode {\n  ${body}\n}\n`;
+  const PLANS = "List dates = rollback.choices(env: 'prod')\n  Map previews = rollback.plans(env: 'prod', dates: dates, count: 2)\n  echo \"previews: ${previews.size()}: ${previews['2026-11-19'].trim()}\"";
+  const unsafeScenario = (u: Unsafe, extra: Partial<Scenario> = {}) =>
+    scenario(`unsafe-${u.name}`, { jenkinsfile: "@Library('rollback') _\nnode { rollback.choices(env: 'prod') }\n", vars: u.vars, ...extra });
 
   const jenkinsfile = readFileSync(join(ROOT, 'Jenkinsfile.example'), 'utf8');
   const scenario = (name: string, extra: Partial<Scenario> = {}): Scenario => ({
     name,
     jenkinsfile,
+    // Call sites of the example itself are counted for the sandbox coverage; inline scripts are not.
+    jenkinsfileName: extra.jenkinsfile ? 'Jenkinsfile' : 'Jenkinsfile.example',
     repo,
     resources: join(ROOT, 'test', 'groovy', 'stub-worker'),
     credentials: CREDENTIALS,
@@ -138,6 +186,7 @@ beforeAll(async () => {
     scenario('injection', { params: { environment: 'prod', DATE: injected } }),
     scenario('timeout', { inputs: ['timeout'] }),
     scenario('abort', { inputs: ['abort'] }),
+    scenario('timeout-clock-step', { inputs: ['timeout-early'] }),
     scenario('dry-run', { params: { environment: 'prod', DRY_RUN: true }, inputs: [pick] }),
     scenario('no-node', { agentEnv: { PATH: noNode } }),
     scenario('old-node', { agentEnv: { PATH: `${oldNode}:/usr/bin:/bin` }, resources: dirname(bundle.file) }),
@@ -147,6 +196,10 @@ beforeAll(async () => {
     scenario('whole-flow', {
       jenkinsfile: "@Library('rollback') _\nrollback(env: 'prod', registryCredentialsId: 'rollback-registry', timeout: 60, submitter: 'ops,carol')\n",
       inputs: [{ DATE: '2026-11-19', user: 'carol' }],
+    }),
+    scenario('submitter-group', {
+      jenkinsfile: "@Library('rollback') _\nrollback(env: 'prod', timeout: 60, submitter: ' Release , OPS ')\n",
+      inputs: [{ DATE: '2026-11-19', user: 'alice' }], groups: { alice: ['ops'] },
     }),
     scenario('whole-flow-date', { jenkinsfile: "@Library('rollback') _\nrollback(env: 'dev', date: '2026-11-02', approver: 'release-bot')\n" }),
     scenario('plan-step', {
@@ -181,6 +234,31 @@ beforeAll(async () => {
         "def picked = rollback.select(env: 'prod', choices: dates, services: svc, except: ['api'], timeout: 60)\nnode { rollback.run([env: 'prod'] + picked) }\n",
       inputs: [{ DATE: '2026-11-12', user: 'bob' }], agentEnv: { STUB_SERVICES: 'api,web,payments:hold' },
     }),
+    // The remaining branches of the steps, so every call site is checked by the sandbox at least once.
+    scenario('no-dates', { jenkinsfile: onNode("rollback.choices(env: 'prod')"), agentEnv: { STUB_DATES: '' } }),
+    scenario('get-fails', { jenkinsfile: onNode("rollback.choices(env: 'prod')"), agentEnv: { STUB_GET_EXIT: '1' } }),
+    scenario('get-crashes', { jenkinsfile: onNode("rollback.choices(env: 'prod')"), agentEnv: { STUB_GET_EXIT: '5' } }),
+    scenario('plans-without-previews', { jenkinsfile: onNode(PLANS) }),
+    scenario('plans-without-previews-fail', { jenkinsfile: onNode(PLANS), agentEnv: { STUB_PLAN_SAYS: 'Marathon answered 503.' } }),
+    scenario('select-nothing', { jenkinsfile: "@Library('rollback') _\nrollback.select(env: 'prod', choices: [])\n" }),
+    scenario('run-no-date', { jenkinsfile: onNode("rollback.run(env: 'prod')") }),
+    scenario('undo-fails', { ...onRollbackAgent('agents-a2'), inputs: [pick], agentEnv: { STUB_UNDO_EXIT: '1' },
+      jenkinsfile: "@Library('rollback') _\nnode('rollback') {\n  rollback.choices(env: 'dev')\n  rollback.run(env: 'dev', date: '2026-11-02')\n  rollback.undo(env: 'dev')\n}\n" }),
+    scenario('select-service-named-date', { jenkinsfile: "@Library('rollback') _\nrollback.select(env: 'prod', choices: ['2026-11-19'], services: ['api', 'DATE'])\n" }),
+    scenario('select-only', {
+      jenkinsfile: "@Library('rollback') _\ndef picked = rollback.select(env: 'prod', choices: ['2026-11-19'], services: ['api', 'web'], only: ['web'], timeout: 60)\necho \"picked ${picked}\"\n",
+      inputs: [{ DATE: '2026-11-19', user: 'alice' }],
+    }),
+    scenario('select-except-text', {
+      jenkinsfile: "@Library('rollback') _\ndef picked = rollback.select(env: 'prod', choices: ['2026-11-19'], services: ['api', 'web'], except: 'api', timeout: 60)\necho \"picked ${picked}\"\n",
+      inputs: [{ DATE: '2026-11-19', user: 'alice' }],
+    }),
+    scenario('example-hold-checked', { inputs: [{ DATE: '2026-11-17', user: 'alice', payments: true }], agentEnv: { STUB_SERVICES: 'api,web,payments:hold' } }),
+    unsafeScenario(unsafe.file),
+    unsafeScenario(unsafe.sort),
+    unsafeScenario(unsafe.matcher),
+    unsafeScenario(unsafe.nonCps),
+    unsafeScenario(unsafe.bundle, { resources: bigBundle }),
   ]);
 }, 240_000);
 
@@ -346,10 +424,18 @@ describe('select', () => {
     expect(r.description).toBe('prod: no rollback point was chosen in time; nothing was changed');
   });
 
+  test('a timeout whose clock reads up to a second short is still a timeout', () => {
+    const r = result('timeout-clock-step');
+    expect(r.result).toBe('SUCCESS');
+    expect(r.log).toContain('no rollback point was chosen within 600 seconds; nothing was changed.');
+  });
+
   test("a person's abort aborts the build, without a rollback", () => {
     const r = result('abort');
     expect(r.result).toBe('ABORTED');
     expect(records('abort').map((x) => x.argv[0])).not.toContain('run');
+    // Jenkins' exception carries its causes joined as its message.
+    expect(r.log).toContain('FlowInterruptedException: Rejected by alice');
     expect(r.log).not.toContain('no rollback point was chosen within');
   });
 });
@@ -408,6 +494,17 @@ describe('rollback(...): the whole flow in one call', () => {
     expect(stepsNamed(r, 'node')).toHaveLength(2);
     expect(stepsNamed(r, 'checkout')).toHaveLength(2);
     expect(stepsNamed(r, 'withCredentials')[0].bindings).toEqual([expect.objectContaining({ credentialsId: 'rollback-registry' })]);
+  });
+
+  test('submitter is matched as Jenkins does: comma-separated, trimmed, case-insensitive, by group', () => {
+    const r = result('submitter-group');
+    expect({ result: r.result, error: r.error }).toEqual({ result: 'SUCCESS', error: null });
+    expect(records('submitter-group').pop()!.params.approver).toBe('alice');
+  });
+
+  test('the bundle and its version are read with an explicit encoding (a controller default may not be UTF-8)', () => {
+    const r = result('whole-flow');
+    expect(stepsNamed(r, 'libraryResource').map((c) => c.encoding)).toEqual(['UTF-8', 'UTF-8', 'UTF-8', 'UTF-8']);
   });
 
   test('with a date: no question, get and run on one agent', () => {
@@ -681,5 +778,99 @@ describe('rollback.record (a deploy pipeline\'s last step)', () => {
     const r = result('record-fails');
     expect(r.result).toBe('FAILURE');
     expect(r.error).toContain('rollback record failed: Service web runs shop/web:9, whose digest could not be read from registry.example.com: 404.');
+  });
+});
+
+test.each([
+  ['no-dates', "rollback: the registry has no image for environment 'prod', so there is no rollback point to choose."],
+  ['get-fails', 'rollback get failed: the registry at http://127.0.0.1:1 answered 500.'],
+  ['get-crashes', 'rollback get: the worker stopped with exit code 5: the registry at http://127.0.0.1:1 answered 500.'],
+  ['select-nothing', 'rollback.select: choices is empty; pass the list rollback.choices returned.'],
+  ['run-no-date', "rollback: say which rollback point, e.g. date: '2026-11-19'."],
+  ['undo-fails', 'rollback undo FAILED, the fleet is as it was before the undo: api did not become healthy; every service was put back.'],
+])('%s: one sentence', (name, sentence) => {
+  expect(result(name).error).toBe(sentence);
+});
+
+test('the question\'s checkboxes from only: and from a comma-separated except:, and a service named like the question\'s own field', () => {
+  expect(result('select-service-named-date').error).toBe("rollback.select: a service named 'DATE' cannot have a checkbox beside the question's own DATE.");
+  const boxes = (name: string) => (stepsNamed(result(name), 'input')[0].parameters as Array<{ type: string; name: string; defaultValue: boolean }>)
+    .filter((p) => p.type === 'booleanParam').map((p) => [p.name, p.defaultValue]);
+  expect(boxes('select-only')).toEqual([['api', false], ['web', true]]);
+  expect(boxes('select-except-text')).toEqual([['api', false], ['web', true]]);
+  const r = result('example-hold-checked');
+  expect(r.result).toBe('SUCCESS');
+  expect(records('example-hold-checked').pop()!.params.only).toBe('api,web,payments');
+});
+
+test('plans without previews from get: the worker plans each date (two runs), and a failed plan only says so', () => {
+  expect(records('plans-without-previews').map((x) => [x.argv[0], x.params.date ?? null])).toEqual([['get', null], ['plan', '2026-11-19'], ['plan', '2026-11-17']]);
+  expect(result('plans-without-previews').log).toContain('previews: 2: SERVICE  NOW       AFTER');
+  expect(result('plans-without-previews-fail').log).toContain('previews: 2: (no preview: Marathon answered 503.)');
+});
+
+describe('sandbox and CPS: what a real controller would refuse or could not save', () => {
+  const all = () => [...results.values()].filter((r) => !r.name.startsWith('unsafe-'));
+
+  test('no scenario makes a call that needs script approval, or that CPS could not run or save', () => {
+    expect(all().flatMap((r) => r.sandbox.violations.map((v) => `${r.name}: ${v.message}`))).toEqual([]);
+  });
+
+  test('every call site of vars/rollback.groovy and Jenkinsfile.example was checked by at least one scenario', () => {
+    const sites = new Map<string, boolean>();
+    for (const r of all()) {
+      for (const s of r.sandbox.sites.filter((x) => x.file === 'rollback.groovy' || x.file === 'Jenkinsfile.example')) {
+        const key = `${s.file}:${s.line}: ${s.kind} ${s.text}`;
+        sites.set(key, (sites.get(key) ?? false) || s.reached);
+      }
+    }
+    expect(sites.size).toBeGreaterThan(150);
+    expect([...sites].filter(([, reached]) => !reached).map(([key]) => key)).toEqual([]);
+  });
+
+  test('every whitelist entry is needed by some scenario and names its source', () => {
+    const text = readFileSync(join(ROOT, 'test', 'groovy', 'sandbox', 'whitelist'), 'utf8');
+    const entries = text.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
+    const used = new Set(all().flatMap((r) => r.sandbox.used));
+    expect(entries.filter((e) => !used.has(e))).toEqual([]);
+  });
+
+  test('new File(...) in a step: rejected as blacklisted, naming the call and its line', () => {
+    const r = result('unsafe-file');
+    const message = `Scripts not permitted to use new java.io.File java.lang.String (blacklisted: it can never be approved) (rollback.groovy:${unsafe.file.line}: new java.io.File(...))`;
+    expect(r.result).toBe('FAILURE');
+    expect(r.error).toBe(`java.lang.SecurityException: ${message}`);
+    expect(r.sandbox.violations).toEqual([expect.objectContaining({ kind: 'sandbox', line: unsafe.file.line, message })]);
+  });
+
+  test('[..].sort { } in a CPS method: the closure handed to a non-CPS method is named with its line', () => {
+    const r = result('unsafe-sort');
+    expect(r.sandbox.violations).toContainEqual(expect.objectContaining({
+      kind: 'cps', line: unsafe.sort.line,
+      message: expect.stringMatching(new RegExp(`^CPS: a closure is passed to java\\.util\\.ArrayList\\.sort\\(\\.\\.\\.\\), which is not CPS-transformed \\(rollback\\.groovy:${unsafe.sort.line}: `)),
+    }));
+  });
+
+  test('a Matcher kept across a step: CPS cannot save it, and the build fails naming the local, the step and its line', () => {
+    const r = result('unsafe-matcher');
+    expect(r.result).toBe('FAILURE');
+    expect(r.error).toBe(`java.lang.SecurityException: CPS: local 'found' (java.util.regex.Matcher) cannot be saved when withEnv suspends ` +
+      `(rollback.groovy:${unsafe.matcher.line}: withEnv(...)): java.io.NotSerializableException: java.util.regex.Matcher`);
+  });
+
+  test('a @NonCPS method that calls a step is named with the step and its line', () => {
+    const r = result('unsafe-noncps');
+    expect(r.sandbox.violations).toEqual([expect.objectContaining({
+      kind: 'cps', line: unsafe.nonCps.line,
+      message: `CPS: @NonCPS method shout() calls the step echo (rollback.groovy:${unsafe.nonCps.line}: echo(...)); steps cannot run inside @NonCPS methods.`,
+    })]);
+  });
+
+  test('the bundle kept in a local: every save point would write it, so the check names the local and the step', () => {
+    const r = result('unsafe-bundle');
+    expect(r.sandbox.violations).toEqual([expect.objectContaining({
+      kind: 'cps', line: unsafe.bundle.line,
+      message: expect.stringMatching(new RegExp(`^CPS: local 'text' holds \\d{7} characters when writeFile suspends \\(rollback\\.groovy:${unsafe.bundle.line}: writeFile`)),
+    })]);
   });
 });

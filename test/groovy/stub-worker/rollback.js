@@ -2,7 +2,7 @@
 // A stand-in for the worker bundle, for the step tests: it follows the worker's contract (dates on
 // stdout, logs on stderr, 'rollback: <sentence>' before a non-zero exit, the catalog file between
 // get and run) and writes what it was given to $STUB_RECORD, so tests see the exact invocation.
-// Its answers come from $STUB_DATES, $STUB_SERVICES, $STUB_PLAN_SAYS, $STUB_RUN_EXIT, $STUB_RUN_SAYS and $STUB_RECORD_SAYS. The end-to-end test uses the real bundle.
+// Its answers come from $STUB_DATES, $STUB_SERVICES, $STUB_PLAN_SAYS, $STUB_RUN_EXIT, $STUB_RUN_SAYS, $STUB_RECORD_SAYS, $STUB_GET_EXIT and $STUB_UNDO_EXIT. The end-to-end test uses the real bundle.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -45,7 +45,11 @@ const fail = (code, sentence) => {
   process.exitCode = code;
 };
 
-if (command === 'undo') {
+if (command === 'get' && process.env.STUB_GET_EXIT) {
+  fail(Number(process.env.STUB_GET_EXIT), 'the registry at http://127.0.0.1:1 answered 500.');
+} else if (command === 'undo' && process.env.STUB_UNDO_EXIT) {
+  fail(Number(process.env.STUB_UNDO_EXIT), 'api did not become healthy; every service was put back.');
+} else if (command === 'undo') {
   const snapshot = params.snapshot ? path.resolve(params.snapshot) : readPointer() && path.join(runs, readPointer());
   if (!snapshot || !fs.existsSync(snapshot)) fail(2, `There is no snapshot of ${params.env} under .rollback; nothing to undo.`);
   else if (params.dryRun) process.stderr.write(`Dry run of undo of ${params.env}: nothing was changed.\n`);

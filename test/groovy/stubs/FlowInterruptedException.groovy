@@ -6,8 +6,9 @@ package org.jenkinsci.plugins.workflow.steps
 class FlowInterruptedException extends InterruptedException {
     final String why
 
-    FlowInterruptedException(String why) {
-        super()
+    /** The message is the causes' descriptions joined, as Jenkins reports them ("Rejected by alice", "Timeout has been exceeded"). */
+    FlowInterruptedException(String why, String... causes) {
+        super(causes.join(', '))
         this.why = why
     }
 }
