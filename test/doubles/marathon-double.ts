@@ -116,6 +116,8 @@ export interface MarathonOptions {
   apps: AppSpec[];
   /** How long a deployment takes. Default 30 ms. */
   deployMs?: number;
+  /** While this answers true, no deployment finishes (a test holds a run mid-change until something happened). */
+  hold?: () => boolean;
   auth?: { basic?: { username: string; password: string }; dcos?: { uid: string; password: string; token: string } };
   /**
    * The clock of new app versions (ms). Default: 2026-01-01 plus one second per version, so versions
@@ -181,6 +183,7 @@ export async function startMarathon(options: MarathonOptions): Promise<MarathonD
 
   /** Finishes deployments whose time has come. */
   function settle(): void {
+    if (options.hold?.()) return;
     const now = Date.now();
     for (const d of [...deployments.values()]) {
       if (now - d.startedAt < deployMs) continue;

@@ -42,15 +42,16 @@ maybe('two runs on one environment', () => {
   const ref = (n: string, tag: string) => catalog.services.find((s) => s.name === n)!.images.find((i) => i.tag === tag)!.reference;
   const START = () => NAMES.map((n) => `${reg.host}/shop/${n}:2-prod`);
 
-  function worker(...a: string[]): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
+  function worker(...a: string[]): { child: ChildProcess; stderr: () => string; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
     const child = spawn(process.execPath, [bundle.file, ...a], { env: env(), cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     children.push(child);
     let stderr = '';
     child.stderr!.on('data', (d) => { stderr += d; });
-    return { child, done: new Promise((res) => child.on('exit', (code, signal) => res({ code, signal, stderr }))) };
+    return { child, stderr: () => stderr, done: new Promise((res) => child.on('exit', (code, signal) => res({ code, signal, stderr }))) };
   }
 
-  async function fresh(onPut?: (n: number) => void): Promise<void> {
+  /** `hold`: while it answers true, Marathon finishes no deployment (the first run stays mid-change). */
+  async function fresh(onPut?: (n: number) => void, hold?: () => boolean): Promise<void> {
     await m?.stop();
     rmSync(join(dir, '.rollback', 'runs'), { recursive: true, force: true });
     rmSync(join(dir, '.rollback', 'locks'), { recursive: true, force: true });
@@ -60,6 +61,7 @@ maybe('two runs on one environment', () => {
       deployMs: 150,
       apps: NAMES.map((n) => ({ id: `/ds/prod/${n}`, image: `${reg.host}/shop/${n}:2-prod` })),
       onRequest: (r) => { if (r.method === 'PUT') onPut?.(++puts); },
+      hold,
     });
   }
 
@@ -100,9 +102,14 @@ maybe('two runs on one environment', () => {
       // presses the button again); rounds 2-3: both start at the same instant (a race for the lock).
       const together = round >= 2;
       let startSecond: () => void = () => {};
-      await fresh((n) => { if (n === 1) startSecond(); });
+      // The first run's first deployment is held until the second run says it waits (or 60 s
+      // passed): a second worker slow to start on a loaded machine must still meet the lock.
+      let late: ReturnType<typeof worker> | undefined;
+      const heldSince = Date.now();
+      const hold = () => !together && Date.now() - heldSince < 60_000 && !/Waiting for the lock/.test(late?.stderr() ?? '');
+      await fresh((n) => { if (n === 1) startSecond(); }, hold);
       const a = worker(...args('run', '--date', D1));
-      const b = together ? worker(...args('run', '--date', D0)) : await new Promise<ReturnType<typeof worker>>((res) => { startSecond = () => res(worker(...args('run', '--date', D0))); });
+      const b = together ? worker(...args('run', '--date', D0)) : await new Promise<ReturnType<typeof worker>>((res) => { startSecond = () => res(late = worker(...args('run', '--date', D0))); });
       const [ra, rb] = await Promise.all([a.done, b.done]);
       figures.races++;
       expect({ round, a: ra.code, b: rb.code, err: ra.code || rb.code ? ra.stderr + rb.stderr : '' }).toEqual({ round, a: 0, b: 0, err: '' });
