@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Config, EnvironmentConfig, ServiceConfig } from '../../src/config/types';
-import { memoryLogger } from '../../src/log';
+import { mask, memoryLogger } from '../../src/log';
 import { createKubernetesTarget } from '../../src/targets/kubernetes';
 import type { Target } from '../../src/targets/types';
 import { runCli } from '../support/cli';
@@ -328,4 +328,42 @@ describe('the same kubeconfig through the real kubectl', () => {
     expect(byWorker).toEqual({ ...byKubectl, spec: { ...byKubectl.spec, cluster: Object.fromEntries(Object.entries(byKubectl.spec.cluster).filter(([k, v]) => !(k === 'config' && v === null))) } });
     expect(byWorker.spec.cluster).toMatchObject({ server: tlsKube.url, 'tls-server-name': 'kube.internal', 'certificate-authority-data': ca });
   });
+});
+
+test('an exec plugin that hands out a client certificate (no token): presented in the TLS handshake, fetched again on expiry', async () => {
+  const tls = join(dir, 'tls');
+  mkdirSync(tls);
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: tls, stdio: 'ignore' });
+  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test-ca');
+  writeFileSync(join(tls, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
+  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext');
+  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=jenkins');
+  ssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2');
+  const pem = (f: string) => readFileSync(join(tls, f), 'utf8');
+  // A real executable (node), like kind's or Rancher's plugins: the certificate and key, valid for 2 s.
+  writeFileSync(join(dir, 'plugin', 'get-cert'), `#!/usr/bin/env node
+const fs = require('fs'), path = require('path');
+const count = path.join(__dirname, 'count');
+fs.writeFileSync(count, String((fs.existsSync(count) ? Number(fs.readFileSync(count, 'utf8')) : 0) + 1));
+const status = { clientCertificateData: ${JSON.stringify(pem('client.pem'))}, clientKeyData: ${JSON.stringify(pem('client.key'))}, expirationTimestamp: new Date(Date.now() + 2000).toISOString().replace(/\\.\\d+Z$/, 'Z') };
+process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status }));
+`);
+  chmodSync(join(dir, 'plugin', 'get-cert'), 0o755);
+  const mtls = await startKubernetesDouble({ tls: { key: pem('server.key'), cert: pem('server.pem'), ca: pem('ca.pem'), requestCert: true } });
+  try {
+    mtls.addWorkload({ name: 'api', namespace: 'shop', containers: [{ name: 'api', image: API_IMG }] });
+    writeFileSync(join(dir, 'kubeconfig'), kubeconfig(execUser({ command: './plugin/get-cert' }), `server: '${mtls.url}', certificate-authority-data: ${Buffer.from(pem('ca.pem')).toString('base64')}`));
+    const t = open();
+    expect((await t.current(svc)).image).toBe(API_IMG);
+    expect((await t.current(svc)).image).toBe(API_IMG);
+    expect(runs()).toBe(1);
+    expect(mtls.requests.every((r) => r.authorization === undefined)).toBe(true);
+    await new Promise((r) => setTimeout(r, 2100));
+    expect((await t.current(svc)).image).toBe(API_IMG);
+    expect(runs()).toBe(2);
+    expect(mask(pem('client.key'))).not.toContain('PRIVATE KEY-----\n');
+  } finally {
+    await mtls.close();
+  }
 });

@@ -10,6 +10,7 @@ import { Dispatcher, ProxyAgent } from 'undici';
 import { RollbackError } from '../../errors';
 import { createDispatcher, createHttpClient, HttpClient, HttpClientOptions, HttpResponse, parseJson, statusError } from '../../http/client';
 import type { KubeConnection } from './config';
+import type { Credential } from './credentials';
 
 export type PatchType = 'strategic' | 'json' | 'merge';
 
@@ -40,27 +41,46 @@ function statusMessage(res: HttpResponse): string {
 }
 
 export function createKubeClient(conn: KubeConnection, http: Omit<HttpClientOptions, 'dispatcher'> = {}): KubeClient {
-  const tls = {
+  const tlsWith = (cert?: Buffer | string, key?: Buffer | string) => ({
     ca: conn.ca,
-    cert: conn.cert,
-    key: conn.key,
+    cert,
+    key,
     rejectUnauthorized: !conn.insecure,
     servername: conn.tlsServerName,
-  };
+  });
   // The kubeconfig's proxy-url wins over the environment's proxies, as in kubectl: CONNECT through it,
   // then TLS to the API server with the kubeconfig's settings. Without one, the worker's dispatcher
   // (HTTPS_PROXY/NO_PROXY aware).
-  const agent: Dispatcher = conn.proxy
+  const dispatcherFor = (tls: ReturnType<typeof tlsWith>): Dispatcher => conn.proxy
     ? new ProxyAgent({ uri: conn.proxy, requestTls: tls, connections: 4, keepAliveTimeout: 10_000 })
     : createDispatcher({ connections: 4, keepAliveTimeout: 10_000, connect: tls });
-  const client: HttpClient = createHttpClient({ ...http, dispatcher: agent });
-  const headers = async (extra: Record<string, string> = {}): Promise<Record<string, string>> => {
-    const authorization = conn.credentials ? (await conn.credentials.get()).authorization : conn.authorization;
-    return { accept: 'application/json', ...(authorization ? { authorization } : {}), ...extra };
+  const opened: { dispatcher: Dispatcher; client: HttpClient }[] = [];
+  const open = (tls: ReturnType<typeof tlsWith>) => {
+    const dispatcher = dispatcherFor(tls);
+    const c = { dispatcher, client: createHttpClient({ ...http, dispatcher }) };
+    opened.push(c);
+    return c;
+  };
+  const client: HttpClient = open(tlsWith(conn.cert, conn.key)).client;
+  /** An exec plugin that hands out a client certificate: one connection pool per certificate it gave. */
+  const byCertificate = new Map<string, HttpClient>();
+  const clientFor = (cred?: Credential): HttpClient => {
+    if (!cred?.cert || !cred.key) return client;
+    let c = byCertificate.get(cred.cert);
+    if (!c) {
+      c = open(tlsWith(cred.cert, cred.key)).client;
+      byCertificate.set(cred.cert, c);
+    }
+    return c;
   };
   /** One request; a 401 with a fetched credential (expired, revoked) fetches it again and retries once. */
   const send = async (url: string, o: { method?: 'GET' | 'PATCH'; body?: string; idempotent?: boolean; extra?: Record<string, string> } = {}): Promise<HttpResponse> => {
-    const go = async () => client.request(url, { method: o.method, headers: await headers(o.extra), body: o.body, idempotent: o.idempotent });
+    const go = async () => {
+      const cred = conn.credentials ? await conn.credentials.get() : undefined;
+      const authorization = cred ? cred.authorization : conn.authorization;
+      const headers = { accept: 'application/json', ...(authorization ? { authorization } : {}), ...(o.extra ?? {}) };
+      return clientFor(cred).request(url, { method: o.method, headers, body: o.body, idempotent: o.idempotent });
+    };
     const res = await go();
     if (res.status !== 401 || !conn.credentials) return res;
     conn.credentials.invalidate();
@@ -95,8 +115,10 @@ export function createKubeClient(conn: KubeConnection, http: Omit<HttpClientOpti
       return { conflict: false as const, object: parseJson<T>(res, 'Kubernetes object') };
     },
     close: async () => {
-      await client.close();
-      await agent.close();
+      for (const c of opened) {
+        await c.client.close();
+        await c.dispatcher.close();
+      }
     },
   };
 }

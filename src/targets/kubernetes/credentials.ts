@@ -4,7 +4,8 @@
  * - `exec` plugins (client.authentication.k8s.io v1 and v1beta1: `aws eks get-token`,
  *   `gke-gcloud-auth-plugin`, `kubelogin`): the command runs with the kubeconfig's args and env, plus
  *   KUBERNETES_EXEC_INFO (with the cluster when provideClusterInfo is set), and prints an
- *   ExecCredential whose status holds a token and its expirationTimestamp.
+ *   ExecCredential whose status holds a token (or a client certificate and key) and its
+ *   expirationTimestamp.
  *   https://kubernetes.io/docs/reference/access-authn-authz/authentication/#client-go-credential-plugins
  *   https://kubernetes.io/docs/reference/config-api/client-authentication.v1/
  * - `auth-provider: oidc`: the id-token while it is valid, then a refresh_token grant at the
@@ -21,7 +22,10 @@ import { addSecret } from '../../log';
 
 export interface Credential {
   /** The Authorization header value. */
-  authorization: string;
+  authorization?: string;
+  /** A client certificate and key (PEM) an exec plugin handed out instead of (or beside) a token. */
+  cert?: string;
+  key?: string;
 }
 
 /** A credential that can expire: `get` serves the cached one while valid; `invalidate` after a 401. */
@@ -125,23 +129,28 @@ export function execCredentials(o: {
         const why = lastLine(String(stderr)) || (err.killed ? 'it ran longer than 60 s' : `it exited with ${String(code ?? err.signal ?? 'an error')}`);
         return fail(inputError(`The kubeconfig exec plugin '${shown}' (${where}) failed: ${why.replace(/\.$/, '')}.`));
       }
-      let cred: { apiVersion?: string; kind?: string; status?: { token?: string; expirationTimestamp?: string; clientCertificateData?: string } };
+      let cred: { apiVersion?: string; kind?: string; status?: { token?: string; expirationTimestamp?: string; clientCertificateData?: string; clientKeyData?: string } };
       try {
         cred = JSON.parse(String(stdout));
       } catch {
         return fail(inputError(`The kubeconfig exec plugin '${shown}' (${where}) printed no ExecCredential JSON.`));
       }
       const token = cred?.status?.token;
-      if (typeof token !== 'string' || !token) {
-        const what = cred?.status?.clientCertificateData ? 'a client certificate, which this worker does not take from a plugin yet' : 'no token';
-        return fail(inputError(`The kubeconfig exec plugin '${shown}' (${where}) gave ${what}; kubectl's token plugins (aws eks get-token, gke-gcloud-auth-plugin, kubelogin) work.`));
+      const cert = cred?.status?.clientCertificateData;
+      const key = cred?.status?.clientKeyData;
+      if (key) addSecret(key);
+      if (typeof token === 'string' && token) addSecret(token);
+      if (!(typeof token === 'string' && token) && !(cert && key)) {
+        return fail(inputError(`The kubeconfig exec plugin '${shown}' (${where}) gave neither a token nor a client certificate with its key.`));
       }
-      addSecret(token);
       if (cred.apiVersion && cred.apiVersion !== apiVersion) {
         return fail(inputError(`The kubeconfig exec plugin '${shown}' (${where}) answered apiVersion ${cred.apiVersion}, not the ${apiVersion} it was asked for.`));
       }
       const at = cred.status?.expirationTimestamp ? Date.parse(cred.status.expirationTimestamp) : undefined;
-      done({ credential: { authorization: `Bearer ${token}` }, expiresAt: at !== undefined && !Number.isNaN(at) ? at : undefined });
+      done({
+        credential: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(cert && key ? { cert, key } : {}) },
+        expiresAt: at !== undefined && !Number.isNaN(at) ? at : undefined,
+      });
     });
   }));
 }
