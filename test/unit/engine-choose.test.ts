@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runRollback, undoRollback } from '../../src/run/engine';
-import { readSnapshot } from '../../src/run/snapshot';
-import { CATALOG, FakeTarget, PLANNED, SERVICES, START } from '../doubles/memory-target';
+import { latestSnapshotFile, readSnapshot } from '../../src/run/snapshot';
+import { CATALOG, FakeTarget, NAMES, PLANNED, SERVICES, START } from '../doubles/memory-target';
 import { engineDeps } from '../support/engine-deps';
 
 let dir: string;
@@ -94,6 +94,21 @@ describe('run engine, with a chosen set of services', () => {
     expect(out.summary).toMatch(/^Rollback of prod to 2026-11-18 with auth held back failed \(api: moved away from .* within 30s of becoming healthy: .*\); every changed service was put back \(web, db\)\.$/);
     expect(target.images).toEqual({ ...START, auth: 'reg.example:5000/shop/auth:hand-made' });
     expect(target.calls.filter((c) => c.includes(' auth'))).toEqual(['current auth']);
+  });
+
+  it('a re-run that holds back a service the killed run had already changed keeps it in the snapshot, so undo still puts it back', async () => {
+    const target = new FakeTarget();
+    target.hangAt = 1; // api changed, web in the middle of its change, then the worker is "gone"
+    void runRollback(engineDeps(target, dir, { lock: { pid: 999_999_999, alive: () => false } }).d, req({ parallel: 1 }));
+    for (let i = 0; i < 50 && !target.calls.includes(`deploy web ${PLANNED.web}`); i++) await new Promise((r) => setImmediate(r));
+    target.hangAt = -1;
+    expect(readSnapshot(latestSnapshotFile(dir, 'prod')!).finishedAt).toBeUndefined();
+    const out = await runRollback(engineDeps(target, dir).d, req({ except: ['api'] }));
+    expect(out.exitCode).toBe(0);
+    expect(Object.fromEntries(readSnapshot(out.snapshot!).services.map((e) => [e.service, e.before]))).toEqual(Object.fromEntries(NAMES.map((n) => [n, START[n]])));
+    const undo = await undoRollback(engineDeps(target, dir).d, { environment: 'prod', services: SERVICES, approver: 'bob', dryRun: false, parallel: 2, deployTimeoutMs: 5000 });
+    expect(undo.exitCode).toBe(0);
+    expect(target.images).toEqual(START);
   });
 
   it('--at (a release point) goes through the same choice: the held service stays, undo puts back only the others', async () => {
