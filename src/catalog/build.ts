@@ -71,6 +71,8 @@ export function buildCatalog(input: CatalogInput): Catalog {
         created: i.created,
         day: dayOf(i.created, input.timezone),
         reference: `${input.registryHost}/${s.repository}:${i.tag}@${i.digest}`,
+        ...(i.revision ? { revision: i.revision } : {}),
+        ...(i.source ? { source: i.source } : {}),
       }));
     return s.note !== undefined ? { name: s.name, repository: s.repository, images, note: s.note } : { name: s.name, repository: s.repository, images };
   });

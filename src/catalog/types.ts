@@ -13,6 +13,10 @@ export interface CatalogImage {
   day: string;
   /** Full digest-pinned reference: host[:port]/repository:tag@sha256:... */
   reference: string;
+  /** The commit the image was built from (its org.opencontainers.image.revision label), when it says. */
+  revision?: string;
+  /** The repository it was built from (org.opencontainers.image.source), when it says. */
+  source?: string;
 }
 
 export interface CatalogService {

@@ -9,6 +9,7 @@
 import { parseReference } from '../image/reference';
 import type { Catalog, CatalogImage, CatalogService } from '../catalog/types';
 import { inputError } from '../errors';
+import type { Undoes } from './undoes';
 
 export type PlanAction = 'change' | 'skip' | 'none' | 'held';
 
@@ -38,6 +39,8 @@ export interface PlanEntry {
   currentDay?: string;
   /** Set when the service is held back (action 'held'). */
   held?: Held;
+  /** What the change takes away: revisions, compare link, commits (src/plan/undoes-fetch.ts). */
+  undoes?: Undoes;
 }
 
 export interface Plan {
@@ -158,6 +161,8 @@ export interface PlanService {
   heldBy?: HeldBy;
   /** Only for a held-back service that runs an image built after the date while others go back. */
   risk?: string;
+  /** Only for a service that changes: the revisions, compare link and commits it takes away. */
+  undoes?: Undoes;
 }
 
 export function planServices(plan: Plan): PlanService[] {
@@ -171,6 +176,7 @@ export function planServices(plan: Plan): PlanService[] {
     reason: e.reason,
     ...(e.held ? { heldBy: e.held.by } : {}),
     ...(e.held?.risk ? { risk: e.held.risk } : {}),
+    ...(e.undoes && e.action === 'change' ? { undoes: e.undoes } : {}),
   }));
 }
 

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../catalog/io';
 import type { Logger } from '../log';
+import type { Provenance } from './manifest';
 
 const CACHE_VERSION = 1;
 /** Bound on the file (about 100 bytes an entry): old entries beyond it are dropped first. */
@@ -25,8 +26,21 @@ export interface DateCache {
   rememberTag(scope: string, tag: string, digest: string): void;
   /** Forgets the tags of `scope` not in `current` (deleted from the registry); all of them without `current`. */
   forgetTags(scope: string, current?: readonly string[]): void;
+  /**
+   * The revision and source read with the digest's date (`{}` when the image carries none);
+   * undefined when it was never read (a cache written before provenance was kept).
+   */
+  provenance(digest: string): Provenance | undefined;
+  setProvenance(digest: string, provenance: Provenance): void;
   /** Writes the file (atomically) when something changed. */
   save(): void;
+}
+
+/** Only the two strings, so a damaged file cannot put anything else in the catalog. */
+function cleanProvenance(v: unknown): Provenance | undefined {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const { revision, source } = v as Record<string, unknown>;
+  return { ...(typeof revision === 'string' ? { revision } : {}), ...(typeof source === 'string' ? { source } : {}) };
 }
 
 /** The tag half of a cache: scope -> tag -> digest. `onChange` marks the file dirty. */
@@ -61,10 +75,13 @@ function tagMemory(tags: Map<string, Map<string, string>>, onChange: () => void)
 
 export function memoryDateCache(initial: Record<string, string> = {}): DateCache {
   const dates = new Map(Object.entries(initial));
+  const sources = new Map<string, Provenance>();
   return {
     get: (d) => dates.get(d),
     set: (d, c) => void dates.set(d, c),
     size: () => dates.size,
+    provenance: (d) => sources.get(d),
+    setProvenance: (d, p) => void sources.set(d, p),
     ...tagMemory(new Map(), () => undefined),
     save: () => undefined,
   };
@@ -74,11 +91,19 @@ export function memoryDateCache(initial: Record<string, string> = {}): DateCache
 export function openDateCache(file: string, logger: Logger, maxEntries = MAX_ENTRIES): DateCache {
   const dates = new Map<string, string>();
   const tags = new Map<string, Map<string, string>>();
+  const sources = new Map<string, Provenance>();
   try {
-    const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; dates?: unknown; tags?: unknown };
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; dates?: unknown; tags?: unknown; provenance?: unknown };
     if (data?.version === CACHE_VERSION && data.dates && typeof data.dates === 'object') {
       for (const [k, v] of Object.entries(data.dates as Record<string, unknown>)) {
         if (DIGEST.test(k) && typeof v === 'string' && !Number.isNaN(Date.parse(v))) dates.set(k, v);
+      }
+      // Optional: files written before provenance was kept have none (those images are read once more).
+      if (data.provenance && typeof data.provenance === 'object') {
+        for (const [k, v] of Object.entries(data.provenance as Record<string, unknown>)) {
+          const p = cleanProvenance(v);
+          if (p && dates.has(k)) sources.set(k, p);
+        }
       }
       // Optional (written only under registry.immutableTags); older files have none.
       if (data.tags && typeof data.tags === 'object') {
@@ -106,10 +131,17 @@ export function openDateCache(file: string, logger: Logger, maxEntries = MAX_ENT
       changed = true;
     },
     size: () => dates.size,
+    provenance: (d) => sources.get(d),
+    setProvenance: (d, p) => {
+      const had = sources.get(d);
+      if (had && had.revision === p.revision && had.source === p.source) return;
+      sources.set(d, p);
+      changed = true;
+    },
     ...tagMemory(tags, () => (changed = true)),
     save: () => {
       if (!changed) return;
-      writeFileAtomic(file, cacheText(dates, tags, maxEntries));
+      writeFileAtomic(file, cacheText(dates, tags, maxEntries, sources));
       changed = false;
     },
   };
@@ -120,7 +152,7 @@ export function openDateCache(file: string, logger: Logger, maxEntries = MAX_ENT
  * entry and then one string of it was the peak of a get over 100k tags (+16 MB at its very end;
  * npm run bench).
  */
-function* cacheText(dates: Map<string, string>, tags: Map<string, Map<string, string>>, maxEntries: number): Generator<string> {
+function* cacheText(dates: Map<string, string>, tags: Map<string, Map<string, string>>, maxEntries: number, sources: Map<string, Provenance> = new Map()): Generator<string> {
   let piece = `{"version":${CACHE_VERSION},"dates":{`;
   const flush = function* (last = false) {
     if (last || piece.length >= 65_536) {
@@ -158,6 +190,17 @@ function* cacheText(dates: Map<string, string>, tags: Map<string, Map<string, st
         yield* flush();
       }
       piece += '}';
+    }
+    piece += '}';
+  }
+  if (sources.size > 0) {
+    piece += ',"provenance":{';
+    let firstSource = true;
+    for (const [digest, p] of sources) {
+      if (dropped.has(digest) || !dates.has(digest)) continue;
+      piece += `${firstSource ? '' : ','}${JSON.stringify(digest)}:${JSON.stringify(p)}`;
+      firstSource = false;
+      yield* flush();
     }
     piece += '}';
   }

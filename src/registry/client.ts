@@ -25,7 +25,7 @@ import {
 } from '../http/client';
 import { addSecret, Logger } from '../log';
 import { parseChallenges, pullScope, TokenAnswer, TokenCache, tokenLifetime, tokenOf } from './auth';
-import { configCreated, CREATED_ANNOTATION, DATE_LABELS, descriptorDate, MANIFEST_ACCEPT, parseManifest, ParsedManifest, pickPlatform } from './manifest';
+import { configDate as datedConfig, CREATED_ANNOTATION, mergeProvenance, Provenance, provenanceOf, readImageConfig, DATE_LABELS, descriptorDate, MANIFEST_ACCEPT, parseManifest, ParsedManifest, pickPlatform } from './manifest';
 import { createLimiter } from './limit';
 import { describeCredentials, findCredentials, isDockerHub, RegistryCredentials } from './credentials';
 
@@ -34,6 +34,8 @@ export interface ImageDate {
   created: string;
   /** Digest of the manifest the reference points at (for an index: the index itself). */
   digest: string;
+  /** Revision and source from the config labels (manifest annotations as a fallback), when the image carries them. */
+  provenance?: Provenance;
 }
 
 export type AuthMode = 'anonymous' | 'basic' | 'bearer';
@@ -214,7 +216,7 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
   let mode: AuthMode = 'anonymous';
   let bearer: { realm: string; service?: string } | undefined;
   let hubWarned = false;
-  const pendingConfigs = new Map<string, Promise<string | undefined>>();
+  const pendingConfigs = new Map<string, Promise<{ created?: string; provenance?: Provenance }>>();
 
   // Registries answer HEAD without a body, so its connection can be reused (see keepAliveAfterHead).
   const send = (url: string, o: RequestOptions) => limiter.run(() => http.request(url, { keepAliveAfterHead: true, ...o }));
@@ -444,7 +446,7 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     return { parsed, digest };
   }
 
-  function configDate(repository: string, digest: string): Promise<string | undefined> {
+  function configFacts(repository: string, digest: string): Promise<{ created?: string; provenance?: Provenance }> {
     // Config blobs are content-addressed: tags being dated at the same time that share a config
     // read it once. Read ones are not kept here: the date cache (by manifest digest) keeps what
     // later gets need, and a map of every config was ~10 MB at 100k tags (npm run bench).
@@ -454,7 +456,9 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
         const res = await call(repository, repoUrl(repository, `blobs/${digest}`));
         if (res.status === 404) throw new SkippedImage(`${repository}: the config blob ${digest} is missing (404 at ${displayUrl(res.url)}).`);
         if (res.status !== 200) throw statusError(res, 'GET');
-        return configCreated(parseJson(res, 'image config'));
+        // The date and the provenance come from the same read of the blob.
+        const facts = readImageConfig(parseJson(res, 'image config'));
+        return { created: datedConfig(facts), provenance: provenanceOf(facts.labels) };
       })();
       pendingConfigs.set(digest, pending);
       pending.then(
@@ -465,10 +469,13 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     return pending;
   }
 
-  async function dateOfImage(repository: string, parsed: ParsedManifest): Promise<string | undefined> {
-    if (parsed.kind === 'schema1') return parsed.created;
-    if (parsed.kind === 'image') return (await configDate(repository, parsed.config.digest)) ?? parsed.annotated;
-    return undefined;
+  async function factsOfImage(repository: string, parsed: ParsedManifest): Promise<{ created?: string; provenance?: Provenance }> {
+    if (parsed.kind === 'schema1') return { created: parsed.created };
+    if (parsed.kind === 'image') {
+      const facts = await configFacts(repository, parsed.config.digest);
+      return { created: facts.created ?? parsed.annotated, provenance: mergeProvenance(facts.provenance, parsed.provenance) };
+    }
+    return {};
   }
 
   async function imageDate(repository: string, reference: string): Promise<ImageDate> {
@@ -476,22 +483,27 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     // Indexes may nest (an index of indexes, as some multi-platform pipelines push): the chosen
     // entry is followed down, a few levels at most. Fallback dates are kept innermost first.
     const fallbacks: (string | undefined)[] = [];
+    const annotated: (Provenance | undefined)[] = [];
     let current = parsed;
     for (let depth = 0; current.kind === 'index'; depth++) {
       if (depth >= MAX_INDEX_DEPTH) throw new SkippedImage(`${repository}:${reference} nests image indexes more than ${MAX_INDEX_DEPTH} deep.`);
       const entry = pickPlatform(current.manifests);
       fallbacks.unshift(current.annotated);
       fallbacks.unshift(descriptorDate(entry));
+      annotated.unshift(current.provenance);
+      annotated.unshift(provenanceOf(entry.annotations));
       current = (await getManifest(repository, entry.digest)).parsed;
     }
-    const created = (await dateOfImage(repository, current)) ?? fallbacks.find((d) => d !== undefined);
+    const facts = await factsOfImage(repository, current);
+    const created = facts.created ?? fallbacks.find((d) => d !== undefined);
     if (!created) {
       throw new SkippedImage(
         `${repository}:${reference} has no usable date (no 'created' after 1980 in its config, no ${DATE_LABELS.join(' or ')} label, no ${CREATED_ANNOTATION} annotation).`,
         true,
       );
     }
-    return { created, digest };
+    const provenance = mergeProvenance(facts.provenance, ...annotated);
+    return provenance ? { created, digest, provenance } : { created, digest };
   }
 
   async function digest(repository: string, tag: string): Promise<string> {

@@ -41,8 +41,8 @@ export interface Descriptor {
 }
 
 export type ParsedManifest =
-  | { kind: 'index'; manifests: Descriptor[]; annotated?: string }
-  | { kind: 'image'; config: Descriptor; annotated?: string }
+  | { kind: 'index'; manifests: Descriptor[]; annotated?: string; provenance?: Provenance }
+  | { kind: 'image'; config: Descriptor; annotated?: string; provenance?: Provenance }
   | { kind: 'schema1'; created?: string };
 
 /**
@@ -93,11 +93,11 @@ export function parseManifest(body: unknown, contentType = ''): ParsedManifest {
   if (kind === 'index') {
     const manifests = Array.isArray(doc.manifests) ? (doc.manifests as Descriptor[]).filter((m) => m && typeof m.digest === 'string') : [];
     if (manifests.length === 0) throw new Error('the image index lists no manifests');
-    return { kind, manifests, annotated: annotationDate(doc) };
+    return { kind, manifests, annotated: annotationDate(doc), provenance: annotationProvenance(doc) };
   }
   const config = doc.config as Descriptor | undefined;
   if (!config || typeof config.digest !== 'string') throw new Error('the manifest has no config descriptor');
-  return { kind, config, annotated: annotationDate(doc) };
+  return { kind, config, annotated: annotationDate(doc), provenance: annotationProvenance(doc) };
 }
 
 /**
@@ -176,4 +176,47 @@ export function configCreated(config: unknown): string | undefined {
 /** The date in a descriptor's annotations (an index entry), if any. */
 export function descriptorDate(d: Descriptor): string | undefined {
   return annotationDate(d);
+}
+
+/**
+ * Where an image was built from: the commit and the repository, as CI writes them into the image.
+ * OCI pre-defined annotation keys (used as config labels by docker/metadata-action, buildx, Jib,
+ * ko) first, then the older Label Schema ones.
+ * https://github.com/opencontainers/image-spec/blob/main/annotations.md#pre-defined-annotation-keys
+ */
+export interface Provenance {
+  revision?: string;
+  source?: string;
+}
+
+export const REVISION_LABELS = ['org.opencontainers.image.revision', 'org.label-schema.vcs-ref'] as const;
+export const SOURCE_LABELS = ['org.opencontainers.image.source', 'org.label-schema.vcs-url'] as const;
+
+/** The provenance in a set of labels or annotations; undefined when neither key is there. */
+export function provenanceOf(labels: Record<string, unknown> | undefined): Provenance | undefined {
+  if (!labels || typeof labels !== 'object') return undefined;
+  const first = (keys: readonly string[]) => {
+    for (const k of keys) {
+      const v = labels[k];
+      if (typeof v === 'string' && v.trim() !== '') return v.trim();
+    }
+    return undefined;
+  };
+  const revision = first(REVISION_LABELS);
+  const source = first(SOURCE_LABELS);
+  if (!revision && !source) return undefined;
+  return { ...(revision ? { revision } : {}), ...(source ? { source } : {}) };
+}
+
+/** Labels win, field by field; annotations (of the manifest, then of an index) fill what they lack. */
+export function mergeProvenance(...found: (Provenance | undefined)[]): Provenance | undefined {
+  const revision = found.find((p) => p?.revision)?.revision;
+  const source = found.find((p) => p?.source)?.source;
+  if (!revision && !source) return undefined;
+  return { ...(revision ? { revision } : {}), ...(source ? { source } : {}) };
+}
+
+function annotationProvenance(doc: { annotations?: unknown }): Provenance | undefined {
+  const a = doc.annotations;
+  return a && typeof a === 'object' ? provenanceOf(a as Record<string, unknown>) : undefined;
 }

@@ -15,6 +15,10 @@ export interface FoundImage {
   digest: string;
   /** Creation time, ISO 8601 UTC. */
   created: string;
+  /** The commit it was built from (org.opencontainers.image.revision or org.label-schema.vcs-ref). */
+  revision?: string;
+  /** The repository it was built from (org.opencontainers.image.source or org.label-schema.vcs-url). */
+  source?: string;
 }
 
 /** Progress of one repository: `tags` accepted by the filter, `done` of them dated so far. */
@@ -109,17 +113,19 @@ export function distributionSource(client: RegistryClient, url: string, options:
   const undatedBy = new Map<string, number>();
 
   const dateTag = async (repository: string, tag: string, warm: boolean): Promise<FoundImage> => {
+    let reference = tag;
     if (warm) {
       const digest = await client.digest(repository, tag);
       const created = cache.get(digest);
-      if (created) return { tag, digest, created };
-      const dated = await client.imageDate(repository, digest);
-      cache.set(dated.digest, dated.created);
-      return { tag, digest: dated.digest, created: dated.created };
+      const provenance = cache.provenance(digest);
+      // A date cached before provenance was kept: read once more, for the labels.
+      if (created && provenance) return { tag, digest, created, ...provenance };
+      reference = digest;
     }
-    const dated = await client.imageDate(repository, tag);
+    const dated = await client.imageDate(repository, reference);
     cache.set(dated.digest, dated.created);
-    return { tag, digest: dated.digest, created: dated.created };
+    cache.setProvenance(dated.digest, dated.provenance ?? {});
+    return { tag, digest: dated.digest, created: dated.created, ...dated.provenance };
   };
 
   /** The next tag to start, or undefined; drops repositories that are done or stopped. */
@@ -200,7 +206,8 @@ export function distributionSource(client: RegistryClient, url: string, options:
         for (const tag of tags) {
           const digest = cache.tagDigest(scope, tag);
           const created = digest && cache.get(digest);
-          if (digest && created) known.push({ tag, digest, created });
+          const provenance = digest && cache.provenance(digest);
+          if (digest && created && provenance) known.push({ tag, digest, created, ...provenance });
           else todo.push(tag);
         }
       } else {

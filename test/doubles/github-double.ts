@@ -5,6 +5,9 @@
  * - contents: https://docs.github.com/en/rest/repos/contents#get-repository-content
  * - git data: https://docs.github.com/en/rest/git (blobs, trees, commits, refs)
  * - pulls: https://docs.github.com/en/rest/pulls/pulls#create-a-pull-request
+ * - compare: https://docs.github.com/en/rest/commits/commits#compare-two-commits (GET
+ *   /repos/{owner}/{repo}/compare/{base}...{head}: the commits reachable from head and not from
+ *   base, oldest first, with status ahead/behind/diverged/identical, ahead_by, behind_by, total_commits)
  * Faults: primary rate limit (403, x-ratelimit-remaining: 0 + reset), secondary (429 + retry-after),
  * 5xx, and a concurrent push that makes the next ref update a non-fast-forward (422).
  *
@@ -15,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { reachable } from './commit-graph';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Obj = any;
@@ -191,6 +195,28 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
         return send(res, 200, { type: 'file', encoding: 'none', content: '', size: Buffer.byteLength(content), name: path.split('/').pop(), path, sha: blob });
       }
       return send(res, 200, { type: 'file', encoding: 'base64', size: Buffer.byteLength(content), name: path.split('/').pop(), path, sha: blob, content: Buffer.from(content).toString('base64').replace(/(.{60})/g, '$1\n') });
+    }
+
+    // Compare two commits (the refs may be shas or branch names).
+    if ((m = rest.match(/^\/compare\/(.+)\.\.\.(.+)$/)) && method === 'GET') {
+      const resolve = (ref: string) => (commitObjs.has(ref) ? ref : refs.get(`${repo} refs/heads/${ref}`) ?? refs.get(`${repo} refs/tags/${ref}`));
+      const baseSha = resolve(m[1]);
+      const headSha = resolve(m[2]);
+      if (!baseSha || !headSha) return notFound(res);
+      const reach = (from: string) => reachable(from, (id) => commitObjs.get(id)!.parents);
+      const fromBase = new Set(reach(baseSha));
+      const fromHead = new Set(reach(headSha));
+      // Oldest first: reach() walks newest first along first parents in this linear-history double.
+      const ahead = reach(headSha).filter((s) => !fromBase.has(s)).reverse();
+      const behind = reach(baseSha).filter((s) => !fromHead.has(s));
+      const status = ahead.length && behind.length ? 'diverged' : ahead.length ? 'ahead' : behind.length ? 'behind' : 'identical';
+      return send(res, 200, {
+        url: `${base}/repos/${repo}/compare/${m[1]}...${m[2]}`,
+        html_url: `http://github.example/${repo}/compare/${m[1]}...${m[2]}`,
+        status, ahead_by: ahead.length, behind_by: behind.length, total_commits: ahead.length,
+        commits: ahead.slice(0, 250).map((s) => ({ sha: s, html_url: `http://github.example/${repo}/commit/${s}`, commit: { message: commitObjs.get(s)!.message, author: { name: 'dev', email: 'dev@example.com', date: '2026-11-01T00:00:00Z' } } })),
+        files: [],
+      });
     }
 
     // Git data.

@@ -10,6 +10,7 @@
  * https://docs.gitlab.com/api/repositories/#list-repository-tree https://docs.gitlab.com/api/merge_requests/
  */
 import { createHash } from 'node:crypto';
+import { reachable } from './commit-graph';
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -42,6 +43,8 @@ export interface GitlabDouble {
   commits(project: string, branch: string): { id: string; message: string }[];
   /** Someone commits to `path` on `branch` right before our next `times` commits. */
   changeBeforeNextCommit(project: string, branch: string, path: string, content: string, times?: number): void;
+  /** Someone commits to `path` on `branch` (a developer's push); returns the new commit id. */
+  push(project: string, branch: string, path: string, content: string, message: string): string;
   /** The next `count` requests whose path matches answer `status` (429 with Retry-After: 1). */
   fail(count: number, status: number, match?: RegExp, method?: string): void;
   protect(project: string, branch: string): void;
@@ -136,6 +139,17 @@ export async function startGitlabDouble(options: { token: string; prefix?: strin
       if (!entries.size) return send(res, 404, { message: '404 Tree Not Found' });
       return send(res, 200, [...entries.values()]);
     }
+    // GET /projects/:id/repository/compare?from=&to=: the commits on `to` that are not on `from`
+    // (merge-base comparison, straight=false), oldest first. https://docs.gitlab.com/api/repositories/#compare-branches-tags-or-commits
+    if (rest === '/repository/compare' && method === 'GET') {
+      const from = commitAt(url.searchParams.get('from') ?? '');
+      const to = commitAt(url.searchParams.get('to') ?? '');
+      if (!from || !to) return send(res, 404, { message: '404 Ref Not Found' });
+      const reach = (start: Commit) => reachable(start.id, (id) => commits.get(id)!.parents);
+      const onFrom = new Set(reach(from));
+      const list = reach(to).filter((id) => !onFrom.has(id)).reverse().map((id) => ({ ...asJson(commits.get(id)!), author_name: 'dev', created_at: '2026-11-01T00:00:00Z' }));
+      return send(res, 200, { commit: list.length ? list[list.length - 1] : null, commits: list, diffs: [], compare_timeout: false, compare_same_ref: from.id === to.id, web_url: `http://gitlab.example/${project.path}/-/compare/${from.id}...${to.id}` });
+    }
     if ((m = rest.match(/^\/repository\/commits\/([^/]+)$/)) && method === 'GET') {
       const c = commitAt(decodeURIComponent(m[1]));
       return c ? send(res, 200, asJson(c)) : send(res, 404, { message: '404 Commit Not Found' });
@@ -208,6 +222,12 @@ export async function startGitlabDouble(options: { token: string; prefix?: strin
         c = commits.get(c.parents[0]);
       }
       return out;
+    },
+    push(project, branch, path, content, message) {
+      const p = byKey(project);
+      const c = newCommit(commits.get(p.branches.get(branch) ?? ''), message, { [path]: content });
+      p.branches.set(branch, c.id);
+      return c.id;
     },
     changeBeforeNextCommit(project, branch, path, content, times = 1) {
       changes.set(`${byKey(project).id} ${branch}`, { path, content, times });

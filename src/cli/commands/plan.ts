@@ -12,6 +12,9 @@ import type { Catalog } from '../../catalog/types';
 import { choosePlan } from '../../plan/choose';
 import { heldByConfig, loadEnvironment, readCatalogFor, selectionOf, setup, type RunIo, type Setup } from './run';
 import { runPool } from '../../run/pool';
+import { describeUndoes } from '../../plan/undoes-fetch';
+import { withUndoes } from '../../plan/undoes';
+import { dirname, join } from 'node:path';
 
 /** What every service of the catalog runs now, asked of the target (plan and select need it). */
 export async function currentImages(s: Pick<Setup, 'config' | 'target'>, catalog: Catalog): Promise<Record<string, string>> {
@@ -33,8 +36,10 @@ export async function planCommand(ctx: CommandContext, io: RunIo = {}): Promise<
   const s = await setup(ctx, io, false, loaded);
   try {
     const catalog = stored ?? (await releasedCatalogFor(ctx, s));
-    const plan = choosePlan(planFor(catalog, date, await currentImages(s, catalog)), selection, heldByConfig(s.config));
-    ctx.stdout(ctx.options.json ? planJson(plan) : formatPlan(plan));
+    const chosen = choosePlan(planFor(catalog, date, await currentImages(s, catalog)), selection, heldByConfig(s.config));
+    // What each change takes away (revisions, compare link, commits); cached beside the date cache.
+    const plan = await describeUndoes(chosen, catalog, { config: s.config, logger: ctx.logger, env: ctx.env, cacheFile: join(dirname(loaded.catalogFile), 'compare-cache.json'), catalogHasProvenance: !at });
+    ctx.stdout(ctx.options.json ? planJson(plan) : withUndoes(formatPlan(plan), plan.entries));
     // What the target adds (image automation told to be ignored, health not checked): after the table, or in the log with --json.
     const services = catalog.services.map((cs) => s.config.services.find((x) => x.name === cs.name)!);
     for (const note of await s.target.notes?.(services) ?? []) {
