@@ -48,7 +48,7 @@ def call(Map args = [:]) {
 List choices(Map args = [:]) {
     requireEnv(args)
     int count = (args.previews ?: 0) as int
-    Map result = worker('get', args, [previews: count > 0 ? count : null])
+    Map result = worker('get', args, [previews: count > 0 ? count : null, points: args.points])
     failOn('get', result)
     List dates = []
     for (String line in result.out.readLines()) {
@@ -74,7 +74,7 @@ String plan(Map args = [:]) {
     requireEnv(args)
     requireDate(args)
     unstash(CATALOG_STASH)
-    Map result = worker('plan', args, [date: args.date, only: listText(args.only), except: listText(args.except)])
+    Map result = worker('plan', args, pointOf(args.date) + [only: listText(args.only), except: listText(args.except)])
     failOn('plan', result)
     echo(result.out)
     return result.out
@@ -100,7 +100,7 @@ Map plans(Map args = [:]) {
             previews[dates[i]] = readFile(file: file, encoding: 'UTF-8')
             continue
         }
-        Map result = worker('plan', args, [date: dates[i]])
+        Map result = worker('plan', args, pointOf(dates[i]))
         // A preview is only a help for the person choosing; run plans again and fails loudly.
         previews[dates[i]] = result.code == 0 ? result.out : "(no preview: ${sentenceOf(result)})"
     }
@@ -179,7 +179,7 @@ def run(Map args) {
     requireEnv(args)
     requireDate(args)
     unstash(CATALOG_STASH)
-    Map given = [date: args.date, dryRun: args.dryRun == true, approver: args.approver ?: startedBy(),
+    Map given = pointOf(args.date) + [dryRun: args.dryRun == true, approver: args.approver ?: startedBy(),
                  only: listText(args.only), except: listText(args.except)]
     String before = latestPointer(args.env)
     Map result = worker('run', args, given)
@@ -557,6 +557,12 @@ private String startedBy() {
         }
     }
     return null
+}
+
+/** A day goes to the worker as date:, a release point's time (YYYY-MM-DDTHH:MM:SSZ) as at:. */
+private Map pointOf(Object point) {
+    String text = point.toString()
+    return text.indexOf('T') >= 0 ? [at: text] : [date: text]
 }
 
 private void requireEnv(Map args) {

@@ -208,6 +208,11 @@ beforeAll(async () => {
     scenario('record-step', {
       jenkinsfile: "@Library('rollback') _\nnode {\n  String point = rollback.record(env: 'prod', registryCredentialsId: 'rollback-registry')\n  echo \"recorded ${point}\"\n}\n",
     }),
+    scenario('points-flow', {
+      jenkinsfile: "@Library('rollback') _\ndef points\nnode { points = rollback.choices(env: 'prod', points: 'released') }\n" +
+        "def picked = rollback.select(env: 'prod', choices: points, timeout: 60)\nnode { rollback.run([env: 'prod'] + picked) }\n",
+      inputs: [{ DATE: '2026-11-25T14:02:11Z', user: 'alice' }], agentEnv: { STUB_DATES: '2026-11-26T09:00:00Z,2026-11-25T14:02:11Z' },
+    }),
     scenario('record-fails', {
       jenkinsfile: "@Library('rollback') _\nnode { rollback.record(env: 'prod') }\n",
       agentEnv: { STUB_RECORD_SAYS: 'Service web runs shop/web:9, whose digest could not be read from registry.example.com: 404.' },
@@ -872,5 +877,16 @@ describe('sandbox and CPS: what a real controller would refuse or could not save
       kind: 'cps', line: unsafe.bundle.line,
       message: expect.stringMatching(new RegExp(`^CPS: local 'text' holds \\d{7} characters when writeFile suspends \\(rollback\\.groovy:${unsafe.bundle.line}: writeFile`)),
     })]);
+  });
+});
+
+describe('release points in Jenkins', () => {
+  test('choices(points: released) asks get for them, and a chosen point runs with at:, not date:', () => {
+    const r = result('points-flow');
+    expect(r.error).toBeNull();
+    expect(records('points-flow').map((x) => [x.argv, x.params])).toEqual([
+      [['get'], { config: 'rollback.yml', env: 'prod', points: 'released' }],
+      [['run'], { config: 'rollback.yml', env: 'prod', at: '2026-11-25T14:02:11Z', dryRun: false, approver: 'alice' }],
+    ]);
   });
 });

@@ -84,7 +84,7 @@ if (command === 'get' && process.env.STUB_GET_EXIT) {
   process.stdout.write(dates.map((d) => `${d}\n`).join(''));
 } else if (!fs.existsSync(catalog)) {
   fail(2, `no catalog at ${catalog}; run 'rollback get' first.`);
-} else if (!dates.includes(params.date)) {
+} else if (!dates.includes(params.date ?? params.at)) {
   fail(2, `there is no rollback point '${params.date}' for ${params.env}; valid dates: ${dates.join(', ')}.`);
 } else if (command === 'plan' && process.env.STUB_PLAN_SAYS) {
   fail(1, process.env.STUB_PLAN_SAYS);
