@@ -10,7 +10,7 @@
  * succeeds (run plans again, and fails loudly).
  */
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Catalog } from '../catalog/types';
 import { writeFileAtomic } from '../catalog/io';
 import { describeError } from '../errors';
@@ -20,14 +20,17 @@ import type { Config } from '../config/types';
 import type { CommandContext } from './context';
 import { currentImages } from './commands/plan';
 import { heldByConfig, loadEnvironment, setup } from './commands/run';
+import { describeUndoes } from '../plan/undoes-fetch';
+import { withUndoes } from '../plan/undoes';
 
 type Preview = { date: string; services: PlanService[]; table: string } | { date: string; error: string };
 
 async function makePreviews(ctx: CommandContext, catalog: Catalog, dates: string[]): Promise<Preview[]> {
   let current: Record<string, string>;
   let held: string[];
+  let loaded: ReturnType<typeof loadEnvironment>;
   try {
-    const loaded = loadEnvironment(ctx);
+    loaded = loadEnvironment(ctx);
     held = heldByConfig(loaded.config);
     const s = await setup(ctx, {}, false, loaded);
     try {
@@ -39,15 +42,20 @@ async function makePreviews(ctx: CommandContext, catalog: Catalog, dates: string
     const error = describeError(err);
     return dates.map((date) => ({ date, error }));
   }
-  return dates.map((date) => {
+  const previews: Preview[] = [];
+  // One date after another: each finds the compare answers of the one before in the cache.
+  for (const date of dates) {
     try {
       // As `rollback plan` shows it without --only/--except: the config's held services stay.
-      const plan = choosePlan(buildPlan(catalog, date, current), {}, held);
-      return { date, services: planServices(plan), table: formatPlan(plan) };
+      const chosen = choosePlan(buildPlan(catalog, date, current), {}, held);
+      // What each change takes away (a help only: describeUndoes says why when it cannot tell).
+      const plan = await describeUndoes(chosen, catalog, { config: loaded.config, logger: ctx.logger, env: ctx.env, cacheFile: join(dirname(loaded.catalogFile), 'compare-cache.json'), catalogHasProvenance: true });
+      previews.push({ date, services: planServices(plan), table: withUndoes(formatPlan(plan), plan.entries, true) });
     } catch (err) {
-      return { date, error: describeError(err) };
+      previews.push({ date, error: describeError(err) });
     }
-  });
+  }
+  return previews;
 }
 
 /** Writes the previews of the newest `count` dates into stateDir (and clears those of an earlier get). */

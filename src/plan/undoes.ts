@@ -140,13 +140,32 @@ export function undoesLines(service: string, u: Undoes): string[] {
  * The plan table with what each change takes away, above its last line (the summary stays last).
  * When no changing image says where it comes from, one note says so instead of one per service.
  */
-export function withUndoes(table: string, entries: { service: string; action: string; undoes?: Undoes }[]): string {
+export function withUndoes(table: string, entries: { service: string; action: string; undoes?: Undoes }[], compact = false): string {
   const changing = entries.filter((e) => e.action === 'change' && e.undoes);
   if (changing.length === 0) return table;
   const lines = changing.every((e) => !e.undoes!.from && !e.undoes!.to && !e.undoes!.source && !e.undoes!.forward)
     ? ['note: no changing image says which commit it was built from (org.opencontainers.image.revision / org.label-schema.vcs-ref labels), so what the rollback takes away is not shown.']
-    : changing.flatMap((e) => undoesLines(e.service, e.undoes!));
+    : compact ? compactUndoes(changing) : changing.flatMap((e) => undoesLines(e.service, e.undoes!));
   const body = table.replace(/\n$/, '');
   const cut = body.lastIndexOf('\n');
   return `${body.slice(0, cut + 1)}${lines.join('\n')}\n${body.slice(cut + 1)}\n`;
+}
+
+/**
+ * One line per changed service, for where people decide (the Jenkins question's description):
+ * "api  157526e -> 9d68c16  takes away 3 commits: Bump express; Add cart badge; Fix login", the
+ * compare link on the next line, and the forward warning.
+ */
+export function compactUndoes(entries: { service: string; undoes?: Undoes }[]): string[] {
+  const width = Math.max(...entries.map((e) => e.service.length));
+  return entries.flatMap((e) => {
+    const u = e.undoes!;
+    const revs = `${u.from ? short(u.from) : '?'} -> ${u.to ? short(u.to) : '?'}`;
+    const what = !u.from && !u.to ? 'no revision labels' : undoesSummary(u);
+    return [
+      `${e.service.padEnd(width)}  ${revs}  ${what}`,
+      ...(u.compare ? [`${' '.repeat(width)}  ${u.compare}`] : []),
+      ...(u.forward ? [`${' '.repeat(width)}  warning: ${u.forward}`] : []),
+    ];
+  });
 }

@@ -159,4 +159,22 @@ maybe('plan: what each change takes away (real registry, GitHub and GitLab doubl
     expect(r.stdout).toMatch(/ {2}commit list unavailable: Comparing shop\/web-app on GitLab failed \(HTTP 503\)/);
     expect(r.stdout).toContain('takes away 3 commits');
   });
+
+  it('get --previews: the table the Jenkins question shows carries, per date, service, from -> to and the commits taken away', async () => {
+    rmSync(join(dir, '.rollback', 'compare-cache.json'), { force: true });
+    const mm = await fleet();
+    const r = await runCli(args('get', '--previews', '2'), { env: env(mm), cwd: dir });
+    expect(r.code).toBe(0);
+    const text = readFileSync(join(dir, '.rollback', 'previews', `${D}.txt`), 'utf8');
+    expect(text).toContain(`api  ${api[3].slice(0, 7)} -> ${api[0].slice(0, 7)}  takes away 3 commits: Bump express to 4.21; Add cart badge; Fix login redirect`);
+    expect(text).toContain(`     ${gh.url}/acme/api/compare/${api[0]}...${api[3]}`);
+    expect(text).toContain(`web  ${web[2].slice(0, 7)} -> ${web[0].slice(0, 7)}  takes away 2 commits: Hotfix: checkout timeout; Show prices with VAT`);
+    expect(text).toContain('db   ? -> ?  no revision labels');
+    expect(text.trimEnd().split('\n').pop()).toBe(`3 of 3 services change for prod on ${D}.`);
+    // The newer date: api and db already run 2-prod; web goes back from the hotfix by one commit.
+    const newer = readFileSync(join(dir, '.rollback', 'previews', '2026-11-20.txt'), 'utf8');
+    expect(newer).toContain(`web  ${web[2].slice(0, 7)} -> ${web[1].slice(0, 7)}  takes away 1 commit: Hotfix: checkout timeout`);
+    const previews = JSON.parse(readFileSync(join(dir, '.rollback', 'previews.json'), 'utf8'));
+    expect(previews.previews[0].services.find((s: { service: string }) => s.service === 'web').undoes.count).toBe(1);
+  });
 });
