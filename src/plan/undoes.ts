@@ -143,7 +143,10 @@ export function undoesLines(service: string, u: Undoes): string[] {
 export function withUndoes(table: string, entries: { service: string; action: string; undoes?: Undoes }[], compact = false): string {
   const changing = entries.filter((e) => e.action === 'change' && e.undoes);
   if (changing.length === 0) return table;
-  const lines = changing.every((e) => !e.undoes!.from && !e.undoes!.to && !e.undoes!.source && !e.undoes!.forward)
+  const none = changing.every((e) => !e.undoes!.from && !e.undoes!.to && !e.undoes!.source && !e.undoes!.forward);
+  // The question's description stays as it was for a fleet whose images carry no labels.
+  if (none && compact) return table;
+  const lines = none
     ? ['note: no changing image says which commit it was built from (org.opencontainers.image.revision / org.label-schema.vcs-ref labels), so what the rollback takes away is not shown.']
     : compact ? compactUndoes(changing) : changing.flatMap((e) => undoesLines(e.service, e.undoes!));
   const body = table.replace(/\n$/, '');

@@ -62,5 +62,7 @@ describe('withUndoes', () => {
     const out = withUndoes(table, [{ service: 'api', action: 'change', undoes: { unavailable: 'x' } }, { service: 'web', action: 'skip' }]);
     expect(out.match(/^note: no changing image says/gm)).toHaveLength(1);
     expect(out.endsWith('2 of 2 services change for prod on 2026-11-18.\n')).toBe(true);
+    // The Jenkins question (compact) stays as it was for a fleet without labels.
+    expect(withUndoes(table, [{ service: 'api', action: 'change', undoes: { unavailable: 'x' } }], true)).toBe(table);
   });
 });
