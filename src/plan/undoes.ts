@@ -138,17 +138,14 @@ export function undoesLines(service: string, u: Undoes): string[] {
 
 /**
  * The plan table with what each change takes away, above its last line (the summary stays last).
- * When no changing image says where it comes from, one note says so instead of one per service.
  */
 export function withUndoes(table: string, entries: { service: string; action: string; undoes?: Undoes }[], compact = false): string {
   const changing = entries.filter((e) => e.action === 'change' && e.undoes);
   if (changing.length === 0) return table;
-  const none = changing.every((e) => !e.undoes!.from && !e.undoes!.to && !e.undoes!.source && !e.undoes!.forward);
-  // The question's description stays as it was for a fleet whose images carry no labels.
-  if (none && compact) return table;
-  const lines = none
-    ? ['note: no changing image says which commit it was built from (org.opencontainers.image.revision / org.label-schema.vcs-ref labels), so what the rollback takes away is not shown.']
-    : compact ? compactUndoes(changing) : changing.flatMap((e) => undoesLines(e.service, e.undoes!));
+  // A fleet whose images carry no revision labels keeps its table as it was (plan --json still says
+  // why per service); once one image says, every changing service is shown, those without labels too.
+  if (changing.every((e) => !e.undoes!.from && !e.undoes!.to && !e.undoes!.source && !e.undoes!.forward)) return table;
+  const lines = compact ? compactUndoes(changing) : changing.flatMap((e) => undoesLines(e.service, e.undoes!));
   const body = table.replace(/\n$/, '');
   const cut = body.lastIndexOf('\n');
   return `${body.slice(0, cut + 1)}${lines.join('\n')}\n${body.slice(cut + 1)}\n`;
