@@ -1,5 +1,6 @@
 /** Provenance labels and annotations, source URLs, compare links and the words of `undoes`: pure, tables. */
 import { mergeProvenance, parseManifest, provenanceOf, readImageConfig } from '../../src/registry/manifest';
+import { describePlan } from '../../src/cli/commands/select';
 import { compareLink, sourceRepo, undoesLines, undoesSummary, withUndoes } from '../../src/plan/undoes';
 
 describe('provenance from labels and annotations', () => {
@@ -62,5 +63,15 @@ describe('withUndoes', () => {
     expect(withUndoes(table, [{ service: 'api', action: 'change', undoes: { unavailable: 'x' } }, { service: 'web', action: 'skip' }])).toBe(table);
     // The Jenkins question (compact) stays as it was for a fleet without labels.
     expect(withUndoes(table, [{ service: 'api', action: 'change', undoes: { unavailable: 'x' } }], true)).toBe(table);
+  });
+});
+
+describe('the terminal select (describePlan)', () => {
+  it('a changing service with revisions gets what it takes away under its line; one without labels nothing', () => {
+    const item = describePlan('2026-11-18', [
+      { service: 'api', current: 'r/shop/api:2-prod', target: 'r/shop/api:1-prod@sha256:' + 'a'.repeat(64), day: '2026-11-18', action: 'change', reason: '', undoes: { from: 'b'.repeat(40), to: 'a'.repeat(40), count: 2, commits: [{ sha: 'b'.repeat(40), title: 'Fix login' }, { sha: 'c'.repeat(40), title: 'Add cart' }] } },
+      { service: 'db', current: 'r/shop/db:2-prod', target: 'r/shop/db:1-prod@sha256:' + 'b'.repeat(64), day: '2026-11-18', action: 'change', reason: '', undoes: { unavailable: 'neither image says' } },
+    ]);
+    expect(item.detail).toEqual(['Plan for 2026-11-18:', 'api  2-prod -> 1-prod  (built 2026-11-18)', '     takes away 2 commits: Fix login; Add cart', 'db   2-prod -> 1-prod  (built 2026-11-18)']);
   });
 });

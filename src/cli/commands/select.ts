@@ -6,7 +6,9 @@
  * the list itself goes to the terminal on stderr.
  * Cancelling (Esc, q, Ctrl-C) changes nothing and exits 1, like any run that did nothing.
  */
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { describeUndoes } from '../../plan/undoes-fetch';
+import { undoesSummary } from '../../plan/undoes';
 import { failure, inputError } from '../../errors';
 import { parseReference } from '../../image/reference';
 import type { CatalogPoint } from '../../catalog/types';
@@ -25,6 +27,9 @@ export interface SelectIo extends RunIo {
   /** Where the list is drawn; process.stderr by default. */
   terminal?: TerminalOut;
 }
+
+/** Dates whose plans say what they take away (GitHub/GitLab calls only for these). */
+const UNDOES_SHOWN = 3;
 
 const tagOf = (reference: string) => {
   const r = parseReference(reference);
@@ -47,6 +52,11 @@ export function describePlan(date: string, entries: PlanService[]): PickerItem {
     if (e.action === 'change') detail.push(`${name}  ${tagOf(e.current)} -> ${to}  (built ${e.day}${e.day !== date ? `, no build on ${date}` : ''})`);
     else if (e.action === 'skip') detail.push(`${name}  stays on ${to}  (already runs it)`);
     else detail.push(`${name}  ${e.reason}`);
+    // What the change takes away, when the images say where they come from (src/plan/undoes.ts).
+    if (e.action === 'change' && e.undoes && (e.undoes.from || e.undoes.to)) {
+      detail.push(`${' '.repeat(width)}  ${undoesSummary(e.undoes) || `${e.undoes.from ?? '?'} -> ${e.undoes.to ?? '?'}`}`);
+      if (e.undoes.forward) detail.push(`${' '.repeat(width)}  warning: ${e.undoes.forward}`);
+    }
   }
   return { label, detail };
 }
@@ -85,6 +95,10 @@ export async function selectCommand(ctx: CommandContext, io: SelectIo = {}): Pro
     const current = await currentImages(s, catalog);
     // As `rollback plan` shows each date: the config's held services stay, and the plan says so.
     plans = (points.length ? points.map((p) => p.time) : catalog.choices).map((date) => choosePlan(planFor(catalog, date, current), {}, heldByConfig(s.config)));
+    // What each change takes away, for the newest few (as the Jenkins question shows): one after another, so each finds the last one's answers cached.
+    for (let i = 0; i < Math.min(UNDOES_SHOWN, plans.length); i++) {
+      plans[i] = await describeUndoes(plans[i], catalog, { config: s.config, logger: ctx.logger, env: ctx.env, cacheFile: join(dirname(resolve(ctx.cwd, ctx.options.catalog)), 'compare-cache.json'), catalogHasProvenance: points.length === 0 });
+    }
   } finally {
     await s.close();
   }
