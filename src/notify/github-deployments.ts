@@ -1,8 +1,8 @@
 /**
  * The GitHub Deployments audit: for each service a run changes, a deployment in the configured
  * repository (environment, ref, payload with date, image, approver, service and the services held back), then its
- * statuses: in_progress when the run starts, success or failure as the service ends, inactive
- * when the service was put back. Who rolled back what is then visible in GitHub's Environments.
+ * statuses: in_progress when the run starts, failure when a service fails, success for all only
+ * once the run is done (after settle), inactive when the service was put back. Who rolled back what is then visible in GitHub's Environments.
  * https://docs.github.com/en/rest/deployments/deployments#create-a-deployment
  * https://docs.github.com/en/rest/deployments/statuses#create-a-deployment-status
  * A failure here is reported by the fan-out (src/notify/index.ts) and never fails the rollback.
@@ -111,7 +111,9 @@ export function createGithubDeploymentsNotifier(o: GithubDeploymentsOptions): No
           for (const change of run.changes) await create(run, change);
           return;
         case 'service-done':
-          return setState(run, event.change.service, 'success', `${event.change.service} runs ${event.change.to}`);
+          // Healthy is not done: the run still waits for the fleet to settle (a controller may put
+          // the image back), so a deployment turns success only with the run's 'done'.
+          return;
         case 'service-failed':
           return setState(run, event.change.service, 'failure', event.reason);
         case 'service-reverted':
@@ -124,7 +126,8 @@ export function createGithubDeploymentsNotifier(o: GithubDeploymentsOptions): No
         case 'partial':
           for (const s of event.states) {
             const d = deployments.get(s.service);
-            if (d && !FINAL.has(d.state)) await setState(run, s.service, 'error', s.state);
+            // Put back (or never changed): the rollback is not in effect there; anything else needs a person.
+            if (d && !FINAL.has(d.state)) await setState(run, s.service, /^(put back|unchanged)\b/.test(s.state) ? 'inactive' : 'error', s.state);
           }
           return;
       }

@@ -45,12 +45,13 @@ test('started creates one deployment per service with the payload; ends map to s
     ref: 'release', environment: 'prod', auto_merge: false, required_contexts: [], task: 'deploy:rollback',
     payload: expect.objectContaining({ service: c.service, image: c.to, previous: c.from, date: '2026-11-18', approver: 'alice' }),
   })));
-  expect(statesOf()).toEqual({ api: ['in_progress', 'success', 'inactive'], web: ['in_progress', 'failure', 'inactive'], db: ['in_progress', 'inactive'] });
+  // api was healthy, then put back: never success, since the run did not end done (settle included).
+  expect(statesOf()).toEqual({ api: ['in_progress', 'inactive'], web: ['in_progress', 'failure', 'inactive'], db: ['in_progress', 'inactive'] });
   expect(gh.statuses.get(gh.deployments[0].id)![0]).toMatchObject({ log_url: 'https://jenkins/job/rollback/7/', environment: 'prod' });
   expect(gh.requests.every((q) => q.authorization === `token ${TOKEN}`)).toBe(true);
 });
 
-test('done marks every open deployment success; partial marks the not-put-back ones error', async () => {
+test('done marks every open deployment success; partial marks the put-back ones inactive and the others error', async () => {
   const n = notifier();
   const r = run();
   await n.notify({ type: 'started', run: r });
@@ -62,7 +63,7 @@ test('done marks every open deployment success; partial marks the not-put-back o
   await n.notify({ type: 'service-done', run: r2, change: r2.changes[0] });
   await n.notify({ type: 'partial', run: r2, reason: 'x', states: [{ service: 'api', state: 'put back' }, { service: 'web', state: 'NOT put back (may run r/shop/web:1)' }] });
   const latest = gh.deployments.slice(-2).map((d) => gh.statuses.get(d.id)!.map((s: { state: string; description: string }) => `${s.state}:${s.description}`));
-  expect(latest[0]).toEqual(['in_progress:Rollback of prod to 2026-11-18: api -> r/shop/api:2', 'success:api runs r/shop/api:2']);
+  expect(latest[0]).toEqual(['in_progress:Rollback of prod to 2026-11-18: api -> r/shop/api:2', 'inactive:put back']);
   expect(latest[1]).toEqual(['in_progress:Rollback of prod to 2026-11-18: web -> r/shop/web:1', 'error:NOT put back (may run r/shop/web:1)']);
   await n.close();
 });
@@ -89,7 +90,7 @@ test('a dry run records nothing; a rate limit is waited out; a refusal is one se
   await n.notify({ type: 'started', run: run() });
   expect(gh.deployments).toHaveLength(3);
   gh.serverErrors(1, 404, /statuses/);
-  const err = await n.notify({ type: 'service-done', run: run(), change: run().changes[0] }).catch((e) => e);
+  const err = await n.notify({ type: 'done', run: run() }).catch((e) => e);
   expect(err.message).toMatch(/^Setting GitHub deployment \d+ of api in shop\/audit to success failed \(HTTP 404\): not found, or the token cannot see it/);
   await n.close();
 });
