@@ -1,3 +1,5 @@
+import type { Undoes } from '../plan/undoes';
+
 /**
  * What a run tells the world. The engine emits these events; Slack, GitHub Deployments and the
  * log each listen. A notifier's failure is reported and never fails the rollback.
@@ -10,6 +12,8 @@ export interface Change {
   to: string;
   /** Day the target image comes from (YYYY-MM-DD); absent for undo. */
   day?: string;
+  /** What the change takes away (revisions, compare link, commits; docs/undoes.md); runs only, when worked out. */
+  undoes?: Undoes;
 }
 
 export interface RunInfo {

@@ -102,7 +102,7 @@ export function compareLink(repo: SourceRepo, target: string, current: string): 
   return repo.kind === 'github' ? `${repo.web}/${repo.path}/compare/${target}...${current}` : `${repo.web}/${repo.path}/-/compare/${target}...${current}`;
 }
 
-const short = (rev: string) => (/^[0-9a-f]{40}$/.test(rev) ? rev.slice(0, 7) : rev);
+export const short = (rev: string) => (/^[0-9a-f]{40}$/.test(rev) ? rev.slice(0, 7) : rev);
 
 /** "takes away 3 commits: Fix login; Add cart; ..." or the reason there is no list. */
 export function undoesSummary(u: Undoes, titles = 3): string {

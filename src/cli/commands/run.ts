@@ -26,6 +26,7 @@ import type { CommandContext } from '../context';
 import { requireOption } from '../options';
 import { releasedCatalogFor } from './points';
 import { recordAfter } from './record';
+import { undoesForRun, withChangeUndoes } from './run-undoes';
 
 /** What tests, the demo and the chaos suites may replace at the edge. */
 export interface RunIo {
@@ -151,8 +152,11 @@ export async function runCommand(ctx: CommandContext, io: RunIo = {}): Promise<n
   const ghcr = !io.engine?.imageExists && isGhcr(s.config.registry.url) && ghcrToken(s.config) ? ghcrPackages(s.config, { logger: ctx.logger, github: { sleep: io.engine?.sleep } }) : undefined;
   const registry = io.engine?.imageExists ? undefined : createRegistryClient(ghcr ? ghcrRegistry(s.config) : s.config.registry, { logger: ctx.logger, env: ctx.env });
   try {
+    // What each change takes away, for Slack and GitHub Deployments (never fails the run).
+    const notifying = !ctx.options.dryRun && !io.engine?.notifier && Boolean(s.config.notify.slack || s.config.github?.deployments || io.notifiers?.length);
+    const undoes = notifying ? await undoesForRun(ctx, s, catalog, date, selection) : new Map();
     const outcome = await withInterrupts(ctx, (signal) => runRollback({
-      target: s.target, notifier: s.notifier, logger: ctx.logger, stateDir: s.stateDir, signal,
+      target: s.target, notifier: withChangeUndoes(s.notifier, undoes), logger: ctx.logger, stateDir: s.stateDir, signal,
       imageExists: ghcr ? ghcrImageExists(ghcr, (image) => registry!.hasManifest(image.repository, image.digest)) : registry ? (image) => registry.hasManifest(image.repository, image.digest) : undefined,
       ...io.engine,
     }, {
