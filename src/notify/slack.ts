@@ -9,6 +9,7 @@ import { RollbackError } from '../errors';
 import type { HttpClient } from '../http/client';
 import { addSecret } from '../log';
 import { heldWords } from '../plan/plan';
+import { short, undoesSummary, type Undoes } from '../plan/undoes';
 import type { Notifier, RunEvent, RunInfo } from './types';
 
 export interface SlackOptions {
@@ -38,9 +39,25 @@ function title(event: RunEvent): string | undefined {
   }
 }
 
+/** Slack mrkdwn takes &, < and > as control characters (https://api.slack.com/reference/surfaces/formatting#escaping). */
+const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * Under a change, what it takes away: the compare link and "takes away N commits: <first titles>"
+ * (or why the list is unavailable), and the forward warning. Nothing when no image carries labels.
+ */
+function undoesLine(u: Undoes): string {
+  const revs = `${u.from ? short(u.from) : '?'} → ${u.to ? short(u.to) : '?'}`;
+  const link = u.compare ? `<${u.compare.replace(/[<>|]/g, encodeURIComponent)}|${revs}>` : revs;
+  const what = !u.from && !u.to ? 'no revision labels' : undoesSummary(u);
+  return `    ${link}${what ? ` ${escape(what)}` : ''}${u.forward ? `\n    :warning: ${escape(u.forward)}` : ''}`;
+}
+
 function changeLines(run: RunInfo): string[] {
+  // A fleet whose images carry no revision labels keeps its message as it was (as the plan does).
+  const told = run.changes.some((c) => c.undoes && (c.undoes.from || c.undoes.to || c.undoes.source || c.undoes.forward));
   return [
-    ...run.changes.map((c) => `• \`${c.service}\`: ${shortImage(c.from)} → ${shortImage(c.to)}${c.day ? ` (from ${c.day})` : ''}`),
+    ...run.changes.map((c) => `• \`${c.service}\`: ${shortImage(c.from)} → ${shortImage(c.to)}${c.day ? ` (from ${c.day})` : ''}${told && c.undoes ? `\n${undoesLine(c.undoes)}` : ''}`),
     // A partial rollback says who stayed, so nobody reads it as the whole fleet.
     ...(run.held ?? []).map((h) => `• \`${h.service}\`: held back (${heldWords(h.by)}), stays on ${shortImage(h.image)}`),
   ];

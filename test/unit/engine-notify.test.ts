@@ -38,6 +38,19 @@ describe('Slack messages and the notifier fan-out', () => {
     expect(JSON.stringify(slackMessage({ type: 'done', run: run(2) }))).not.toContain('held back');
   });
 
+  it('what a change takes away: titles escaped for mrkdwn, the forward warning; nothing when no image carries revision labels', () => {
+    const blocks = (r: RunInfo) => (slackMessage({ type: 'started', run: r })!.blocks as { text?: { text: string } }[]).map((b) => b.text?.text ?? '').join('\n');
+    const unlabelled = { ...run(2), changes: run(2).changes.map((c) => ({ ...c, undoes: { unavailable: 'neither image says which commit it was built from' } })) };
+    expect(blocks(unlabelled)).toBe(blocks(run(2)));
+    const [a, b] = run(2).changes;
+    const told = blocks({ ...run(2), changes: [
+      { ...a, undoes: { from: 'c'.repeat(40), to: 'd'.repeat(40), compare: 'https://github.com/shop/svc0/compare/d...c', count: 5, commits: [{ sha: 'c'.repeat(40), title: 'Use <Cart> & badge' }], forward: 'svc0 moves FORWARD, not back: it runs an older image.' } },
+      { ...b, undoes: { unavailable: 'neither image says which commit it was built from' } },
+    ] });
+    expect(told).toContain(`    <https://github.com/shop/svc0/compare/d...c|ccccccc → ddddddd> takes away 5 commits: Use &lt;Cart&gt; &amp; badge; and 4 more\n    :warning: svc0 moves FORWARD, not back: it runs an older image.`);
+    expect(told).toContain('8-prod@abababababab (from 2026-11-18)\n    ? → ? no revision labels');
+  });
+
   it('posts to the webhook; a Slack failure is a warning naming Slack, never the URL', async () => {
     const slack = await startSlack();
     const http = createHttpClient({ sleep: async () => {}, attempts: 2 });
