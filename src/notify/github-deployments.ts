@@ -9,6 +9,7 @@
  */
 import { RollbackError } from '../errors';
 import { createGithub, Github, GithubOptions, githubError } from '../github/octokit';
+import { undoesSummary, type Undoes } from '../plan/undoes';
 import type { Change, Notifier, RunEvent, RunInfo } from './types';
 
 export interface GithubDeploymentsOptions {
@@ -20,6 +21,25 @@ export interface GithubDeploymentsOptions {
   /** Link from each status back to the run (Jenkins BUILD_URL). */
   logUrl?: string;
   github?: Partial<GithubOptions>;
+}
+
+/** Commits the deployment payload lists (newest first); `count` says how many go away in all. */
+const PAYLOAD_COMMITS = 20;
+
+/** What the change takes away, for the payload (docs/undoes.md); null when it was not worked out. */
+function undoesPayload(u: Undoes | undefined): Record<string, unknown> | null {
+  if (!u) return null;
+  return {
+    from: u.from ?? null, to: u.to ?? null, source: u.source ?? null, compare: u.compare ?? null, count: u.count ?? null,
+    commits: (u.commits ?? []).slice(0, PAYLOAD_COMMITS).map((c) => ({ sha: c.sha, title: c.title })),
+    ...(u.unavailable ? { unavailable: u.unavailable } : {}),
+    ...(u.forward ? { forward: u.forward } : {}),
+  };
+}
+
+/** GitHub limits a deployment's description to 140 characters: cut with an ellipsis. */
+function fit(text: string): string {
+  return text.length <= 140 ? text : `${text.slice(0, 139)}…`;
 }
 
 type State = 'queued' | 'in_progress' | 'success' | 'failure' | 'inactive' | 'error';
@@ -69,8 +89,10 @@ export function createGithubDeploymentsNotifier(o: GithubDeploymentsOptions): No
           service: change.service, image: change.to, previous: change.from, date: run.date ?? null, day: change.day ?? null, approver: run.approver, target: run.target,
           // The services this run left as they were, each with what holds it and the image it keeps.
           held: (run.held ?? []).map((h) => ({ service: h.service, by: h.by, image: h.image })),
+          // What the change takes away: revisions, compare link, count and the first commits.
+          undoes: undoesPayload(change.undoes),
         },
-        description: `${what(run)}: ${change.service}, approved by ${run.approver}`.slice(0, 140),
+        description: fit(`${what(run)}: ${change.service}, approved by ${run.approver}${change.undoes && (change.undoes.from || change.undoes.to) ? `; ${undoesSummary(change.undoes)}` : ''}`),
         transient_environment: false,
       }));
     } catch (err) {

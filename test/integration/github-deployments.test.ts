@@ -109,3 +109,23 @@ test('a ref that does not exist in the repository (GitHub answers 422 "No ref fo
   await n.close();
   await ok.close();
 });
+
+test('a change\'s undoes: the description says what it takes away within GitHub\'s 140 characters; the payload carries it', async () => {
+  const titles = ['Rework the checkout flow so that carts survive a restart of the pricing service', 'Add cart badge', 'Fix login redirect'];
+  const commits = titles.map((title, i) => ({ sha: `${i}`.repeat(40), title }));
+  const r = run({ changes: [
+    { service: 'api', from: 'r/shop/api:3', to: 'r/shop/api:2', day: '2026-11-18', undoes: { from: 'a'.repeat(40), to: 'b'.repeat(40), source: 'https://github.com/shop/api', compare: 'https://github.com/shop/api/compare/b...a', count: 3, commits } },
+    { service: 'db', from: 'r/shop/db:9', to: 'r/shop/db:8', day: '2026-11-17' },
+  ] });
+  const n = notifier();
+  await n.notify({ type: 'started', run: r });
+  await n.close();
+  const [api, db] = gh.deployments;
+  expect(api.description).toHaveLength(140);
+  const full = `Rollback of prod to 2026-11-18: api, approved by alice; takes away 3 commits: ${titles.join('; ')}`;
+  expect(full.length).toBeGreaterThan(140);
+  expect(api.description).toBe(`${full.slice(0, 139)}…`);
+  expect(api.payload.undoes).toEqual({ from: 'a'.repeat(40), to: 'b'.repeat(40), source: 'https://github.com/shop/api', compare: 'https://github.com/shop/api/compare/b...a', count: 3, commits });
+  expect(db.description).toBe('Rollback of prod to 2026-11-18: db, approved by alice');
+  expect(db.payload.undoes).toBeNull();
+});
