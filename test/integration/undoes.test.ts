@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { startGithubDouble, type GithubDouble } from '../doubles/github-double';
 import { startGitlabDouble, type GitlabDouble } from '../doubles/gitlab-double';
 import { startMarathon, type MarathonDouble } from '../doubles/marathon-double';
+import { startSlack, type SlackDouble } from '../doubles/slack-double';
 import { runCli } from '../support/cli';
 import { pushImage, registryAvailable, startRegistry, type RunningRegistry } from '../support/registry';
 import type { Catalog } from '../../src/catalog/types';
@@ -24,6 +25,7 @@ maybe('plan: what each change takes away (real registry, GitHub and GitLab doubl
   let gl: GitlabDouble;
   let dir: string;
   let m: MarathonDouble | undefined;
+  let slack: SlackDouble;
   const api: string[] = []; // GitHub commits of shop/api, oldest first
   const web: string[] = []; // GitLab commits of shop/web, oldest first
   const labels = (revision: string, source: string) => ({ Labels: { 'org.opencontainers.image.revision': revision, 'org.opencontainers.image.source': source } });
@@ -67,6 +69,11 @@ maybe('plan: what each change takes away (real registry, GitHub and GitLab doubl
       'github:', `  apiUrl: ${gh.url}`,
       'parallel: 2', 'settle: 0', '',
     ].join('\n'));
+    // The same fleet for `rollback run`, telling Slack and GitHub Deployments (in acme/api) what it takes away.
+    slack = await startSlack();
+    const base = readFileSync(join(dir, 'rollback.yml'), 'utf8').replace(`github:\n  apiUrl: ${gh.url}\n`, '');
+    writeFileSync(join(dir, 'run.yml'), `${base}notify:\n  slack:\n    webhook: \${SLACK_WEBHOOK}\ngithub:\n  apiUrl: ${gh.url}\n  token: \${GITHUB_TOKEN}\n  deployments: { repo: acme/api }\n`);
+    writeFileSync(join(dir, 'slack.yml'), `${base}notify:\n  slack:\n    webhook: \${SLACK_WEBHOOK}\ngithub:\n  apiUrl: ${gh.url}\n`);
     const empty = await startMarathon({ apps: [] });
     const got = await runCli(args('get'), { env: env(empty), cwd: dir }).finally(() => empty.stop());
     if (got.code !== 0) throw new Error(got.stderr);
@@ -74,6 +81,7 @@ maybe('plan: what each change takes away (real registry, GitHub and GitLab doubl
   afterAll(async () => {
     await gh?.close();
     await gl?.close();
+    await slack?.stop();
     await reg?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -176,5 +184,47 @@ maybe('plan: what each change takes away (real registry, GitHub and GitLab doubl
     expect(newer).toContain(`web  ${web[2].slice(0, 7)} -> ${web[1].slice(0, 7)}  takes away 1 commit: Hotfix: checkout timeout`);
     const previews = JSON.parse(readFileSync(join(dir, '.rollback', 'previews.json'), 'utf8'));
     expect(previews.previews[0].services.find((s: { service: string }) => s.service === 'web').undoes.count).toBe(1);
+  });
+
+  const runArgs = (config: string) => ['run', '--config', join(dir, config), '--env', 'prod', '--catalog', join(dir, '.rollback', 'catalog.json'), '--date', D];
+  const sections = () => slack.posts.map((p) => (p.body.blocks as { text?: { text: string } }[]).map((b) => b.text?.text ?? '').join('\n'));
+
+  it('run: Slack shows per service the compare link and "takes away N commits: <first titles>"; each GitHub Deployment says it in its description and payload', async () => {
+    rmSync(join(dir, '.rollback', 'compare-cache.json'), { force: true });
+    slack.posts.length = 0;
+    gh.deployments.length = 0;
+    const mm = await fleet();
+    const r = await runCli(runArgs('run.yml'), { env: { ...env(mm), SLACK_WEBHOOK: slack.webhook }, cwd: dir });
+    expect(r.code).toBe(0);
+    const [started, done] = sections();
+    for (const text of [started, done]) {
+      expect(text).toContain(`    <${gh.url}/acme/api/compare/${api[0]}...${api[3]}|${api[3].slice(0, 7)} → ${api[0].slice(0, 7)}> takes away 3 commits: Bump express to 4.21; Add cart badge; Fix login redirect`);
+      expect(text).toContain(`    <${gl.url}/shop/web-app/-/compare/${web[0]}...${web[2]}|${web[2].slice(0, 7)} → ${web[0].slice(0, 7)}> takes away 2 commits: Hotfix: checkout timeout; Show prices with VAT`);
+      expect(text).toContain('    ? → ? no revision labels');
+    }
+    const byService = Object.fromEntries(gh.deployments.map((d) => [d.payload.service, d]));
+    expect(Object.keys(byService).sort()).toEqual(['api', 'db', 'web']);
+    expect(byService.api.description).toBe(`Rollback of prod to ${D}: api, approved by ci; takes away 3 commits: Bump express to 4.21; Add cart badge; Fix login redirect`);
+    expect(byService.web.description.length).toBeLessThanOrEqual(140);
+    expect(byService.web.description).toMatch(/^Rollback of prod to 2026-11-18: web, approved by ci; takes away 2 commits: Hotfix: checkout timeout; Show pri/);
+    expect(byService.db.description).toBe(`Rollback of prod to ${D}: db, approved by ci`);
+    expect(byService.api.payload.undoes).toEqual({
+      from: api[3], to: api[0], source: `${gh.url}/acme/api`, compare: `${gh.url}/acme/api/compare/${api[0]}...${api[3]}`, count: 3,
+      commits: [[api[3], 'Bump express to 4.21'], [api[2], 'Add cart badge'], [api[1], 'Fix login redirect']].map(([sha, title]) => ({ sha, title })),
+    });
+    expect(byService.db.payload.undoes).toMatchObject({ from: null, to: null, unavailable: 'neither image says which commit it was built from' });
+    expect(slack.allText() + r.stderr).not.toContain('gh-secret');
+  });
+
+  it('run without tokens: Slack keeps the links and says why the commit lists are unavailable; the run is not held up', async () => {
+    rmSync(join(dir, '.rollback', 'compare-cache.json'), { force: true });
+    slack.posts.length = 0;
+    const mm = await fleet();
+    const r = await runCli(runArgs('slack.yml'), { env: { ...env(mm, false), SLACK_WEBHOOK: slack.webhook }, cwd: dir });
+    expect(r.code).toBe(0);
+    const [started] = sections();
+    expect(started).toContain(`    <${gh.url}/acme/api/compare/${api[0]}...${api[3]}|${api[3].slice(0, 7)} → ${api[0].slice(0, 7)}> commit list unavailable: no GitHub token (set GITHUB_TOKEN or github.token)`);
+    expect(started).toContain(`commit list unavailable: no GitLab token for ${gl.url} (set GITLAB_TOKEN)`);
+    expect(mm.apps.get('/ds/prod/api')!.container.docker.image).toContain('shop/api:1-prod');
   });
 });
