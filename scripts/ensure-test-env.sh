@@ -3,7 +3,7 @@
 #   docker-registry (real registry), docker.io (real engine, one-node swarm), groovy (Jenkins' Groovy 2.4),
 #   busybox-static (a runnable layer for test images), apache2-utils (htpasswd), skopeo (bench),
 #   openssh-server + openssh-client (ssh:// Docker hosts), docker-compose (Compose projects, v1.29),
-#   tinyproxy (kubeconfig proxy-url), kubernetes-client (kubectl, to check the exec plugin protocol),
+#   tinyproxy (HTTP(S)_PROXY and kubeconfig proxy-url), openssl (test CAs), kubernetes-client (kubectl, to check the exec plugin protocol),
 #   dash (Jenkins' sh).
 # Installs what is missing (needs root and apt) and starts dockerd when none answers.
 set -euo pipefail
@@ -15,14 +15,13 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v groovy >/dev/null || need+=(groovy)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
-command -v tinyproxy >/dev/null || need+=(tinyproxy)
+command -v tinyproxy >/dev/null || need+=(tinyproxy)   # a real proxy: registry and kubeconfig proxy-url suites
 command -v openssl >/dev/null || need+=(openssl)
 command -v tc >/dev/null || need+=(iproute2)
 command -v script >/dev/null || need+=(bsdutils)   # util-linux `script`: a real pty for the select tests
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v docker-compose >/dev/null || need+=(docker-compose)
-command -v tinyproxy >/dev/null || need+=(tinyproxy)   # a real proxy for the kubeconfig proxy-url test
 command -v kubectl >/dev/null || need+=(kubernetes-client)   # the real kubectl checks the exec plugin protocol
 command -v dash >/dev/null || need+=(dash)         # /bin/sh of Debian agents: the Jenkins harness runs `sh` steps with it
 
