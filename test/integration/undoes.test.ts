@@ -216,6 +216,17 @@ maybe('plan: what each change takes away (real registry, GitHub and GitLab doubl
     expect(slack.allText() + r.stderr).not.toContain('gh-secret');
   });
 
+  it('run to a date that is no rollback point: the engine\'s one sentence, exit 2, nothing else on stderr', async () => {
+    slack.posts.length = 0;
+    const mm = await fleet();
+    const args = runArgs('run.yml');
+    args[args.length - 1] = '2026-11-16';
+    const r = await runCli(args, { env: { ...env(mm), SLACK_WEBHOOK: slack.webhook }, cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^rollback: Date 2026-11-16 is not a rollback point of prod; valid dates: /)]);
+    expect(slack.posts).toEqual([]);
+  });
+
   it('run without tokens: Slack keeps the links and says why the commit lists are unavailable; the run is not held up', async () => {
     rmSync(join(dir, '.rollback', 'compare-cache.json'), { force: true });
     slack.posts.length = 0;

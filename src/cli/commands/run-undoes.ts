@@ -12,6 +12,7 @@ import { describeUndoes } from '../../plan/undoes-fetch';
 import type { Undoes } from '../../plan/undoes';
 import type { Change, Notifier, RunEvent } from '../../notify/types';
 import type { CommandContext } from '../context';
+import { exitCodeOf } from '../../errors';
 import { currentImages } from './plan';
 import { heldByConfig, type Setup } from './run';
 
@@ -31,6 +32,8 @@ export async function undoesForRun(ctx: CommandContext, s: Setup, catalog: Catal
     });
     for (const e of plan.entries) if (e.action === 'change' && e.target && e.undoes) out.set(e.service, { from: e.current, to: e.target.reference, undoes: e.undoes });
   } catch (err) {
+    // Bad input (an unknown date or point, say) is the engine's to refuse, in its one sentence.
+    if (exitCodeOf(err) === 2) return out;
     ctx.logger.warn(`What the rollback takes away could not be worked out for the notifications (${(err as Error).message.replace(/\.$/, '')}); the run goes on without it.`);
   }
   return out;
