@@ -21,15 +21,17 @@ def call(Map args = [:]) {
     List dates = []
     Map previews = [:]
     List serviceList = []
+    Map pointLabels = [:]
     int count = (args.count ?: 3) as int
     // One worker run before the question: get writes the previews of the newest dates too.
     onAgent(args) {
         dates = choices(args + [previews: count])
         previews = plans(args + [dates: dates, count: count])
         serviceList = services(args)
+        pointLabels = labels(args)
     }
     // Asked outside any node: no executor waits while a person decides.
-    picked = select(args + [choices: dates, plans: previews, services: serviceList])
+    picked = select(args + [choices: dates, plans: previews, services: serviceList, labels: pointLabels])
     if (picked == null) {
         // null, not an empty map: "nobody chose in time" must not look like an answer.
         // groovylint-disable-next-line ReturnsNullInsteadOfEmptyCollection
@@ -56,7 +58,7 @@ List choices(Map args = [:]) {
             dates << line.trim()
         }
     }
-    String includes = "${CATALOG},${SERVICES}"
+    String includes = "${CATALOG},${SERVICES},${POINT_LABELS}"
     for (int i = 0; i < count && i < dates.size(); i++) {
         includes += ",${previewFile(dates[i])}"
     }
@@ -130,9 +132,34 @@ List services(Map args = [:]) {
 }
 
 /**
+ * The release points' labels, as get --points released wrote them beside the catalog (inside node, after
+ * choices): [time: '2026-11-25T14:02:11Z  orders 105, inventory 303, web 404 (Jenkins #412)'], for
+ * select's labels:. Empty for build days.
+ */
+Map labels(Map args = [:]) {
+    requireEnv(args)
+    if (!fileExists(CATALOG)) {
+        unstash(CATALOG_STASH)
+    }
+    Map found = [:]
+    if (!fileExists(POINT_LABELS)) {
+        return found
+    }
+    for (String line in readFile(file: POINT_LABELS, encoding: 'UTF-8').readLines()) {
+        // Each label starts with its point's time and two spaces (src/points/merge.ts pointLabel).
+        int gap = line.indexOf(' ')
+        if (gap > 0) {
+            found[line.substring(0, gap)] = line.trim()
+        }
+    }
+    return found
+}
+
+/**
  * Asks which date with `input`, outside any node; with services: a checkbox per service in the same
- * question. Returns [date:, approver:] (plus held:, and except: or only: when a service is held back),
- * or null on timeout.
+ * question. With labels: (rollback.labels) a release point is shown as its label, and the answer is mapped
+ * back to its time. Returns [date:, approver:] (plus held:, and except: or only: when a service is held
+ * back), or null on timeout.
  */
 Map select(Map args = [:]) {
     List dates = args.choices ?: []
@@ -140,11 +167,21 @@ Map select(Map args = [:]) {
         error('rollback.select: choices is empty; pass the list rollback.choices returned.')
     }
     int seconds = (args.timeout ?: 600) as int
+    Map pointLabels = args.labels ?: [:]
+    List shown = []
+    boolean released = false
+    for (String date in dates) {
+        if (pointLabels[date]) {
+            released = true
+        }
+        shown << (pointLabels[date] ?: date)
+    }
+    String what = released ? 'which release point' : 'the images of which date'
     Map question = [
-        message: "Roll ${args.env ?: 'the fleet'} back to the images of which date?",
+        message: "Roll ${args.env ?: 'the fleet'} back to ${what}?",
         ok: 'Roll back',
         submitterParameter: 'approver',
-        parameters: [choice(name: 'DATE', choices: dates, description: describePlans(dates, args.plans ?: [:]) +
+        parameters: [choice(name: 'DATE', choices: shown, description: describePlans(dates, args.plans ?: [:], released) +
             (args.services ? '\nA service whose box below is unchecked is held back: it keeps what it runs.\n' : ''))] +
             serviceBoxes(args),
     ]
@@ -170,7 +207,7 @@ Map select(Map args = [:]) {
         }
         throw interrupted
     }
-    Map picked = [date: answer.DATE, approver: answer.approver]
+    Map picked = [date: pointOfChoice(answer.DATE, dates, shown), approver: answer.approver]
     return args.services ? picked + chosenServices(args.services, answer) : picked
 }
 
@@ -242,6 +279,9 @@ final String SERVICES = '.rollback/services.txt'
 /** Where get --previews writes one plan table per date (src/cli/previews.ts). */
 @groovy.transform.Field
 final String PREVIEWS = '.rollback/previews'
+/** Where get --points released writes each point's label, one a line (src/cli/commands/points.ts). */
+@groovy.transform.Field
+final String POINT_LABELS = '.rollback/points.txt'
 @groovy.transform.Field
 final long CLOCK_TOLERANCE_MS = 1000L
 
@@ -539,14 +579,25 @@ private String listText(Object value) {
     return value == null ? null : (value instanceof List ? value.join(',') : value.toString())
 }
 
-private String describePlans(List dates, Map previews) {
-    String text = "Each date puts every service back to its newest image built on or before that day.\n"
+private String describePlans(List dates, Map previews, boolean released) {
+    String text = released ? "Each point puts every service back to the image it ran at that moment, pinned by digest.\n" :
+        "Each date puts every service back to its newest image built on or before that day.\n"
     for (String date in dates) {
         if (previews[date]) {
             text += "\n${date}:\n${previews[date]}\n"
         }
     }
     return text
+}
+
+/** The point (date or time) a choice of the question stands for: a label is mapped back to its time. */
+private String pointOfChoice(Object answer, List dates, List shown) {
+    for (int i = 0; i < shown.size(); i++) {
+        if (shown[i] == answer) {
+            return dates[i]
+        }
+    }
+    return answer
 }
 
 /** Who started the build, as the approver when no one was asked (a DATE given by automation). */

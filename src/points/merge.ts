@@ -71,3 +71,12 @@ export function describePoint(point: ReleasePoint): string {
   const what = point.services.map((s) => `${s.service} ${parseImageRef(s.image).tag ?? parseImageRef(s.image).digest?.slice(7, 19) ?? '?'}`).join(', ');
   return `${what || 'no known image'} (${point.origin})`;
 }
+
+/**
+ * "2026-11-25T14:02:11Z  orders 105, inventory 303, web 404 (Jenkins #412)": a point as people choose
+ * it (rollback select, get's stderr, the Jenkins question). It starts with the time and two spaces, so
+ * the time can always be read back from it.
+ */
+export function pointLabel(point: ReleasePoint): string {
+  return `${point.time}  ${describePoint(point)}`;
+}

@@ -209,9 +209,14 @@ beforeAll(async () => {
       jenkinsfile: "@Library('rollback') _\nnode {\n  String point = rollback.record(env: 'prod', registryCredentialsId: 'rollback-registry')\n  echo \"recorded ${point}\"\n}\n",
     }),
     scenario('points-flow', {
-      jenkinsfile: "@Library('rollback') _\ndef points\nnode { points = rollback.choices(env: 'prod', points: 'released') }\n" +
-        "def picked = rollback.select(env: 'prod', choices: points, timeout: 60)\nnode { rollback.run([env: 'prod'] + picked) }\n",
-      inputs: [{ DATE: '2026-11-25T14:02:11Z', user: 'alice' }], agentEnv: { STUB_DATES: '2026-11-26T09:00:00Z,2026-11-25T14:02:11Z' },
+      jenkinsfile: "@Library('rollback') _\ndef points\ndef labels\nnode { points = rollback.choices(env: 'prod', points: 'released') }\n" +
+        "node { labels = rollback.labels(env: 'prod') }\n" +
+        "def picked = rollback.select(env: 'prod', choices: points, labels: labels, timeout: 60)\nnode { rollback.run([env: 'prod'] + picked) }\n",
+      inputs: [{ DATE: '2026-11-25T14:02:11Z  api 1.1, web 401 (Jenkins #411)', user: 'alice' }], agentEnv: { STUB_DATES: '2026-11-26T09:00:00Z,2026-11-25T14:02:11Z' },
+    }),
+    scenario('points-whole-flow', {
+      jenkinsfile: "@Library('rollback') _\nrollback(env: 'prod', points: 'released', timeout: 60)\n",
+      inputs: [{ DATE: '2026-11-25T14:02:11Z  api 1.1, web 401 (Jenkins #411)', user: 'carol' }], agentEnv: { STUB_DATES: '2026-11-26T09:00:00Z,2026-11-25T14:02:11Z' },
     }),
     scenario('record-fails', {
       jenkinsfile: "@Library('rollback') _\nnode { rollback.record(env: 'prod') }\n",
@@ -342,7 +347,7 @@ describe('Jenkinsfile.example with a picked date', () => {
     const r = result('pick');
     const [get, run] = workerCalls(r);
     expect(get.node).not.toBe(run.node);
-    const includes = ['.rollback/catalog.json', '.rollback/services.txt', ...DATES.slice(0, 3).map((d) => `.rollback/previews/${d}.txt`)].join(',');
+    const includes = ['.rollback/catalog.json', '.rollback/services.txt', '.rollback/points.txt', ...DATES.slice(0, 3).map((d) => `.rollback/previews/${d}.txt`)].join(',');
     expect(stepsNamed(r, 'stash')).toEqual([expect.objectContaining({ name: 'rollback-catalog', includes, files: 4 })]);
     expect(stepsNamed(r, 'unstash').map((c) => c.node)).toContain(run.node);
     expect(stepsNamed(r, 'lock')).toEqual([expect.objectContaining({ resource: 'rollback-prod', node: run.node })]);
@@ -881,6 +886,9 @@ describe('sandbox and CPS: what a real controller would refuse or could not save
 });
 
 describe('release points in Jenkins', () => {
+  const LABELS = ['2026-11-26T09:00:00Z  api 1.2, web 402 (Jenkins #412)', '2026-11-25T14:02:11Z  api 1.1, web 401 (Jenkins #411)'];
+  const question = (name: string) => stepsNamed(result(name), 'input')[0] as unknown as { message: string; parameters: Array<{ name: string; choices: string[]; description: string }> };
+
   test('choices(points: released) asks get for them, and a chosen point runs with at:, not date:', () => {
     const r = result('points-flow');
     expect(r.error).toBeNull();
@@ -888,5 +896,27 @@ describe('release points in Jenkins', () => {
       [['get'], { config: 'rollback.yml', env: 'prod', points: 'released' }],
       [['run'], { config: 'rollback.yml', env: 'prod', at: '2026-11-25T14:02:11Z', dryRun: false, approver: 'alice' }],
     ]);
+  });
+
+  // points-flow reads the labels on another agent than get's: they travel in the catalog's stash.
+  test('the question shows each point with what ran and where it came from; the picked label reaches the worker as at: <time>', () => {
+    for (const name of ['points-flow', 'points-whole-flow']) {
+      const r = result(name);
+      expect(r.error).toBeNull();
+      const q = question(name);
+      expect(q.message).toBe('Roll prod back to which release point?');
+      expect(q.parameters[0]).toMatchObject({ name: 'DATE', choices: LABELS });
+      expect(q.parameters[0].description).toMatch(/^Each point puts every service back to the image it ran at that moment/);
+      expect(records(name).filter((x) => x.argv[0] === 'run').map((x) => x.params)).toEqual([
+        expect.objectContaining({ at: '2026-11-25T14:02:11Z', approver: name === 'points-flow' ? 'alice' : 'carol' }),
+      ]);
+      expect(records(name).filter((x) => x.argv[0] === 'run')[0].params).not.toHaveProperty('date');
+    }
+  });
+
+  test('build days keep their question: dates as choices, no labels', () => {
+    const q = question('pick');
+    expect(q.message).toBe('Roll prod back to the images of which date?');
+    expect(q.parameters[0].choices).toEqual(DATES);
   });
 });

@@ -116,6 +116,10 @@ maybe("release points from Marathon's app versions, with no record at all", () =
     expect(got.stderr).toMatch(/2026-11-20T11:00:00Z {2}api 1-prod, web 1-prod, db 2-prod \(Marathon versions\)/);
     expect(got.code).toBe(0);
     expect(got.stdout).toBe('2026-11-20T11:00:00Z\n2026-11-20T10:00:00Z\n');
+    // Beside the catalog, for the Jenkins question: the same words as stderr and select, one label a point, newest first.
+    expect(readFileSync(join(fleet.dir, '.rollback', 'points.txt'), 'utf8')).toBe(
+      '2026-11-20T11:00:00Z  api 1-prod, web 1-prod, db 2-prod (Marathon versions)\n' +
+      '2026-11-20T10:00:00Z  api 2-prod, web 2-prod, db 2-prod (Marathon versions)\n');
     const versionReads = m.requests.filter((r) => /\/versions\/[^/]+$/.test(r.path)).length;
     expect(versionReads).toBe(5); // api 2, web 2, db 1
 

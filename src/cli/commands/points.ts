@@ -4,7 +4,8 @@
  *   rollback plan|run --at TIME ...      plans from them (releasedCatalogFor)
  */
 import { existsSync } from 'node:fs';
-import { readCatalog, writeCatalog } from '../../catalog/io';
+import { dirname, join } from 'node:path';
+import { readCatalog, writeCatalog, writeFileAtomic } from '../../catalog/io';
 import type { Catalog } from '../../catalog/types';
 import { inputError } from '../../errors';
 import { registryHost } from '../../image/reference';
@@ -12,7 +13,7 @@ import { openLedger } from '../../ledger/open';
 import { registryPinner } from '../../ledger/record';
 import { createRegistryClient } from '../../registry/client';
 import { gatherPoints, releasedCatalog } from '../../points/gather';
-import { describePoint, type ReleasePoint } from '../../points/merge';
+import { pointLabel, type ReleasePoint } from '../../points/merge';
 import type { CommandContext } from '../context';
 import { setup, type RunIo, type Setup } from './run';
 
@@ -45,6 +46,9 @@ export async function releasedCatalogFor(ctx: CommandContext, s: Pick<Setup, 'co
   return releasedCatalog(s.config, s.environment, points);
 }
 
+/** The file beside the catalog holding each point's label ("<time>  <what ran> (<origin>)"), one a line. */
+export const POINT_LABELS = 'points.txt';
+
 /** `rollback get --points released` (or config `points: released`). */
 export async function getPointsCommand(ctx: CommandContext, io: RunIo = {}): Promise<number> {
   const s = await setup(ctx, io, false);
@@ -55,7 +59,9 @@ export async function getPointsCommand(ctx: CommandContext, io: RunIo = {}): Pro
       throw inputError(`No release point of ${s.environment.name} is known (no ledger record, nothing the target remembers); run 'rollback record' after a deployment, or use build days (--points built).`);
     }
     writeCatalog(s.catalogFile, catalog);
-    for (const p of points) ctx.logger.info(`${p.time}  ${describePoint(p)}`);
+    // Beside the catalog, for the Jenkins question (vars/rollback.groovy labels): one label per point, newest first.
+    writeFileAtomic(join(dirname(s.catalogFile), POINT_LABELS), points.map((p) => `${pointLabel(p)}\n`).join(''));
+    for (const p of points) ctx.logger.info(pointLabel(p));
     ctx.logger.info(`${points.length} release point${points.length === 1 ? '' : 's'} of ${s.environment.name}; catalog: ${ctx.options.catalog}.`);
     ctx.stdout(points.map((p) => `${p.time}\n`).join(''));
     return 0;

@@ -14,7 +14,7 @@ import { parseReference } from '../../image/reference';
 import type { CatalogPoint } from '../../catalog/types';
 import { planServices, type Plan, type PlanService } from '../../plan/plan';
 import { planFor } from '../../plan/points';
-import { describePoint } from '../../points/merge';
+import { pointLabel } from '../../points/merge';
 import type { CommandContext } from '../context';
 import { requireOption } from '../options';
 import { colorEnabled } from '../progress';
@@ -71,7 +71,7 @@ export function describePointChoice(point: CatalogPoint, entries: PlanService[])
     else if (e.action === 'skip') detail.push(`${name}  stays on ${e.target ? tagOf(e.target) : ''}  (already runs it)`);
     else detail.push(`${name}  ${e.reason}`);
   }
-  return { label: `${point.time}  ${describePoint(point)}`, detail };
+  return { label: pointLabel(point), detail };
 }
 
 export async function selectCommand(ctx: CommandContext, io: SelectIo = {}): Promise<number> {

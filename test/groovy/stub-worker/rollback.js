@@ -75,6 +75,12 @@ if (command === 'get' && process.env.STUB_GET_EXIT) {
     fs.mkdirSync(previews, { recursive: true });
     fs.writeFileSync(path.join(previews, `${d}.txt`), process.env.STUB_PLAN_SAYS ? `(no preview: ${process.env.STUB_PLAN_SAYS})\n` : planTable(d));
   }
+  // --points released, as src/cli/commands/points.ts: each point's label beside the catalog ("<time>  <what ran> (<origin>)").
+  const labels = path.join(path.dirname(catalog), 'points.txt');
+  fs.rmSync(labels, { force: true });
+  if (params.points === 'released') {
+    fs.writeFileSync(labels, dates.map((d, i) => `${d}  api 1.${dates.length - i}, web 40${dates.length - i} (Jenkins #41${dates.length - i})\n`).join(''));
+  }
   // The question's checkboxes, as src/cli/previews.ts writes them: $STUB_SERVICES is "api,web,payments:hold".
   const services = path.join(path.dirname(catalog), 'services.txt');
   fs.rmSync(services, { force: true });
