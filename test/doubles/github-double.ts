@@ -65,12 +65,13 @@ export interface GithubDouble {
 
 const sha1 = (s: string) => createHash('sha1').update(s).digest('hex');
 
-export async function startGithubDouble(options: { token?: string; perPage?: number; contentLimit?: number } = {}): Promise<GithubDouble> {
+export async function startGithubDouble(options: { token?: string; perPage?: number; contentLimit?: number; now?: () => number } = {}): Promise<GithubDouble> {
   const requests: RecordedRequest[] = [];
   const packages = new Map<string, Obj[]>();
   const blobs = new Map<string, string>();
   const trees = new Map<string, Map<string, string>>(); // tree sha -> path -> blob sha
-  const commitObjs = new Map<string, { sha: string; tree: string; parents: string[]; message: string }>();
+  const commitObjs = new Map<string, { sha: string; tree: string; parents: string[]; message: string; date: string }>();
+  const clock = options.now ?? Date.now;
   const refs = new Map<string, string>(); // repo + ' ' + ref -> commit sha
   const deployments: Obj[] = [];
   const statuses = new Map<number, Obj[]>();
@@ -86,7 +87,7 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
   const putTree = (files: Map<string, string>) => { const s = sha1(`tree ${JSON.stringify([...files].sort())}`); trees.set(s, files); return s; };
   const putCommit = (tree: string, parents: string[], message: string) => {
     const s = sha1(`commit ${tree} ${parents.join(',')} ${message} ${started++}`);
-    commitObjs.set(s, { sha: s, tree, parents, message });
+    commitObjs.set(s, { sha: s, tree, parents, message, date: new Date(clock()).toISOString().replace(/\.\d{3}Z$/, 'Z') });
     return s;
   };
   const treeOf = (repo: string, branch: string) => {
@@ -195,6 +196,27 @@ export async function startGithubDouble(options: { token?: string; perPage?: num
         return send(res, 200, { type: 'file', encoding: 'none', content: '', size: Buffer.byteLength(content), name: path.split('/').pop(), path, sha: blob });
       }
       return send(res, 200, { type: 'file', encoding: 'base64', size: Buffer.byteLength(content), name: path.split('/').pop(), path, sha: blob, content: Buffer.from(content).toString('base64').replace(/(.{60})/g, '$1\n') });
+    }
+
+    // List commits (https://docs.github.com/en/rest/commits/commits#list-commits): from sha (branch or
+    // commit) along first parents, newest first; with path, only those whose blob at path differs from their parent's.
+    if (rest === '/commits' && method === 'GET') {
+      const from = url.searchParams.get('sha') ?? 'main';
+      let sha: string | undefined = commitObjs.has(from) ? from : refs.get(`${repo} refs/heads/${from}`);
+      if (!sha) return send(res, 422, { message: `No commit found for SHA: ${from}` });
+      const path = url.searchParams.get('path');
+      const perPage = Math.min(Number(url.searchParams.get('per_page') ?? 30), 100);
+      const out: Obj[] = [];
+      while (sha && out.length < perPage) {
+        const c: { tree: string; parents: string[]; message: string; date: string } = commitObjs.get(sha)!;
+        const parent = c.parents[0] ? commitObjs.get(c.parents[0]) : undefined;
+        const blob = path ? trees.get(c.tree)!.get(path) : undefined;
+        if (!path || (blob && blob !== (parent ? trees.get(parent.tree)!.get(path) : undefined))) {
+          out.push({ sha, commit: { message: c.message, author: { name: 'dev', email: 'dev@example.com', date: c.date }, committer: { name: 'dev', email: 'dev@example.com', date: c.date } }, parents: c.parents.map((p: string) => ({ sha: p })) });
+        }
+        sha = c.parents[0];
+      }
+      return send(res, 200, out);
     }
 
     // Compare two commits (the refs may be shas or branch names).

@@ -199,3 +199,41 @@ test('a service none of whose files holds its image: one sentence naming the ser
   expect(err.kind).toBe('input');
   expect(writes()).toEqual([]);
 });
+
+describe('what the repository remembers (Target.history)', () => {
+  it("lists each service's image change at the committer time of the commit that made it, from the files as they were", async () => {
+    await gh.close();
+    let clock = Date.parse('2026-11-20T10:00:00Z');
+    gh = await startGithubDouble({ token: TOKEN, now: () => clock });
+    gh.addRepo('shop/gitops', 'main', { 'overlays/prod/kustomization.yaml': KUSTOMIZATION, 'charts/shop/values-prod.yaml': VALUES, 'README.md': 'untouched\n' });
+    const config = configFor();
+    const t = open(config);
+    const [api, web, worker] = config.services;
+    const A = { api: (await t.current(api)).image, web: (await t.current(web)).image, worker: (await t.current(worker)).image };
+
+    clock = Date.parse('2026-11-21T09:00:00Z');
+    gh.push('shop/gitops', 'main', 'overlays/prod/kustomization.yaml', KUSTOMIZATION.replace('newTag: "5-prod"', 'newTag: "4-prod"'), 'web back to 4');
+    const webB = (await t.current(web)).image;
+    clock = Date.parse('2026-11-22T08:30:00Z');
+    gh.push('shop/gitops', 'main', 'charts/shop/values-prod.yaml', VALUES.replace('tag: 7-prod', 'tag: 6-prod'), 'worker back to 6');
+    const workerC = (await t.current(worker)).image;
+    clock = Date.parse('2026-11-23T12:00:00Z');
+    gh.push('shop/gitops', 'main', 'README.md', 'touched\n', 'docs only');
+    expect(new Set([A.web, webB]).size).toBe(2);
+    expect(new Set([A.worker, workerC]).size).toBe(2);
+
+    const h = await t.history!(config.services);
+    expect(h.source).toBe('git history');
+    expect(h.changes).toEqual([
+      { service: 'api', time: '2026-11-20T10:00:00Z', image: A.api },
+      { service: 'web', time: '2026-11-20T10:00:00Z', image: A.web },
+      { service: 'worker', time: '2026-11-20T10:00:00Z', image: A.worker },
+      { service: 'web', time: '2026-11-21T09:00:00Z', image: webB },
+      { service: 'worker', time: '2026-11-22T08:30:00Z', image: workerC },
+    ]);
+    // Only the manifests' commits were listed, through the commits API with the path filter.
+    expect(gh.requests.filter((r) => r.path.startsWith('/repos/shop/gitops/commits')).map((r) => new URL(r.path, gh.url).searchParams.get('path')).sort())
+      .toEqual(['charts/shop/values-prod.yaml', 'overlays/prod/kustomization.yaml']);
+    expect(writes()).toEqual([]);
+  });
+});

@@ -46,7 +46,24 @@ export function createGithubHost(ctx: TargetContext, cfg: GithubTargetConfig, de
 
     async read(paths: string[]): Promise<FileSet> {
       const ref = await call(`Reading branch ${where}`, () => o.rest.git.getRef({ owner, repo, ref: `heads/${branch}` }));
-      const head = ref.object.sha;
+      return this.readAt!(paths, ref.object.sha);
+    },
+
+    async commitsOf(paths: string[], limit: number) {
+      // GET /repos/{owner}/{repo}/commits?sha=<branch>&path=<path>: the commits that changed that path, newest first.
+      // https://docs.github.com/en/rest/commits/commits#list-commits
+      const seen = new Map<string, string>();
+      for (const path of [...new Set(paths)]) {
+        const list = await call(`Listing the commits of ${path} in ${where}`, () => o.rest.repos.listCommits({ owner, repo, sha: branch, path, per_page: Math.min(limit, 100) }));
+        for (const c of list) {
+          const time = c.commit.committer?.date ?? c.commit.author?.date;
+          if (time && !Number.isNaN(Date.parse(time))) seen.set(c.sha, time);
+        }
+      }
+      return [...seen].map(([sha, time]) => ({ sha, time })).sort((a, b) => Date.parse(b.time) - Date.parse(a.time)).slice(0, limit);
+    },
+
+    async readAt(paths: string[], head: string): Promise<FileSet> {
       const commit = await call(`Reading commit ${head.slice(0, 7)} of ${cfg.repo}`, () => o.rest.git.getCommit({ owner, repo, commit_sha: head }));
       const files = new Map<string, string>();
       for (const path of [...new Set(paths)]) {

@@ -31,6 +31,13 @@ export interface GitHost {
    * ('moved' otherwise), or onto a new branch with a pull/merge request in review mode.
    */
   commit(base: FileSet, files: Map<string, string>, subject: string, body: string): Promise<CommitResult>;
+  /**
+   * Optional: the branch's commits that changed any of `paths`, newest first, at most `limit`, each
+   * with its committer time (ISO 8601), and a way to read the files as they were at one of them
+   * (Target.history: what the repository remembers).
+   */
+  commitsOf?(paths: string[], limit: number): Promise<{ sha: string; time: string }[]>;
+  readAt?(paths: string[], sha: string): Promise<FileSet>;
   /** The commit a merged review became on the branch (undefined while not merged). */
   mergedAs?(review: string): Promise<string | undefined>;
   busy(): Promise<string | undefined>;

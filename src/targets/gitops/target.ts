@@ -16,11 +16,14 @@ import { writeFileAtomic } from '../../catalog/io';
 import type { GitopsTargetConfig, ServiceConfig } from '../../config/types';
 import { failure, inputError, RollbackError } from '../../errors';
 import { registryHost } from '../../image/reference';
-import type { Deployed, Target, TargetContext } from '../types';
+import type { Deployed, Target, TargetContext, TargetHistory } from '../types';
 import { createArgoWait, type ArgoWait } from './argocd';
 import { createKubeWait, type KubeWait } from './kube-wait';
 import { findSites, ImageSpec, ManifestError, replaceImages, sameReference } from './edit';
 import type { FileSet, GitHost } from './host';
+
+/** Commits read for Target.history, newest first: each costs a read of the files. */
+export const HISTORY_COMMITS = 30;
 
 interface Change {
   service: ServiceConfig;
@@ -184,6 +187,43 @@ export function createGitopsTarget(ctx: TargetContext, cfg: GitopsTargetConfig, 
       }
       return { image: found[0].image, id: `${found[0].path}:${found[0].line}` };
     },
+
+    /**
+     * What the repository remembers: the newest HISTORY_COMMITS commits that changed the services'
+     * files, read as they were at each; a commit after which a service's image differs is a change at
+     * its committer time. A file a commit does not hold (yet) or cannot be parsed tells nothing.
+     */
+    ...(host.commitsOf && host.readAt ? {
+      async history(services: ServiceConfig[]): Promise<TargetHistory> {
+        const paths = [...new Set(services.flatMap(pathsOf))];
+        const commits = (await host.commitsOf!(paths, HISTORY_COMMITS)).reverse();
+        const changes: TargetHistory['changes'] = [];
+        const previous = new Map<string, string>();
+        for (const c of commits) {
+          // Path by path: a file the commit does not hold yet (HTTP 404) tells nothing; any other failure fails the command.
+          const files: FileSet = { head: c.sha, files: new Map() };
+          for (const path of paths) {
+            try {
+              for (const [p, text] of (await host.readAt!([path], c.sha)).files) files.files.set(p, text);
+            } catch (err) {
+              if (!/\(HTTP 404\)/.test((err as Error).message)) throw err;
+            }
+          }
+          for (const s of services) {
+            let image: string | undefined;
+            try {
+              image = sitesIn(files, s)[0]?.image;
+            } catch {
+              image = undefined; // a file that did not parse at that commit tells nothing
+            }
+            if (!image || image === previous.get(s.name)) continue;
+            changes.push({ service: s.name, time: c.time, image });
+            previous.set(s.name, image);
+          }
+        }
+        return { source: 'git history', changes };
+      },
+    } : {}),
 
     async notes(services: ServiceConfig[]): Promise<string[]> {
       const out: string[] = [];
