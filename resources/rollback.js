@@ -14038,7 +14038,7 @@ var require_snapshot_recorder = __commonJS({
   "../main/node_modules/undici/lib/mock/snapshot-recorder.js"(exports2, module2) {
     "use strict";
     var { writeFile, readFile, mkdir } = require("node:fs/promises");
-    var { dirname: dirname12, resolve: resolve10 } = require("node:path");
+    var { dirname: dirname14, resolve: resolve10 } = require("node:path");
     var { setTimeout: setTimeout2, clearTimeout: clearTimeout2 } = require("node:timers");
     var { InvalidArgumentError, UndiciError } = require_errors();
     var { hashId, isUrlExcludedFactory, normalizeHeaders, createHeaderFilters } = require_snapshot_utils();
@@ -14269,7 +14269,7 @@ var require_snapshot_recorder = __commonJS({
           throw new InvalidArgumentError("Snapshot path is required");
         }
         const resolvedPath = resolve10(path);
-        await mkdir(dirname12(resolvedPath), { recursive: true });
+        await mkdir(dirname14(resolvedPath), { recursive: true });
         const data = Array.from(this.#snapshots.entries()).map(([hash, snapshot]) => ({
           hash,
           snapshot
@@ -48056,6 +48056,9 @@ function describePoint(point) {
   const what = point.services.map((s) => `${s.service} ${parseImageRef(s.image).tag ?? parseImageRef(s.image).digest?.slice(7, 19) ?? "?"}`).join(", ");
   return `${what || "no known image"} (${point.origin})`;
 }
+function pointLabel(point) {
+  return `${point.time}  ${describePoint(point)}`;
+}
 var init_merge = __esm({
   "src/points/merge.ts"() {
     "use strict";
@@ -48162,7 +48165,123 @@ var init_notify = __esm({
   }
 });
 
+// src/plan/undoes.ts
+function sourceRepo(source, hints = {}) {
+  if (!source) return void 0;
+  let text = source.trim().replace(/^git\+/, "");
+  const scp = /^[\w.-]+@([^:/]+):(.+)$/.exec(text);
+  if (scp) text = `https://${scp[1]}/${scp[2]}`;
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    return void 0;
+  }
+  if (!/^(https?|ssh|git):$/.test(url.protocol)) return void 0;
+  const scheme = url.protocol === "http:" ? "http:" : "https:";
+  const path = url.pathname.replace(/\/-\/.*$/, "").replace(/\.git$/, "").replace(/^\/+|\/+$/g, "");
+  const host = url.host.toLowerCase();
+  const githubHosts = /* @__PURE__ */ new Set(["github.com"]);
+  if (hints.githubApiUrl) {
+    const api = new URL(hints.githubApiUrl);
+    if (api.host !== "api.github.com") githubHosts.add(api.host.toLowerCase());
+  }
+  if (githubHosts.has(host)) {
+    const parts2 = path.split("/");
+    if (parts2.length < 2 || !parts2[0] || !parts2[1]) return void 0;
+    return { kind: "github", web: `${scheme}//${host}`, path: `${parts2[0]}/${parts2[1]}` };
+  }
+  for (const instance of hints.gitlabUrls ?? []) {
+    const i = new URL(instance);
+    const prefix = i.pathname.replace(/^\/+|\/+$/g, "");
+    if (i.host.toLowerCase() !== host) continue;
+    if (prefix && !path.startsWith(`${prefix}/`)) continue;
+    const project = prefix ? path.slice(prefix.length + 1) : path;
+    if (project.includes("/")) return { kind: "gitlab", web: instance.replace(/\/+$/, ""), path: project };
+  }
+  if ((host === "gitlab.com" || host.startsWith("gitlab.")) && path.includes("/")) return { kind: "gitlab", web: `${scheme}//${host}`, path };
+  return void 0;
+}
+function compareLink(repo, target, current) {
+  return repo.kind === "github" ? `${repo.web}/${repo.path}/compare/${target}...${current}` : `${repo.web}/${repo.path}/-/compare/${target}...${current}`;
+}
+function undoesSummary(u, titles = 3) {
+  if (u.count === void 0) return u.unavailable ? `commit list unavailable: ${u.unavailable}` : "";
+  if (u.count === 0) return "takes away no commits";
+  const shown = (u.commits ?? []).slice(0, titles).map((c) => c.title);
+  const more = u.count > shown.length ? `; and ${u.count - shown.length} more` : "";
+  return `takes away ${u.count} commit${u.count === 1 ? "" : "s"}${shown.length ? `: ${shown.join("; ")}${more}` : ""}`;
+}
+function undoesLines(service, u) {
+  const lines = [];
+  if (u.forward) lines.push(`warning: ${u.forward}`);
+  if (!u.from && !u.to) {
+    lines.push(`${service}: neither image says which commit it was built from (no org.opencontainers.image.revision or org.label-schema.vcs-ref label), so what it takes away is unknown.`);
+    return lines;
+  }
+  const from = u.from ? short(u.from) : "(unknown)";
+  const to = u.to ? short(u.to) : "(unknown)";
+  lines.push(`${service}: ${from} -> ${to}${u.source ? ` (${u.source})` : ""}${u.compare ? `, ${u.compare}` : ""}`);
+  if (!u.count) {
+    const summary = undoesSummary(u);
+    if (summary) lines.push(`  ${summary}.`);
+    return lines;
+  }
+  const shown = (u.commits ?? []).slice(0, 5);
+  lines.push(`  takes away ${u.count} commit${u.count === 1 ? "" : "s"}${shown.length ? ", newest first:" : "."}`);
+  for (const c of shown) lines.push(`    ${c.sha.slice(0, 7)} ${c.title}`);
+  if (u.count > shown.length && shown.length) lines.push(`    ... and ${u.count - shown.length} more`);
+  return lines;
+}
+function withUndoes(table, entries, compact = false) {
+  const changing = entries.filter((e) => e.action === "change" && e.undoes);
+  if (changing.length === 0) return table;
+  if (changing.every((e) => !e.undoes.from && !e.undoes.to && !e.undoes.source && !e.undoes.forward)) return table;
+  const lines = compact ? compactUndoes(changing) : changing.flatMap((e) => undoesLines(e.service, e.undoes));
+  const body = table.replace(/\n$/, "");
+  const cut = body.lastIndexOf("\n");
+  return `${body.slice(0, cut + 1)}${lines.join("\n")}
+${body.slice(cut + 1)}
+`;
+}
+function compactUndoes(entries) {
+  const width = Math.max(...entries.map((e) => e.service.length));
+  return entries.flatMap((e) => {
+    const u = e.undoes;
+    const revs = `${u.from ? short(u.from) : "?"} -> ${u.to ? short(u.to) : "?"}`;
+    const what = !u.from && !u.to ? "no revision labels" : undoesSummary(u);
+    return [
+      `${e.service.padEnd(width)}  ${revs}  ${what}`,
+      ...u.compare ? [`${" ".repeat(width)}  ${u.compare}`] : [],
+      ...u.forward ? [`${" ".repeat(width)}  warning: ${u.forward}`] : []
+    ];
+  });
+}
+var short;
+var init_undoes = __esm({
+  "src/plan/undoes.ts"() {
+    "use strict";
+    short = (rev) => /^[0-9a-f]{40}$/.test(rev) ? rev.slice(0, 7) : rev;
+  }
+});
+
 // src/notify/github-deployments.ts
+function undoesPayload(u) {
+  if (!u) return null;
+  return {
+    from: u.from ?? null,
+    to: u.to ?? null,
+    source: u.source ?? null,
+    compare: u.compare ?? null,
+    count: u.count ?? null,
+    commits: (u.commits ?? []).slice(0, PAYLOAD_COMMITS).map((c) => ({ sha: c.sha, title: c.title })),
+    ...u.unavailable ? { unavailable: u.unavailable } : {},
+    ...u.forward ? { forward: u.forward } : {}
+  };
+}
+function fit(text) {
+  return text.length <= 140 ? text : `${text.slice(0, 139)}\u2026`;
+}
 function createGithubDeploymentsNotifier(o) {
   const [owner, repo] = o.repo.split("/");
   const gh = createGithub({ token: o.token, apiUrl: o.apiUrl, ...o.github });
@@ -48211,9 +48330,11 @@ function createGithubDeploymentsNotifier(o) {
           approver: run.approver,
           target: run.target,
           // The services this run left as they were, each with what holds it and the image it keeps.
-          held: (run.held ?? []).map((h) => ({ service: h.service, by: h.by, image: h.image }))
+          held: (run.held ?? []).map((h) => ({ service: h.service, by: h.by, image: h.image })),
+          // What the change takes away: revisions, compare link, count and the first commits.
+          undoes: undoesPayload(change.undoes)
         },
-        description: `${what(run)}: ${change.service}, approved by ${run.approver}`.slice(0, 140),
+        description: fit(`${what(run)}: ${change.service}, approved by ${run.approver}${change.undoes && (change.undoes.from || change.undoes.to) ? `; ${undoesSummary(change.undoes)}` : ""}`),
         transient_environment: false
       }));
     } catch (err) {
@@ -48263,12 +48384,14 @@ function createGithubDeploymentsNotifier(o) {
     close: () => gh.close()
   };
 }
-var FINAL;
+var PAYLOAD_COMMITS, FINAL;
 var init_github_deployments = __esm({
   "src/notify/github-deployments.ts"() {
     "use strict";
     init_errors();
     init_octokit();
+    init_undoes();
+    PAYLOAD_COMMITS = 20;
     FINAL = /* @__PURE__ */ new Set(["success", "failure", "inactive", "error"]);
   }
 });
@@ -48294,9 +48417,18 @@ function title(event) {
       return void 0;
   }
 }
+function undoesLine(u) {
+  const revs = `${u.from ? short(u.from) : "?"} \u2192 ${u.to ? short(u.to) : "?"}`;
+  const link = u.compare ? `<${u.compare.replace(/[<>|]/g, encodeURIComponent)}|${revs}>` : revs;
+  const what = !u.from && !u.to ? "no revision labels" : undoesSummary(u);
+  return `    ${link}${what ? ` ${escape2(what)}` : ""}${u.forward ? `
+    :warning: ${escape2(u.forward)}` : ""}`;
+}
 function changeLines(run) {
+  const told = run.changes.some((c) => c.undoes && (c.undoes.from || c.undoes.to || c.undoes.source || c.undoes.forward));
   return [
-    ...run.changes.map((c) => `\u2022 \`${c.service}\`: ${shortImage(c.from)} \u2192 ${shortImage(c.to)}${c.day ? ` (from ${c.day})` : ""}`),
+    ...run.changes.map((c) => `\u2022 \`${c.service}\`: ${shortImage(c.from)} \u2192 ${shortImage(c.to)}${c.day ? ` (from ${c.day})` : ""}${told && c.undoes ? `
+${undoesLine(c.undoes)}` : ""}`),
     // A partial rollback says who stayed, so nobody reads it as the whole fleet.
     ...(run.held ?? []).map((h) => `\u2022 \`${h.service}\`: held back (${heldWords(h.by)}), stays on ${shortImage(h.image)}`)
   ];
@@ -48351,14 +48483,16 @@ function createSlackNotifier(o) {
     }
   };
 }
-var SECTION_LIMIT;
+var SECTION_LIMIT, escape2;
 var init_slack = __esm({
   "src/notify/slack.ts"() {
     "use strict";
     init_errors();
     init_log();
     init_plan();
+    init_undoes();
     SECTION_LIMIT = 2800;
+    escape2 = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   }
 });
 
@@ -50378,8 +50512,8 @@ function createDockerTarget(ctx, deps = {}) {
       return { image: images[0], id: label(service) };
     },
     async busy(service) {
-      const escape2 = (x) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-      const left = project ? (await composeContainers(engine, project, service.name)).filter((c) => nameOf(c).includes(OLD_MARK)) : await engine.listContainers({ name: [`^/${escape2(containerName(service, config))}${OLD_MARK}`] });
+      const escape3 = (x) => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      const left = project ? (await composeContainers(engine, project, service.name)).filter((c) => nameOf(c).includes(OLD_MARK)) : await engine.listContainers({ name: [`^/${escape3(containerName(service, config))}${OLD_MARK}`] });
       if (left.length > 0) {
         const names = left.map((c) => nameOf(c)).join(", ");
         return `Container ${names} is left from an interrupted rollback of '${label(service)}'; check which one should run, then remove it or rename it back (docker rm / docker rename).`;
@@ -51759,6 +51893,41 @@ function createGitopsTarget(ctx, cfg, host) {
       }
       return { image: found[0].image, id: `${found[0].path}:${found[0].line}` };
     },
+    /**
+     * What the repository remembers: the newest HISTORY_COMMITS commits that changed the services'
+     * files, read as they were at each; a commit after which a service's image differs is a change at
+     * its committer time. A file a commit does not hold (yet) or cannot be parsed tells nothing.
+     */
+    ...host.commitsOf && host.readAt ? {
+      async history(services) {
+        const paths = [...new Set(services.flatMap(pathsOf))];
+        const commits = (await host.commitsOf(paths, HISTORY_COMMITS)).reverse();
+        const changes = [];
+        const previous = /* @__PURE__ */ new Map();
+        for (const c of commits) {
+          const files = { head: c.sha, files: /* @__PURE__ */ new Map() };
+          for (const path of paths) {
+            try {
+              for (const [p, text] of (await host.readAt([path], c.sha)).files) files.files.set(p, text);
+            } catch (err) {
+              if (!/\(HTTP 404\)/.test(err.message)) throw err;
+            }
+          }
+          for (const s of services) {
+            let image;
+            try {
+              image = sitesIn(files, s)[0]?.image;
+            } catch {
+              image = void 0;
+            }
+            if (!image || image === previous.get(s.name)) continue;
+            changes.push({ service: s.name, time: c.time, image });
+            previous.set(s.name, image);
+          }
+        }
+        return { source: "git history", changes };
+      }
+    } : {},
     async notes(services) {
       const out = [];
       if (cfg.automation === "ignore") {
@@ -51803,7 +51972,7 @@ function createGitopsTarget(ctx, cfg, host) {
     }
   };
 }
-var import_node_fs15, import_node_path13;
+var import_node_fs15, import_node_path13, HISTORY_COMMITS;
 var init_target = __esm({
   "src/targets/gitops/target.ts"() {
     "use strict";
@@ -51815,6 +51984,7 @@ var init_target = __esm({
     init_argocd();
     init_kube_wait();
     init_edit();
+    HISTORY_COMMITS = 30;
   }
 });
 
@@ -51850,7 +52020,20 @@ function createGithubHost(ctx, cfg, deps = {}) {
     describe: () => `GitHub repository ${where2} (${cfg.paths.join(", ")})${cfg.pullRequest ? ", by pull request" : ""}`,
     async read(paths) {
       const ref = await call(`Reading branch ${where2}`, () => o.rest.git.getRef({ owner, repo, ref: `heads/${branch}` }));
-      const head = ref.object.sha;
+      return this.readAt(paths, ref.object.sha);
+    },
+    async commitsOf(paths, limit) {
+      const seen = /* @__PURE__ */ new Map();
+      for (const path of [...new Set(paths)]) {
+        const list2 = await call(`Listing the commits of ${path} in ${where2}`, () => o.rest.repos.listCommits({ owner, repo, sha: branch, path, per_page: Math.min(limit, 100) }));
+        for (const c of list2) {
+          const time = c.commit.committer?.date ?? c.commit.author?.date;
+          if (time && !Number.isNaN(Date.parse(time))) seen.set(c.sha, time);
+        }
+      }
+      return [...seen].map(([sha, time]) => ({ sha, time })).sort((a, b) => Date.parse(b.time) - Date.parse(a.time)).slice(0, limit);
+    },
+    async readAt(paths, head) {
       const commit = await call(`Reading commit ${head.slice(0, 7)} of ${cfg.repo}`, () => o.rest.git.getCommit({ owner, repo, commit_sha: head }));
       const files = /* @__PURE__ */ new Map();
       for (const path of [...new Set(paths)]) {
@@ -52167,331 +52350,12 @@ var init_record2 = __esm({
   }
 });
 
-// src/cli/commands/run.ts
-var run_exports = {};
-__export(run_exports, {
-  finish: () => finish,
-  heldByConfig: () => heldByConfig,
-  loadEnvironment: () => loadEnvironment,
-  readCatalogFor: () => readCatalogFor,
-  runCommand: () => runCommand,
-  selectionOf: () => selectionOf,
-  setup: () => setup,
-  withInterrupts: () => withInterrupts
-});
-function loadEnvironment(ctx) {
-  const configFile = (0, import_node_path14.resolve)(ctx.cwd, requireOption(ctx.options, "config", "--config"));
-  const envName = requireOption(ctx.options, "env", "--env");
-  const config = loadConfig(configFile, ctx.env);
-  const environment = environmentOf(config, envName);
-  const catalogFile = (0, import_node_path14.resolve)(ctx.cwd, ctx.options.catalog);
-  return { config, environment, catalogFile, stateDir: (0, import_node_path14.dirname)(catalogFile) };
-}
-async function setup(ctx, io, withNotifiers, loaded = loadEnvironment(ctx)) {
-  const { config, environment, catalogFile, stateDir } = loaded;
-  const http = createHttpClient({ sleep: io.engine?.sleep });
-  const notifiers = [...io.notifiers ?? []];
-  if (withNotifiers && config.notify.slack) notifiers.push(createSlackNotifier({ webhook: config.notify.slack.webhook, channel: config.notify.slack.channel, http }));
-  const deployments = withNotifiers && config.github?.deployments ? createGithubDeploymentsNotifier({
-    repo: config.github.deployments.repo,
-    ref: config.github.deployments.ref,
-    token: config.github.token,
-    apiUrl: config.github.apiUrl,
-    logUrl: ctx.env.BUILD_URL,
-    github: { sleep: io.engine?.sleep }
-  }) : void 0;
-  if (deployments) notifiers.push(deployments);
-  const registryAuth = ["swarm", "docker"].includes(targetKind(environment.target)) ? await targetPullAuth(config.registry, ctx.env) : void 0;
-  const target = await (io.open ?? openTarget)({ config, environment, env: ctx.env, logger: ctx.logger, stateDir, sleep: io.engine?.sleep, now: io.engine?.now, registryAuth, approver: approverOf(ctx.options.approver, ctx.env) });
-  return {
-    config,
-    environment,
-    catalogFile,
-    stateDir,
-    target,
-    http,
-    notifier: fanOut(notifiers, ctx.logger),
-    close: async () => {
-      await target.close();
-      await http.close();
-      await deployments?.close();
-    }
-  };
-}
-function selectionOf(ctx, config) {
-  const selection = { only: serviceList(ctx.options.only, "--only"), except: serviceList(ctx.options.except, "--except") };
-  checkSelection(selection, config.services.map((s) => s.name), config.source);
-  return selection;
-}
-function heldByConfig(config) {
-  return config.services.filter((s) => s.hold).map((s) => s.name);
-}
-function readCatalogFor(file, envName) {
-  const catalog = readCatalog(file);
-  if (catalog.environment !== envName) {
-    throw inputError(`Catalog ${file} was written for '${catalog.environment}', not '${envName}'; run 'rollback get --env ${envName}' first (or pass its --catalog).`);
-  }
-  return catalog;
-}
-async function withInterrupts(ctx, work) {
-  const controller = new AbortController();
-  const onSignal = (sig) => {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
-    ctx.logger.info(`Received ${sig}: no new service starts, and what changed is put back (send it again to stop at once; then run 'rollback undo').`);
-    controller.abort(sig);
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
-  try {
-    return await work(controller.signal);
-  } finally {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
-  }
-}
-function finish(ctx, outcome) {
-  if (outcome.exitCode === 0) ctx.logger.info(outcome.summary);
-  else ctx.logger.info(`rollback: ${outcome.summary}`);
-  return outcome.exitCode;
-}
-async function runCommand(ctx, io = {}) {
-  const loaded = loadEnvironment(ctx);
-  const envName = loaded.environment.name;
-  const stored = ctx.options.at ? void 0 : readCatalogFor(loaded.catalogFile, envName);
-  const date = ctx.options.at ?? requireOption(ctx.options, "date", "--date (or --at)");
-  const selection = selectionOf(ctx, loaded.config);
-  const s = await setup(ctx, io, true, loaded);
-  const catalog = stored ?? await releasedCatalogFor(ctx, s).catch(async (err) => {
-    await s.close();
-    throw err;
-  });
-  const ghcr = !io.engine?.imageExists && isGhcr(s.config.registry.url) && ghcrToken(s.config) ? ghcrPackages(s.config, { logger: ctx.logger, github: { sleep: io.engine?.sleep } }) : void 0;
-  const registry = io.engine?.imageExists ? void 0 : createRegistryClient(ghcr ? ghcrRegistry(s.config) : s.config.registry, { logger: ctx.logger, env: ctx.env });
-  try {
-    const outcome = await withInterrupts(ctx, (signal) => runRollback({
-      target: s.target,
-      notifier: s.notifier,
-      logger: ctx.logger,
-      stateDir: s.stateDir,
-      signal,
-      imageExists: ghcr ? ghcrImageExists(ghcr, (image) => registry.hasManifest(image.repository, image.digest)) : registry ? (image) => registry.hasManifest(image.repository, image.digest) : void 0,
-      ...io.engine
-    }, {
-      environment: envName,
-      services: s.config.services,
-      approver: approverOf(ctx.options.approver, ctx.env),
-      dryRun: ctx.options.dryRun,
-      parallel: s.config.parallel,
-      deployTimeoutMs: s.config.deployTimeout * 1e3,
-      settleMs: (s.config.settle ?? 30) * 1e3,
-      catalog,
-      date,
-      ...selection
-    }));
-    await recordAfter(ctx, s, outcome, "run", io);
-    return finish(ctx, outcome);
-  } finally {
-    await s.close();
-    await registry?.close();
-    await ghcr?.close();
-  }
-}
-var import_node_path14;
-var init_run = __esm({
-  "src/cli/commands/run.ts"() {
-    "use strict";
-    import_node_path14 = require("node:path");
-    init_io();
-    init_load();
-    init_types3();
-    init_errors();
-    init_client();
-    init_notify();
-    init_github_deployments();
-    init_slack();
-    init_client2();
-    init_credentials();
-    init_ghcr();
-    init_engine();
-    init_choose();
-    init_targets();
-    init_options();
-    init_points2();
-    init_record2();
-  }
-});
-
-// src/cli/commands/points.ts
-var points_exports = {};
-__export(points_exports, {
-  getPointsCommand: () => getPointsCommand,
-  releasedCatalogFor: () => releasedCatalogFor
-});
-async function releasedCatalogFor(ctx, s) {
-  const ledger = openLedger(s.config, s.environment.name, s.stateDir, ctx.logger);
-  const registry = createRegistryClient(s.config.registry, { logger: ctx.logger });
-  let points;
-  try {
-    points = await gatherPoints({ ledger, target: s.target, pin: registryPinner(registry, registryHost(s.config.registry.url)), logger: ctx.logger }, s.config);
-  } finally {
-    await ledger.close();
-    await registry.close();
-  }
-  if ((0, import_node_fs16.existsSync)(s.catalogFile)) {
-    try {
-      const stashed = readCatalog(s.catalogFile);
-      if (stashed.environment === s.environment.name) {
-        for (const p of stashed.points ?? []) if (!points.some((x) => x.time === p.time)) points.push(p);
-        points.sort((a, b) => a.time < b.time ? 1 : a.time > b.time ? -1 : 0);
-      }
-    } catch (err) {
-      ctx.logger.debug(`Catalog ${s.catalogFile} not read for release points: ${err.message}`);
-    }
-  }
-  return releasedCatalog(s.config, s.environment, points);
-}
-async function getPointsCommand(ctx, io = {}) {
-  const s = await setup(ctx, io, false);
-  try {
-    const catalog = await releasedCatalogFor(ctx, s);
-    const points = catalog.points ?? [];
-    if (points.length === 0) {
-      throw inputError(`No release point of ${s.environment.name} is known (no ledger record, nothing the target remembers); run 'rollback record' after a deployment, or use build days (--points built).`);
-    }
-    writeCatalog(s.catalogFile, catalog);
-    for (const p of points) ctx.logger.info(`${p.time}  ${describePoint(p)}`);
-    ctx.logger.info(`${points.length} release point${points.length === 1 ? "" : "s"} of ${s.environment.name}; catalog: ${ctx.options.catalog}.`);
-    ctx.stdout(points.map((p) => `${p.time}
-`).join(""));
-    return 0;
-  } finally {
-    await s.close();
-  }
-}
-var import_node_fs16;
-var init_points2 = __esm({
-  "src/cli/commands/points.ts"() {
-    "use strict";
-    import_node_fs16 = require("node:fs");
-    init_io();
-    init_errors();
-    init_reference();
-    init_open();
-    init_record();
-    init_client2();
-    init_gather();
-    init_merge();
-    init_run();
-  }
-});
-
-// src/plan/undoes.ts
-function sourceRepo(source, hints = {}) {
-  if (!source) return void 0;
-  let text = source.trim().replace(/^git\+/, "");
-  const scp = /^[\w.-]+@([^:/]+):(.+)$/.exec(text);
-  if (scp) text = `https://${scp[1]}/${scp[2]}`;
-  let url;
-  try {
-    url = new URL(text);
-  } catch {
-    return void 0;
-  }
-  if (!/^(https?|ssh|git):$/.test(url.protocol)) return void 0;
-  const scheme = url.protocol === "http:" ? "http:" : "https:";
-  const path = url.pathname.replace(/\/-\/.*$/, "").replace(/\.git$/, "").replace(/^\/+|\/+$/g, "");
-  const host = url.host.toLowerCase();
-  const githubHosts = /* @__PURE__ */ new Set(["github.com"]);
-  if (hints.githubApiUrl) {
-    const api = new URL(hints.githubApiUrl);
-    if (api.host !== "api.github.com") githubHosts.add(api.host.toLowerCase());
-  }
-  if (githubHosts.has(host)) {
-    const parts2 = path.split("/");
-    if (parts2.length < 2 || !parts2[0] || !parts2[1]) return void 0;
-    return { kind: "github", web: `${scheme}//${host}`, path: `${parts2[0]}/${parts2[1]}` };
-  }
-  for (const instance of hints.gitlabUrls ?? []) {
-    const i = new URL(instance);
-    const prefix = i.pathname.replace(/^\/+|\/+$/g, "");
-    if (i.host.toLowerCase() !== host) continue;
-    if (prefix && !path.startsWith(`${prefix}/`)) continue;
-    const project = prefix ? path.slice(prefix.length + 1) : path;
-    if (project.includes("/")) return { kind: "gitlab", web: instance.replace(/\/+$/, ""), path: project };
-  }
-  if ((host === "gitlab.com" || host.startsWith("gitlab.")) && path.includes("/")) return { kind: "gitlab", web: `${scheme}//${host}`, path };
-  return void 0;
-}
-function compareLink(repo, target, current) {
-  return repo.kind === "github" ? `${repo.web}/${repo.path}/compare/${target}...${current}` : `${repo.web}/${repo.path}/-/compare/${target}...${current}`;
-}
-function undoesSummary(u, titles = 3) {
-  if (u.count === void 0) return u.unavailable ? `commit list unavailable: ${u.unavailable}` : "";
-  if (u.count === 0) return "takes away no commits";
-  const shown = (u.commits ?? []).slice(0, titles).map((c) => c.title);
-  const more = u.count > shown.length ? `; and ${u.count - shown.length} more` : "";
-  return `takes away ${u.count} commit${u.count === 1 ? "" : "s"}${shown.length ? `: ${shown.join("; ")}${more}` : ""}`;
-}
-function undoesLines(service, u) {
-  const lines = [];
-  if (u.forward) lines.push(`warning: ${u.forward}`);
-  if (!u.from && !u.to) {
-    lines.push(`${service}: neither image says which commit it was built from (no org.opencontainers.image.revision or org.label-schema.vcs-ref label), so what it takes away is unknown.`);
-    return lines;
-  }
-  const from = u.from ? short(u.from) : "(unknown)";
-  const to = u.to ? short(u.to) : "(unknown)";
-  lines.push(`${service}: ${from} -> ${to}${u.source ? ` (${u.source})` : ""}${u.compare ? `, ${u.compare}` : ""}`);
-  if (!u.count) {
-    const summary = undoesSummary(u);
-    if (summary) lines.push(`  ${summary}.`);
-    return lines;
-  }
-  const shown = (u.commits ?? []).slice(0, 5);
-  lines.push(`  takes away ${u.count} commit${u.count === 1 ? "" : "s"}${shown.length ? ", newest first:" : "."}`);
-  for (const c of shown) lines.push(`    ${c.sha.slice(0, 7)} ${c.title}`);
-  if (u.count > shown.length && shown.length) lines.push(`    ... and ${u.count - shown.length} more`);
-  return lines;
-}
-function withUndoes(table, entries, compact = false) {
-  const changing = entries.filter((e) => e.action === "change" && e.undoes);
-  if (changing.length === 0) return table;
-  if (changing.every((e) => !e.undoes.from && !e.undoes.to && !e.undoes.source && !e.undoes.forward)) return table;
-  const lines = compact ? compactUndoes(changing) : changing.flatMap((e) => undoesLines(e.service, e.undoes));
-  const body = table.replace(/\n$/, "");
-  const cut = body.lastIndexOf("\n");
-  return `${body.slice(0, cut + 1)}${lines.join("\n")}
-${body.slice(cut + 1)}
-`;
-}
-function compactUndoes(entries) {
-  const width = Math.max(...entries.map((e) => e.service.length));
-  return entries.flatMap((e) => {
-    const u = e.undoes;
-    const revs = `${u.from ? short(u.from) : "?"} -> ${u.to ? short(u.to) : "?"}`;
-    const what = !u.from && !u.to ? "no revision labels" : undoesSummary(u);
-    return [
-      `${e.service.padEnd(width)}  ${revs}  ${what}`,
-      ...u.compare ? [`${" ".repeat(width)}  ${u.compare}`] : [],
-      ...u.forward ? [`${" ".repeat(width)}  warning: ${u.forward}`] : []
-    ];
-  });
-}
-var short;
-var init_undoes = __esm({
-  "src/plan/undoes.ts"() {
-    "use strict";
-    short = (rev) => /^[0-9a-f]{40}$/.test(rev) ? rev.slice(0, 7) : rev;
-  }
-});
-
 // src/plan/undoes-fetch.ts
 function readCache(file) {
   const m = /* @__PURE__ */ new Map();
   if (!file) return m;
   try {
-    const data = JSON.parse((0, import_node_fs17.readFileSync)(file, "utf8"));
+    const data = JSON.parse((0, import_node_fs16.readFileSync)(file, "utf8"));
     if (data.version === CACHE_VERSION2 && data.compares && typeof data.compares === "object") {
       for (const [k, v] of Object.entries(data.compares)) if (v && typeof v.count === "number" && Array.isArray(v.commits)) m.set(k, v);
     }
@@ -52658,11 +52522,11 @@ async function describeUndoes(plan, catalog, o) {
     if (ownRegistry) await registry?.close();
   }
 }
-var import_node_fs17, HEX, CACHE_VERSION2, KEEP, firstLine;
+var import_node_fs16, HEX, CACHE_VERSION2, KEEP, firstLine;
 var init_undoes_fetch = __esm({
   "src/plan/undoes-fetch.ts"() {
     "use strict";
-    import_node_fs17 = require("node:fs");
+    import_node_fs16 = require("node:fs");
     init_build();
     init_io();
     init_octokit();
@@ -52677,6 +52541,281 @@ var init_undoes_fetch = __esm({
     CACHE_VERSION2 = 1;
     KEEP = 250;
     firstLine = (m) => m.split("\n")[0].trim();
+  }
+});
+
+// src/cli/commands/run-undoes.ts
+async function undoesForRun(ctx, s, catalog, date, selection) {
+  const out = /* @__PURE__ */ new Map();
+  try {
+    const chosen = choosePlan(planFor(catalog, date, await currentImages(s, catalog)), selection, heldByConfig(s.config));
+    const plan = await describeUndoes(chosen, catalog, {
+      config: s.config,
+      logger: ctx.logger,
+      env: ctx.env,
+      cacheFile: (0, import_node_path14.join)((0, import_node_path14.dirname)(s.catalogFile), "compare-cache.json"),
+      catalogHasProvenance: !ctx.options.at
+    });
+    for (const e of plan.entries) if (e.action === "change" && e.target && e.undoes) out.set(e.service, { from: e.current, to: e.target.reference, undoes: e.undoes });
+  } catch (err) {
+    if (exitCodeOf(err) === 2) return out;
+    ctx.logger.warn(`What the rollback takes away could not be worked out for the notifications (${err.message.replace(/\.$/, "")}); the run goes on without it.`);
+  }
+  return out;
+}
+function withChangeUndoes(notifier, planned) {
+  if (planned.size === 0) return notifier;
+  const add = (c) => {
+    const p = planned.get(c.service);
+    return p && p.from === c.from && p.to === c.to ? { ...c, undoes: p.undoes } : c;
+  };
+  return {
+    name: notifier.name,
+    notify(event) {
+      if (event.run.action !== "run") return notifier.notify(event);
+      const run = { ...event.run, changes: event.run.changes.map(add) };
+      return notifier.notify("change" in event ? { ...event, run, change: add(event.change) } : { ...event, run });
+    }
+  };
+}
+var import_node_path14;
+var init_run_undoes = __esm({
+  "src/cli/commands/run-undoes.ts"() {
+    "use strict";
+    import_node_path14 = require("node:path");
+    init_choose();
+    init_points();
+    init_undoes_fetch();
+    init_errors();
+    init_plan2();
+    init_run();
+  }
+});
+
+// src/cli/commands/run.ts
+var run_exports = {};
+__export(run_exports, {
+  finish: () => finish,
+  heldByConfig: () => heldByConfig,
+  loadEnvironment: () => loadEnvironment,
+  readCatalogFor: () => readCatalogFor,
+  runCommand: () => runCommand,
+  selectionOf: () => selectionOf,
+  setup: () => setup,
+  withInterrupts: () => withInterrupts
+});
+function loadEnvironment(ctx) {
+  const configFile = (0, import_node_path15.resolve)(ctx.cwd, requireOption(ctx.options, "config", "--config"));
+  const envName = requireOption(ctx.options, "env", "--env");
+  const config = loadConfig(configFile, ctx.env);
+  const environment = environmentOf(config, envName);
+  const catalogFile = (0, import_node_path15.resolve)(ctx.cwd, ctx.options.catalog);
+  return { config, environment, catalogFile, stateDir: (0, import_node_path15.dirname)(catalogFile) };
+}
+async function setup(ctx, io, withNotifiers, loaded = loadEnvironment(ctx)) {
+  const { config, environment, catalogFile, stateDir } = loaded;
+  const http = createHttpClient({ sleep: io.engine?.sleep });
+  const notifiers = [...io.notifiers ?? []];
+  if (withNotifiers && config.notify.slack) notifiers.push(createSlackNotifier({ webhook: config.notify.slack.webhook, channel: config.notify.slack.channel, http }));
+  const deployments = withNotifiers && config.github?.deployments ? createGithubDeploymentsNotifier({
+    repo: config.github.deployments.repo,
+    ref: config.github.deployments.ref,
+    token: config.github.token,
+    apiUrl: config.github.apiUrl,
+    logUrl: ctx.env.BUILD_URL,
+    github: { sleep: io.engine?.sleep }
+  }) : void 0;
+  if (deployments) notifiers.push(deployments);
+  const registryAuth = ["swarm", "docker"].includes(targetKind(environment.target)) ? await targetPullAuth(config.registry, ctx.env) : void 0;
+  const target = await (io.open ?? openTarget)({ config, environment, env: ctx.env, logger: ctx.logger, stateDir, sleep: io.engine?.sleep, now: io.engine?.now, registryAuth, approver: approverOf(ctx.options.approver, ctx.env) });
+  return {
+    config,
+    environment,
+    catalogFile,
+    stateDir,
+    target,
+    http,
+    notifier: fanOut(notifiers, ctx.logger),
+    close: async () => {
+      await target.close();
+      await http.close();
+      await deployments?.close();
+    }
+  };
+}
+function selectionOf(ctx, config) {
+  const selection = { only: serviceList(ctx.options.only, "--only"), except: serviceList(ctx.options.except, "--except") };
+  checkSelection(selection, config.services.map((s) => s.name), config.source);
+  return selection;
+}
+function heldByConfig(config) {
+  return config.services.filter((s) => s.hold).map((s) => s.name);
+}
+function readCatalogFor(file, envName) {
+  const catalog = readCatalog(file);
+  if (catalog.environment !== envName) {
+    throw inputError(`Catalog ${file} was written for '${catalog.environment}', not '${envName}'; run 'rollback get --env ${envName}' first (or pass its --catalog).`);
+  }
+  return catalog;
+}
+async function withInterrupts(ctx, work) {
+  const controller = new AbortController();
+  const onSignal = (sig) => {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    ctx.logger.info(`Received ${sig}: no new service starts, and what changed is put back (send it again to stop at once; then run 'rollback undo').`);
+    controller.abort(sig);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  try {
+    return await work(controller.signal);
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+}
+function finish(ctx, outcome) {
+  if (outcome.exitCode === 0) ctx.logger.info(outcome.summary);
+  else ctx.logger.info(`rollback: ${outcome.summary}`);
+  return outcome.exitCode;
+}
+async function runCommand(ctx, io = {}) {
+  const loaded = loadEnvironment(ctx);
+  const envName = loaded.environment.name;
+  const stored = ctx.options.at ? void 0 : readCatalogFor(loaded.catalogFile, envName);
+  const date = ctx.options.at ?? requireOption(ctx.options, "date", "--date (or --at)");
+  const selection = selectionOf(ctx, loaded.config);
+  const s = await setup(ctx, io, true, loaded);
+  const catalog = stored ?? await releasedCatalogFor(ctx, s).catch(async (err) => {
+    await s.close();
+    throw err;
+  });
+  const ghcr = !io.engine?.imageExists && isGhcr(s.config.registry.url) && ghcrToken(s.config) ? ghcrPackages(s.config, { logger: ctx.logger, github: { sleep: io.engine?.sleep } }) : void 0;
+  const registry = io.engine?.imageExists ? void 0 : createRegistryClient(ghcr ? ghcrRegistry(s.config) : s.config.registry, { logger: ctx.logger, env: ctx.env });
+  try {
+    const notifying = !ctx.options.dryRun && !io.engine?.notifier && Boolean(s.config.notify.slack || s.config.github?.deployments || io.notifiers?.length);
+    const undoes = notifying ? await undoesForRun(ctx, s, catalog, date, selection) : /* @__PURE__ */ new Map();
+    const outcome = await withInterrupts(ctx, (signal) => runRollback({
+      target: s.target,
+      notifier: withChangeUndoes(s.notifier, undoes),
+      logger: ctx.logger,
+      stateDir: s.stateDir,
+      signal,
+      imageExists: ghcr ? ghcrImageExists(ghcr, (image) => registry.hasManifest(image.repository, image.digest)) : registry ? (image) => registry.hasManifest(image.repository, image.digest) : void 0,
+      ...io.engine
+    }, {
+      environment: envName,
+      services: s.config.services,
+      approver: approverOf(ctx.options.approver, ctx.env),
+      dryRun: ctx.options.dryRun,
+      parallel: s.config.parallel,
+      deployTimeoutMs: s.config.deployTimeout * 1e3,
+      settleMs: (s.config.settle ?? 30) * 1e3,
+      catalog,
+      date,
+      ...selection
+    }));
+    await recordAfter(ctx, s, outcome, "run", io);
+    return finish(ctx, outcome);
+  } finally {
+    await s.close();
+    await registry?.close();
+    await ghcr?.close();
+  }
+}
+var import_node_path15;
+var init_run = __esm({
+  "src/cli/commands/run.ts"() {
+    "use strict";
+    import_node_path15 = require("node:path");
+    init_io();
+    init_load();
+    init_types3();
+    init_errors();
+    init_client();
+    init_notify();
+    init_github_deployments();
+    init_slack();
+    init_client2();
+    init_credentials();
+    init_ghcr();
+    init_engine();
+    init_choose();
+    init_targets();
+    init_options();
+    init_points2();
+    init_record2();
+    init_run_undoes();
+  }
+});
+
+// src/cli/commands/points.ts
+var points_exports = {};
+__export(points_exports, {
+  POINT_LABELS: () => POINT_LABELS,
+  getPointsCommand: () => getPointsCommand,
+  releasedCatalogFor: () => releasedCatalogFor
+});
+async function releasedCatalogFor(ctx, s) {
+  const ledger = openLedger(s.config, s.environment.name, s.stateDir, ctx.logger);
+  const registry = createRegistryClient(s.config.registry, { logger: ctx.logger });
+  let points;
+  try {
+    points = await gatherPoints({ ledger, target: s.target, pin: registryPinner(registry, registryHost(s.config.registry.url)), logger: ctx.logger }, s.config);
+  } finally {
+    await ledger.close();
+    await registry.close();
+  }
+  if ((0, import_node_fs17.existsSync)(s.catalogFile)) {
+    try {
+      const stashed = readCatalog(s.catalogFile);
+      if (stashed.environment === s.environment.name) {
+        for (const p of stashed.points ?? []) if (!points.some((x) => x.time === p.time)) points.push(p);
+        points.sort((a, b) => a.time < b.time ? 1 : a.time > b.time ? -1 : 0);
+      }
+    } catch (err) {
+      ctx.logger.debug(`Catalog ${s.catalogFile} not read for release points: ${err.message}`);
+    }
+  }
+  return releasedCatalog(s.config, s.environment, points);
+}
+async function getPointsCommand(ctx, io = {}) {
+  const s = await setup(ctx, io, false);
+  try {
+    const catalog = await releasedCatalogFor(ctx, s);
+    const points = catalog.points ?? [];
+    if (points.length === 0) {
+      throw inputError(`No release point of ${s.environment.name} is known (no ledger record, nothing the target remembers); run 'rollback record' after a deployment, or use build days (--points built).`);
+    }
+    writeCatalog(s.catalogFile, catalog);
+    writeFileAtomic((0, import_node_path16.join)((0, import_node_path16.dirname)(s.catalogFile), POINT_LABELS), points.map((p) => `${pointLabel(p)}
+`).join(""));
+    for (const p of points) ctx.logger.info(pointLabel(p));
+    ctx.logger.info(`${points.length} release point${points.length === 1 ? "" : "s"} of ${s.environment.name}; catalog: ${ctx.options.catalog}.`);
+    ctx.stdout(points.map((p) => `${p.time}
+`).join(""));
+    return 0;
+  } finally {
+    await s.close();
+  }
+}
+var import_node_fs17, import_node_path16, POINT_LABELS;
+var init_points2 = __esm({
+  "src/cli/commands/points.ts"() {
+    "use strict";
+    import_node_fs17 = require("node:fs");
+    import_node_path16 = require("node:path");
+    init_io();
+    init_errors();
+    init_reference();
+    init_open();
+    init_record();
+    init_client2();
+    init_gather();
+    init_merge();
+    init_run();
+    POINT_LABELS = "points.txt";
   }
 });
 
@@ -52705,7 +52844,7 @@ async function planCommand(ctx, io = {}) {
   try {
     const catalog = stored ?? await releasedCatalogFor(ctx, s);
     const chosen = choosePlan(planFor(catalog, date, await currentImages(s, catalog)), selection, heldByConfig(s.config));
-    const plan = await describeUndoes(chosen, catalog, { config: s.config, logger: ctx.logger, env: ctx.env, cacheFile: (0, import_node_path15.join)((0, import_node_path15.dirname)(loaded.catalogFile), "compare-cache.json"), catalogHasProvenance: !at });
+    const plan = await describeUndoes(chosen, catalog, { config: s.config, logger: ctx.logger, env: ctx.env, cacheFile: (0, import_node_path17.join)((0, import_node_path17.dirname)(loaded.catalogFile), "compare-cache.json"), catalogHasProvenance: !at });
     ctx.stdout(ctx.options.json ? planJson(plan) : withUndoes(formatPlan(plan), plan.entries));
     const services = catalog.services.map((cs) => s.config.services.find((x) => x.name === cs.name));
     for (const note of await s.target.notes?.(services) ?? []) {
@@ -52718,7 +52857,7 @@ async function planCommand(ctx, io = {}) {
     await s.close();
   }
 }
-var import_node_path15;
+var import_node_path17;
 var init_plan2 = __esm({
   "src/cli/commands/plan.ts"() {
     "use strict";
@@ -52731,7 +52870,7 @@ var init_plan2 = __esm({
     init_pool();
     init_undoes_fetch();
     init_undoes();
-    import_node_path15 = require("node:path");
+    import_node_path17 = require("node:path");
   }
 });
 
@@ -52757,7 +52896,7 @@ async function makePreviews(ctx, catalog, dates) {
   for (const date of dates) {
     try {
       const chosen = choosePlan(buildPlan(catalog, date, current), {}, held);
-      const plan = await describeUndoes(chosen, catalog, { config: loaded.config, logger: ctx.logger, env: ctx.env, cacheFile: (0, import_node_path16.join)((0, import_node_path16.dirname)(loaded.catalogFile), "compare-cache.json"), catalogHasProvenance: true });
+      const plan = await describeUndoes(chosen, catalog, { config: loaded.config, logger: ctx.logger, env: ctx.env, cacheFile: (0, import_node_path18.join)((0, import_node_path18.dirname)(loaded.catalogFile), "compare-cache.json"), catalogHasProvenance: true });
       previews.push({ date, services: planServices(plan), table: withUndoes(formatPlan(plan), plan.entries, true) });
     } catch (err) {
       previews.push({ date, error: describeError(err) });
@@ -52766,31 +52905,31 @@ async function makePreviews(ctx, catalog, dates) {
   return previews;
 }
 async function writePreviews(ctx, catalog, stateDir, count) {
-  const dir = (0, import_node_path16.join)(stateDir, "previews");
+  const dir = (0, import_node_path18.join)(stateDir, "previews");
   (0, import_node_fs18.rmSync)(dir, { recursive: true, force: true });
-  (0, import_node_fs18.rmSync)((0, import_node_path16.join)(stateDir, "previews.json"), { force: true });
+  (0, import_node_fs18.rmSync)((0, import_node_path18.join)(stateDir, "previews.json"), { force: true });
   if (count <= 0) return;
   const previews = await makePreviews(ctx, catalog, catalog.choices.slice(0, count));
   for (const p of previews) {
-    writeFileAtomic((0, import_node_path16.join)(dir, `${p.date}.txt`), "error" in p ? `(no preview: ${p.error})
+    writeFileAtomic((0, import_node_path18.join)(dir, `${p.date}.txt`), "error" in p ? `(no preview: ${p.error})
 ` : p.table);
     if ("error" in p) ctx.logger.info(`No preview of ${p.date}: ${p.error}`);
   }
   const json = previews.map((p) => "error" in p ? p : { date: p.date, services: p.services });
-  writeFileAtomic((0, import_node_path16.join)(stateDir, "previews.json"), JSON.stringify({ environment: catalog.environment, previews: json }, null, 2) + "\n");
-  ctx.logger.info(`Previews of the newest ${previews.length} rollback points: ${(0, import_node_path16.join)(stateDir, "previews")}/.`);
+  writeFileAtomic((0, import_node_path18.join)(stateDir, "previews.json"), JSON.stringify({ environment: catalog.environment, previews: json }, null, 2) + "\n");
+  ctx.logger.info(`Previews of the newest ${previews.length} rollback points: ${(0, import_node_path18.join)(stateDir, "previews")}/.`);
 }
 function writeServiceChoices(stateDir, catalog, config) {
   const hold = new Set(heldByConfig(config));
-  writeFileAtomic((0, import_node_path16.join)(stateDir, "services.txt"), catalog.services.map((s) => `${s.name}${hold.has(s.name) ? " hold" : ""}
+  writeFileAtomic((0, import_node_path18.join)(stateDir, "services.txt"), catalog.services.map((s) => `${s.name}${hold.has(s.name) ? " hold" : ""}
 `).join(""));
 }
-var import_node_fs18, import_node_path16;
+var import_node_fs18, import_node_path18;
 var init_previews = __esm({
   "src/cli/previews.ts"() {
     "use strict";
     import_node_fs18 = require("node:fs");
-    import_node_path16 = require("node:path");
+    import_node_path18 = require("node:path");
     init_io();
     init_errors();
     init_plan();
@@ -52851,7 +52990,7 @@ async function getCommand(ctx) {
   let config;
   if (options.config) {
     if (options.registry || options.repos) throw inputError("Give either --config or --registry with --repos, not both.");
-    config = loadConfig((0, import_node_path17.resolve)(ctx.cwd, options.config), ctx.env);
+    config = loadConfig((0, import_node_path19.resolve)(ctx.cwd, options.config), ctx.env);
     config.source = options.config;
   } else if (options.previews > 0) {
     throw inputError("'rollback get --previews' needs --config FILE: a preview asks the environment's target what it runs.");
@@ -52864,7 +53003,7 @@ async function getCommand(ctx) {
     if (!options.config) throw inputError("Release points (--points released) need --config: they come from the ledger and the environment's target.");
     return (await Promise.resolve().then(() => (init_points2(), points_exports))).getPointsCommand(ctx);
   }
-  const catalogFile = (0, import_node_path17.resolve)(ctx.cwd, options.catalog);
+  const catalogFile = (0, import_node_path19.resolve)(ctx.cwd, options.catalog);
   lowerHeapGrowth();
   const started = Date.now();
   let last = { requests: 0, tagsDone: 0 };
@@ -52874,7 +53013,7 @@ async function getCommand(ctx) {
   });
   const catalog = await getCatalog(config, envName, {
     logger: progress.wrap(logger),
-    cacheFile: (0, import_node_path17.join)((0, import_node_path17.dirname)(catalogFile), "dates-cache.json"),
+    cacheFile: (0, import_node_path19.join)((0, import_node_path19.dirname)(catalogFile), "dates-cache.json"),
     onProgress: (p) => {
       last = p;
       progress.update(p);
@@ -52889,17 +53028,17 @@ async function getCommand(ctx) {
   }
   writeCatalog(catalogFile, catalog);
   logger.info(`${summary}; catalog: ${options.catalog}.`);
-  await writePreviews(ctx, catalog, (0, import_node_path17.dirname)(catalogFile), options.previews);
-  writeServiceChoices((0, import_node_path17.dirname)(catalogFile), catalog, config);
+  await writePreviews(ctx, catalog, (0, import_node_path19.dirname)(catalogFile), options.previews);
+  writeServiceChoices((0, import_node_path19.dirname)(catalogFile), catalog, config);
   ctx.stdout(catalog.choices.map((d) => `${d}
 `).join(""));
   return 0;
 }
-var import_node_path17, import_node_v8, SEED_SOURCE, REPOSITORY;
+var import_node_path19, import_node_v8, SEED_SOURCE, REPOSITORY;
 var init_get2 = __esm({
   "src/cli/commands/get.ts"() {
     "use strict";
-    import_node_path17 = require("node:path");
+    import_node_path19 = require("node:path");
     import_node_v8 = require("node:v8");
     init_load();
     init_errors();
@@ -52931,7 +53070,7 @@ async function undoCommand(ctx, io = {}) {
       parallel: s.config.parallel,
       deployTimeoutMs: s.config.deployTimeout * 1e3,
       settleMs: (s.config.settle ?? 30) * 1e3,
-      snapshot: ctx.options.snapshot ? (0, import_node_path18.resolve)(ctx.cwd, ctx.options.snapshot) : void 0
+      snapshot: ctx.options.snapshot ? (0, import_node_path20.resolve)(ctx.cwd, ctx.options.snapshot) : void 0
     }));
     await recordAfter(ctx, s, outcome, "undo", io);
     return finish(ctx, outcome);
@@ -52939,11 +53078,11 @@ async function undoCommand(ctx, io = {}) {
     await s.close();
   }
 }
-var import_node_path18;
+var import_node_path20;
 var init_undo = __esm({
   "src/cli/commands/undo.ts"() {
     "use strict";
-    import_node_path18 = require("node:path");
+    import_node_path20 = require("node:path");
     init_notify();
     init_engine();
     init_options();
@@ -53091,7 +53230,7 @@ function describePointChoice(point, entries) {
     else if (e.action === "skip") detail.push(`${name}  stays on ${e.target ? tagOf2(e.target) : ""}  (already runs it)`);
     else detail.push(`${name}  ${e.reason}`);
   }
-  return { label: `${point.time}  ${describePoint(point)}`, detail };
+  return { label: pointLabel(point), detail };
 }
 async function selectCommand(ctx, io = {}) {
   const input = ctx.stdin ?? process.stdin;
@@ -53101,7 +53240,7 @@ async function selectCommand(ctx, io = {}) {
   }
   const envName = requireOption(ctx.options, "env", "--env");
   requireOption(ctx.options, "config", "--config");
-  const catalog = readCatalogFor((0, import_node_path19.resolve)(ctx.cwd, ctx.options.catalog), envName);
+  const catalog = readCatalogFor((0, import_node_path21.resolve)(ctx.cwd, ctx.options.catalog), envName);
   const points = catalog.points ?? [];
   if (catalog.choices.length === 0 && points.length === 0) {
     throw failure(`The catalog for ${envName} has no rollback points (no tag matches ${catalog.tagPattern}); there is nothing to choose.`);
@@ -53112,7 +53251,7 @@ async function selectCommand(ctx, io = {}) {
     const current = await currentImages(s, catalog);
     plans = (points.length ? points.map((p) => p.time) : catalog.choices).map((date2) => choosePlan(planFor(catalog, date2, current), {}, heldByConfig(s.config)));
     for (let i = 0; i < Math.min(UNDOES_SHOWN, plans.length); i++) {
-      plans[i] = await describeUndoes(plans[i], catalog, { config: s.config, logger: ctx.logger, env: ctx.env, cacheFile: (0, import_node_path19.join)((0, import_node_path19.dirname)((0, import_node_path19.resolve)(ctx.cwd, ctx.options.catalog)), "compare-cache.json"), catalogHasProvenance: points.length === 0 });
+      plans[i] = await describeUndoes(plans[i], catalog, { config: s.config, logger: ctx.logger, env: ctx.env, cacheFile: (0, import_node_path21.join)((0, import_node_path21.dirname)((0, import_node_path21.resolve)(ctx.cwd, ctx.options.catalog)), "compare-cache.json"), catalogHasProvenance: points.length === 0 });
     }
   } finally {
     await s.close();
@@ -53129,11 +53268,11 @@ async function selectCommand(ctx, io = {}) {
 `);
   return 0;
 }
-var import_node_path19, UNDOES_SHOWN, tagOf2;
+var import_node_path21, UNDOES_SHOWN, tagOf2;
 var init_select = __esm({
   "src/cli/commands/select.ts"() {
     "use strict";
-    import_node_path19 = require("node:path");
+    import_node_path21 = require("node:path");
     init_undoes_fetch();
     init_undoes();
     init_errors();
