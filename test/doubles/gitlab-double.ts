@@ -5,7 +5,8 @@
  * a file that has changed since you started editing it."), merge requests, and a merge that makes
  * a merge commit. Projects are addressed by id or URL-encoded path, under an optional path prefix
  * (a self-managed instance at https://host/gitlab). Faults: 401, 404, 429 with Retry-After, 5xx,
- * someone committing to a file just before us, a protected branch.
+ * someone committing to a file just before us, a protected branch. Commits carry a committer time
+ * from an injectable clock, and are listed by branch and path (what the repository remembers).
  * https://docs.gitlab.com/api/commits/ https://docs.gitlab.com/api/repository_files/
  * https://docs.gitlab.com/api/repositories/#list-repository-tree https://docs.gitlab.com/api/merge_requests/
  */
@@ -21,6 +22,8 @@ interface Commit {
   id: string;
   parents: string[];
   message: string;
+  /** Committer time, from the double's clock (GitLab's format: 2026-11-20T10:00:00.000+00:00). */
+  date: string;
   /** path -> content and the last commit that changed it */
   files: Map<string, { content: string; last: string }>;
 }
@@ -56,7 +59,8 @@ export interface GitlabDouble {
 
 const sha = (s: string) => createHash('sha1').update(s).digest('hex');
 
-export async function startGitlabDouble(options: { token: string; prefix?: string }): Promise<GitlabDouble> {
+export async function startGitlabDouble(options: { token: string; prefix?: string; now?: () => number }): Promise<GitlabDouble> {
+  const clock = options.now ?? Date.now;
   const prefix = options.prefix ?? '';
   const requests: GitlabRequest[] = [];
   const projects = new Map<string, { id: number; path: string; branches: Map<string, string>; protected: Set<string> }>();
@@ -70,12 +74,12 @@ export async function startGitlabDouble(options: { token: string; prefix?: strin
     const id = sha(`${parent?.id ?? ''} ${message} ${counter++}`);
     const files = new Map(parent?.files ?? []);
     for (const [p, content] of Object.entries(edits)) files.set(p, { content, last: id });
-    const c = { id, parents: parent ? [parent.id] : [], message, files };
+    const c = { id, parents: parent ? [parent.id] : [], message, date: new Date(clock()).toISOString().replace(/Z$/, '+00:00'), files };
     commits.set(id, c);
     return c;
   };
   const projectOf = (key: string) => projects.get(/^\d+$/.test(key) ? key : projects.get(key)?.id.toString() ?? key) ?? [...projects.values()].find((p) => p.path === key);
-  const asJson = (c: Commit) => ({ id: c.id, short_id: c.id.slice(0, 8), title: c.message.split('\n')[0], message: c.message, parent_ids: c.parents });
+  const asJson = (c: Commit) => ({ id: c.id, short_id: c.id.slice(0, 8), title: c.message.split('\n')[0], message: c.message, parent_ids: c.parents, authored_date: c.date, committed_date: c.date, created_at: c.date });
 
   function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
     res.writeHead(status, { 'content-type': 'application/json', ...headers });
@@ -149,6 +153,22 @@ export async function startGitlabDouble(options: { token: string; prefix?: strin
       const onFrom = new Set(reach(from));
       const list = reach(to).filter((id) => !onFrom.has(id)).reverse().map((id) => ({ ...asJson(commits.get(id)!), author_name: 'dev', created_at: '2026-11-01T00:00:00Z' }));
       return send(res, 200, { commit: list.length ? list[list.length - 1] : null, commits: list, diffs: [], compare_timeout: false, compare_same_ref: from.id === to.id, web_url: `http://gitlab.example/${project.path}/-/compare/${from.id}...${to.id}` });
+    }
+    // GET /projects/:id/repository/commits?ref_name=&path=&per_page=: from ref_name (default the default
+    // branch) along first parents, newest first; with path, only the commits that changed that file.
+    // https://docs.gitlab.com/api/commits/#list-repository-commits
+    if (rest === '/repository/commits' && method === 'GET') {
+      const ref = url.searchParams.get('ref_name') ?? [...project.branches.keys()][0];
+      let c = commitAt(ref);
+      if (!c) return send(res, 404, { message: '404 Not Found' });
+      const path = url.searchParams.get('path');
+      const perPage = Math.min(Number(url.searchParams.get('per_page') ?? 20), 100);
+      const out: Obj[] = [];
+      while (c && out.length < perPage) {
+        if (!path || c.files.get(path)?.last === c.id) out.push(asJson(c));
+        c = commits.get(c.parents[0]);
+      }
+      return send(res, 200, out);
     }
     if ((m = rest.match(/^\/repository\/commits\/([^/]+)$/)) && method === 'GET') {
       const c = commitAt(decodeURIComponent(m[1]));

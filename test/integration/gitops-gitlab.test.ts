@@ -201,3 +201,50 @@ test('through main(): get -> plan (health not checked) -> run (one commit) -> un
     await reg.stop();
   }
 });
+
+describe('what the repository remembers (Target.history)', () => {
+  it("lists each service's image change at the committer time of the commit that made it; a file a commit does not hold yet tells nothing", async () => {
+    await gl.close();
+    let clock = Date.parse('2026-11-20T10:00:00Z');
+    gl = await startGitlabDouble({ token: TOKEN, prefix: '/gitlab', now: () => clock });
+    gl.addProject(42, 'acme/manifests', 'main', { [PATH]: KUSTOMIZATION, 'README.md': 'untouched\n' });
+    const VALUES_PATH = 'charts/shop/values-prod.yaml';
+    const VALUES = readFileSync(join(__dirname, '../fixtures/manifests/helm-values.yaml'), 'utf8');
+    const config = configFor('acme/manifests');
+    config.services.push({ ...config.services[0], name: 'worker', repository: 'shop/worker',
+      gitops: { paths: [VALUES_PATH], values: { repository: 'worker.image.repository', tag: 'worker.image.tag', digest: 'worker.image.digest' } } });
+    const t = open(config);
+    const [api, web, worker] = config.services;
+    const A = { api: (await t.current(api)).image, web: (await t.current(web)).image };
+
+    clock = Date.parse('2026-11-21T09:00:00Z');
+    gl.push('acme/manifests', 'main', PATH, KUSTOMIZATION.replace('newTag: "5-prod"', 'newTag: "4-prod"'), 'web back to 4');
+    const webB = (await t.current(web)).image;
+    // The values file only comes now: the two commits before do not hold it (404 at them).
+    clock = Date.parse('2026-11-22T08:30:00Z');
+    gl.push('acme/manifests', 'main', VALUES_PATH, VALUES, 'worker moves to the Helm chart');
+    const workerC = (await t.current(worker)).image;
+    clock = Date.parse('2026-11-23T12:00:00Z');
+    gl.push('acme/manifests', 'main', 'README.md', 'touched\n', 'docs only');
+    expect(new Set([A.web, webB]).size).toBe(2);
+    const before = gl.requests.length;
+
+    const h = await t.history!(config.services);
+    expect(h.source).toBe('git history');
+    expect(h.changes).toEqual([
+      { service: 'api', time: '2026-11-20T10:00:00.000Z', image: A.api },
+      { service: 'web', time: '2026-11-20T10:00:00.000Z', image: A.web },
+      { service: 'web', time: '2026-11-21T09:00:00.000Z', image: webB },
+      { service: 'worker', time: '2026-11-22T08:30:00.000Z', image: workerC },
+    ]);
+    const asked = gl.requests.slice(before);
+    // Only the manifests' commits were listed, through the commits API with ref_name and the path filter.
+    const listed = asked.filter((r) => r.path.startsWith('/gitlab/api/v4/projects/acme%2Fmanifests/repository/commits?')).map((r) => new URL(r.path, 'http://x').searchParams);
+    expect(listed.map((q) => q.get('path')).sort()).toEqual([PATH, VALUES_PATH].sort());
+    expect(listed.map((q) => q.get('ref_name'))).toEqual(['main', 'main']);
+    // The values file was asked for at the first commit, which did not hold it yet.
+    const first = gl.commits('acme/manifests', 'main').pop()!.id;
+    expect(asked.some((r) => r.path === `/gitlab/api/v4/projects/acme%2Fmanifests/repository/files/${encodeURIComponent(VALUES_PATH)}?ref=${first}`)).toBe(true);
+    expect(gl.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+  });
+});

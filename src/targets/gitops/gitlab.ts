@@ -73,6 +73,22 @@ export function createGitlabHost(ctx: TargetContext, cfg: GitlabTargetConfig, de
     return parseJson<T>(res, what);
   }
 
+  /** The files at `head` (Repository files API, pinned to that commit), each with its last commit. */
+  async function filesAt(paths: string[], head: string, missing: (path: string, res: HttpResponse) => RollbackError): Promise<FileSet> {
+    const files = new Map<string, string>();
+    const lastCommits = new Map<string, string>();
+    for (const path of [...new Set(paths)]) {
+      const res = await call('GET', `${project}/repository/files/${encodeURIComponent(path)}?ref=${head}`);
+      if (res.status === 404) throw missing(path, res);
+      if (res.status !== 200) throw gitlabError(res, `Reading ${path} in ${where}`);
+      const f = parseJson<{ content?: string; encoding?: string; last_commit_id?: string }>(res, `file ${path}`);
+      if (typeof f.content !== 'string') throw failure(`Reading ${path} in ${where} failed: GitLab sent no content.`);
+      files.set(path, Buffer.from(f.content, f.encoding === 'base64' ? 'base64' : 'utf8').toString('utf8'));
+      if (f.last_commit_id) lastCommits.set(path, f.last_commit_id);
+    }
+    return { head, files, lastCommits };
+  }
+
   const branchHead = async () => (await get<{ commit?: { id?: string } }>(`${project}/repository/branches/${encodeURIComponent(branch)}`, `Reading branch ${where}`)).commit?.id ?? '';
 
   return {
@@ -83,19 +99,27 @@ export function createGitlabHost(ctx: TargetContext, cfg: GitlabTargetConfig, de
     async read(paths: string[]): Promise<FileSet> {
       const head = await branchHead();
       if (!/^[0-9a-f]{7,64}$/.test(head)) throw failure(`Reading branch ${where} failed: GitLab sent no commit id.`);
-      const files = new Map<string, string>();
-      const lastCommits = new Map<string, string>();
-      for (const path of [...new Set(paths)]) {
-        const res = await call('GET', `${project}/repository/files/${encodeURIComponent(path)}?ref=${head}`);
-        if (res.status === 404) throw inputError(`${path} is not a file in ${where} (gitlab.paths must name YAML or JSON files).`);
-        if (res.status !== 200) throw gitlabError(res, `Reading ${path} in ${where}`);
-        const f = parseJson<{ content?: string; encoding?: string; last_commit_id?: string }>(res, `file ${path}`);
-        if (typeof f.content !== 'string') throw failure(`Reading ${path} in ${where} failed: GitLab sent no content.`);
-        files.set(path, Buffer.from(f.content, f.encoding === 'base64' ? 'base64' : 'utf8').toString('utf8'));
-        if (f.last_commit_id) lastCommits.set(path, f.last_commit_id);
-      }
-      return { head, files, lastCommits };
+      return filesAt(paths, head, (path) => inputError(`${path} is not a file in ${where} (gitlab.paths must name YAML or JSON files).`));
     },
+
+    async commitsOf(paths: string[], limit: number) {
+      // GET /projects/:id/repository/commits?ref_name=<branch>&path=<file>: the commits that changed that file, newest first.
+      // https://docs.gitlab.com/api/commits/#list-repository-commits
+      const seen = new Map<string, string>();
+      for (const path of [...new Set(paths)]) {
+        const list = await get<{ id?: string; committed_date?: string; created_at?: string }[]>(
+          `${project}/repository/commits?ref_name=${encodeURIComponent(branch)}&path=${encodeURIComponent(path)}&per_page=${Math.min(limit, 100)}`,
+          `Listing the commits of ${path} in ${where}`);
+        for (const c of list) {
+          const time = Date.parse(c.committed_date ?? c.created_at ?? '');
+          if (typeof c.id === 'string' && !Number.isNaN(time)) seen.set(c.id, new Date(time).toISOString());
+        }
+      }
+      return [...seen].map(([sha, time]) => ({ sha, time })).sort((a, b) => Date.parse(b.time) - Date.parse(a.time)).slice(0, limit);
+    },
+
+    // A file the commit does not hold answers 404, told as "(HTTP 404)" (Target.history skips it).
+    readAt: (paths: string[], head: string) => filesAt(paths, head, (path, res) => gitlabError(res, `Reading ${path} at ${head.slice(0, 8)} of ${cfg.project}`)),
 
     async list(dir: string, head: string): Promise<string[]> {
       const res = await call('GET', `${project}/repository/tree?ref=${head}&per_page=100${dir === '.' ? '' : `&path=${encodeURIComponent(dir)}`}`);
