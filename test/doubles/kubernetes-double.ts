@@ -158,6 +158,8 @@ export async function startKubernetesDouble(options: KubernetesDoubleOptions = {
       kind: 'ReplicaSet',
       metadata: {
         name, namespace: ns, uid: `uid-${name}`,
+        // RFC 3339 in seconds, as the API server writes it; a reused ReplicaSet keeps its first one.
+        creationTimestamp: new Date(now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
         labels: { ...d.spec.selector.matchLabels, 'pod-template-hash': hash },
         annotations: { 'deployment.kubernetes.io/revision': revision },
         ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: d.metadata.name, uid: d.metadata.uid, controller: true }],
@@ -410,7 +412,7 @@ export async function startKubernetesDouble(options: KubernetesDoubleOptions = {
       const wanted = selector ? selector.split(',').map((kv) => kv.split('=')) : [];
       const items = [...replicaSets.values()].filter(
         (r) => r.metadata.namespace === decodeURIComponent(rs[1]) && wanted.every(([k, v]) => r.metadata.labels[k] === v),
-      );
+      ).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1)); // the API server lists by key (name), not by age
       return send(res, 200, { kind: 'ReplicaSetList', apiVersion: 'apps/v1', metadata: { resourceVersion: String(rvCounter) }, items });
     }
 

@@ -17,7 +17,7 @@ import { createKubeClient, KubeClient } from './client';
 import { KubeConnection, loadKubeConnection } from './config';
 import { describeOwner, Owner, ownerOf } from './ownership';
 import { API, Container, PodTemplate, RESOURCE, rolloutVerdict, Workload, WorkloadKind } from './rollout';
-import type { Deployed, Target, TargetContext } from '../types';
+import type { Deployed, Target, TargetContext, TargetHistory } from '../types';
 
 export interface KubernetesDeps {
   sleep?: (ms: number) => Promise<void>;
@@ -142,15 +142,19 @@ export function createKubernetesTarget(ctx: TargetContext, deps: KubernetesDeps 
    * image (matching by digest when both pin one), as `kubectl rollout undo --to-revision` picks it.
    * https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#rolling-back-a-deployment
    */
-  async function revisionTemplate(l: Located, image: string): Promise<{ template: PodTemplate; revision: string } | undefined> {
-    const d = l.workload;
+  /** The ReplicaSets the Deployment `d` owns (listed by its selector, kept by owner uid). */
+  async function ownedReplicaSets(d: Workload): Promise<Workload[]> {
     const selector = Object.entries(d.spec.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
     const list = await kube.get<{ items?: Workload[] }>(
       `/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/replicasets${selector ? `?labelSelector=${encodeURIComponent(selector)}` : ''}`,
     );
-    const owned = (list?.items ?? []).filter((rs) =>
+    return (list?.items ?? []).filter((rs) =>
       (rs.metadata.ownerReferences ?? []).some((o) => o.kind === 'Deployment' && o.uid === d.metadata.uid),
     );
+  }
+
+  async function revisionTemplate(l: Located, image: string): Promise<{ template: PodTemplate; revision: string } | undefined> {
+    const owned = await ownedReplicaSets(l.workload);
     const matching = owned
       .filter((rs) => l.slots.every((slot) => {
         const c = (rs.spec.template?.spec?.[slot.list] as Container[] | undefined)?.find((x) => x.name === slot.name);
@@ -310,6 +314,38 @@ export function createKubernetesTarget(ctx: TargetContext, deps: KubernetesDeps 
         // Look again soon at first (a small rollout takes seconds), then every pollMs.
         await sleep(Math.min(pollMs, 100 * 2 ** look, Math.max(0, timeoutMs - (now() - start))));
       }
+    },
+
+    /**
+     * A Deployment's ReplicaSets, oldest revision first: each revision whose image of the service's
+     * (first) container differs from the one before is a change at the ReplicaSet's creationTimestamp.
+     * Best effort: the cluster keeps only revisionHistoryLimit ReplicaSets, and going back to an old
+     * revision reuses its ReplicaSet (new revision number, old creationTimestamp). Other kinds keep
+     * no such history and tell nothing.
+     */
+    async history(services: ServiceConfig[]): Promise<TargetHistory> {
+      const changes: TargetHistory['changes'] = [];
+      for (const service of services) {
+        const l = await locate(service);
+        if (l.kind !== 'Deployment') {
+          ctx.logger.debug(`${service.name}: ${label(l)} keeps no revisions this target reads; no history from the cluster.`);
+          continue;
+        }
+        const slot = l.slots[0];
+        const revisions = (await ownedReplicaSets(l.workload))
+          .map((rs) => ({ rs, revision: Number(rs.metadata.annotations?.[REVISION_ANNOTATION]) }))
+          .filter((r) => Number.isFinite(r.revision) && !Number.isNaN(Date.parse(r.rs.metadata.creationTimestamp ?? '')))
+          .sort((a, b) => a.revision - b.revision);
+        ctx.logger.debug(`${service.name}: ${revisions.length} ReplicaSet revision(s) of ${label(l)} (best effort: Kubernetes keeps only revisionHistoryLimit of them, and a rollback to an old revision reuses its ReplicaSet, dated when it was first made).`);
+        let previous: string | undefined;
+        for (const { rs } of revisions) {
+          const image = (rs.spec.template?.spec?.[slot.list] as Container[] | undefined)?.find((c) => c.name === slot.name)?.image;
+          if (!image || image === previous) continue;
+          changes.push({ service: service.name, time: new Date(Date.parse(rs.metadata.creationTimestamp!)).toISOString(), image });
+          previous = image;
+        }
+      }
+      return { source: 'Kubernetes ReplicaSet revisions', changes };
     },
 
     close: () => kube.close(),

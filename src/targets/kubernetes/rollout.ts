@@ -46,6 +46,8 @@ export interface Workload {
     resourceVersion?: string;
     annotations?: Record<string, string>;
     labels?: Record<string, string>;
+    /** RFC 3339, set by the API server when the object is made. */
+    creationTimestamp?: string;
     ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[];
   };
   spec: {
