@@ -51241,15 +51241,17 @@ function createKubernetesTarget(ctx, deps = {}) {
   function ownerOfLocated(l) {
     return ownerOf(l.workload.metadata) ?? (l.holder.workload !== l.workload ? ownerOf(l.holder.workload.metadata) : void 0);
   }
-  async function revisionTemplate(l, image) {
-    const d = l.workload;
+  async function ownedReplicaSets(d) {
     const selector = Object.entries(d.spec.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(",");
     const list2 = await kube.get(
       `/apis/apps/v1/namespaces/${encodeURIComponent(ns)}/replicasets${selector ? `?labelSelector=${encodeURIComponent(selector)}` : ""}`
     );
-    const owned = (list2?.items ?? []).filter(
+    return (list2?.items ?? []).filter(
       (rs) => (rs.metadata.ownerReferences ?? []).some((o) => o.kind === "Deployment" && o.uid === d.metadata.uid)
     );
+  }
+  async function revisionTemplate(l, image) {
+    const owned = await ownedReplicaSets(l.workload);
     const matching = owned.filter((rs) => l.slots.every((slot) => {
       const c = rs.spec.template?.spec?.[slot.list]?.find((x) => x.name === slot.name);
       return c !== void 0 && sameImage(c.image, image);
@@ -51389,6 +51391,34 @@ function createKubernetesTarget(ctx, deps = {}) {
         }
         await sleep(Math.min(pollMs, 100 * 2 ** look, Math.max(0, timeoutMs - (now() - start))));
       }
+    },
+    /**
+     * A Deployment's ReplicaSets, oldest revision first: each revision whose image of the service's
+     * (first) container differs from the one before is a change at the ReplicaSet's creationTimestamp.
+     * Best effort: the cluster keeps only revisionHistoryLimit ReplicaSets, and going back to an old
+     * revision reuses its ReplicaSet (new revision number, old creationTimestamp). Other kinds keep
+     * no such history and tell nothing.
+     */
+    async history(services) {
+      const changes = [];
+      for (const service of services) {
+        const l = await locate(service);
+        if (l.kind !== "Deployment") {
+          ctx.logger.debug(`${service.name}: ${label(l)} keeps no revisions this target reads; no history from the cluster.`);
+          continue;
+        }
+        const slot = l.slots[0];
+        const revisions = (await ownedReplicaSets(l.workload)).map((rs) => ({ rs, revision: Number(rs.metadata.annotations?.[REVISION_ANNOTATION]) })).filter((r) => Number.isFinite(r.revision) && !Number.isNaN(Date.parse(r.rs.metadata.creationTimestamp ?? ""))).sort((a, b) => a.revision - b.revision);
+        ctx.logger.debug(`${service.name}: ${revisions.length} ReplicaSet revision(s) of ${label(l)} (best effort: Kubernetes keeps only revisionHistoryLimit of them, and a rollback to an old revision reuses its ReplicaSet, dated when it was first made).`);
+        let previous;
+        for (const { rs } of revisions) {
+          const image = rs.spec.template?.spec?.[slot.list]?.find((c) => c.name === slot.name)?.image;
+          if (!image || image === previous) continue;
+          changes.push({ service: service.name, time: new Date(Date.parse(rs.metadata.creationTimestamp)).toISOString(), image });
+          previous = image;
+        }
+      }
+      return { source: "Kubernetes ReplicaSet revisions", changes };
     },
     close: () => kube.close()
   };
@@ -52169,6 +52199,20 @@ function createGitlabHost(ctx, cfg, deps = {}) {
     if (res.status !== 200) throw gitlabError(res, what);
     return parseJson(res, what);
   }
+  async function filesAt(paths, head, missing) {
+    const files = /* @__PURE__ */ new Map();
+    const lastCommits = /* @__PURE__ */ new Map();
+    for (const path of [...new Set(paths)]) {
+      const res = await call("GET", `${project}/repository/files/${encodeURIComponent(path)}?ref=${head}`);
+      if (res.status === 404) throw missing(path, res);
+      if (res.status !== 200) throw gitlabError(res, `Reading ${path} in ${where2}`);
+      const f = parseJson(res, `file ${path}`);
+      if (typeof f.content !== "string") throw failure(`Reading ${path} in ${where2} failed: GitLab sent no content.`);
+      files.set(path, Buffer.from(f.content, f.encoding === "base64" ? "base64" : "utf8").toString("utf8"));
+      if (f.last_commit_id) lastCommits.set(path, f.last_commit_id);
+    }
+    return { head, files, lastCommits };
+  }
   const branchHead = async () => (await get(`${project}/repository/branches/${encodeURIComponent(branch)}`, `Reading branch ${where2}`)).commit?.id ?? "";
   return {
     where: where2,
@@ -52177,19 +52221,24 @@ function createGitlabHost(ctx, cfg, deps = {}) {
     async read(paths) {
       const head = await branchHead();
       if (!/^[0-9a-f]{7,64}$/.test(head)) throw failure(`Reading branch ${where2} failed: GitLab sent no commit id.`);
-      const files = /* @__PURE__ */ new Map();
-      const lastCommits = /* @__PURE__ */ new Map();
-      for (const path of [...new Set(paths)]) {
-        const res = await call("GET", `${project}/repository/files/${encodeURIComponent(path)}?ref=${head}`);
-        if (res.status === 404) throw inputError(`${path} is not a file in ${where2} (gitlab.paths must name YAML or JSON files).`);
-        if (res.status !== 200) throw gitlabError(res, `Reading ${path} in ${where2}`);
-        const f = parseJson(res, `file ${path}`);
-        if (typeof f.content !== "string") throw failure(`Reading ${path} in ${where2} failed: GitLab sent no content.`);
-        files.set(path, Buffer.from(f.content, f.encoding === "base64" ? "base64" : "utf8").toString("utf8"));
-        if (f.last_commit_id) lastCommits.set(path, f.last_commit_id);
-      }
-      return { head, files, lastCommits };
+      return filesAt(paths, head, (path) => inputError(`${path} is not a file in ${where2} (gitlab.paths must name YAML or JSON files).`));
     },
+    async commitsOf(paths, limit) {
+      const seen = /* @__PURE__ */ new Map();
+      for (const path of [...new Set(paths)]) {
+        const list2 = await get(
+          `${project}/repository/commits?ref_name=${encodeURIComponent(branch)}&path=${encodeURIComponent(path)}&per_page=${Math.min(limit, 100)}`,
+          `Listing the commits of ${path} in ${where2}`
+        );
+        for (const c of list2) {
+          const time = Date.parse(c.committed_date ?? c.created_at ?? "");
+          if (typeof c.id === "string" && !Number.isNaN(time)) seen.set(c.id, new Date(time).toISOString());
+        }
+      }
+      return [...seen].map(([sha, time]) => ({ sha, time })).sort((a, b) => Date.parse(b.time) - Date.parse(a.time)).slice(0, limit);
+    },
+    // A file the commit does not hold answers 404, told as "(HTTP 404)" (Target.history skips it).
+    readAt: (paths, head) => filesAt(paths, head, (path, res) => gitlabError(res, `Reading ${path} at ${head.slice(0, 8)} of ${cfg.project}`)),
     async list(dir, head) {
       const res = await call("GET", `${project}/repository/tree?ref=${head}&per_page=100${dir === "." ? "" : `&path=${encodeURIComponent(dir)}`}`);
       if (res.status === 404) return [];
