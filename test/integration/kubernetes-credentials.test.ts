@@ -23,6 +23,7 @@ import type { Target } from '../../src/targets/types';
 import { runCli } from '../support/cli';
 import { CATALOG } from '../doubles/memory-target';
 import { KubernetesDouble, startKubernetesDouble } from '../doubles/kubernetes-double';
+import { makeTestPki } from '../support/tls';
 
 const REG = 'reg.example:5000';
 const API_IMG = CATALOG.services[0].images[0].reference; // shop/api, what runs now
@@ -331,16 +332,7 @@ describe('the same kubeconfig through the real kubectl', () => {
 });
 
 test('an exec plugin that hands out a client certificate (no token): presented in the TLS handshake, fetched again on expiry', async () => {
-  const tls = join(dir, 'tls');
-  mkdirSync(tls);
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: tls, stdio: 'ignore' });
-  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test-ca');
-  writeFileSync(join(tls, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext');
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=jenkins');
-  ssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2');
-  const pem = (f: string) => readFileSync(join(tls, f), 'utf8');
+  const pem = makeTestPki(dir);
   // A real executable (node), like kind's or Rancher's plugins: the certificate and key, valid for 2 s.
   writeFileSync(join(dir, 'plugin', 'get-cert'), `#!/usr/bin/env node
 const fs = require('fs'), path = require('path');

@@ -4,7 +4,7 @@
  * real TLS handshake with a client certificate against the double served over HTTPS.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createKubeClient } from '../../src/targets/kubernetes/client';
@@ -12,6 +12,7 @@ import { loadKubeConnection } from '../../src/targets/kubernetes/config';
 import { rolloutVerdict, Workload } from '../../src/targets/kubernetes/rollout';
 import { mask } from '../../src/log';
 import { startKubernetesDouble } from '../doubles/kubernetes-double';
+import { makeTestPki } from '../support/tls';
 
 let dir: string;
 beforeAll(() => {
@@ -136,16 +137,7 @@ test.each([
 });
 
 test('real TLS: the CA from the kubeconfig is trusted, the client certificate is presented, others are refused', async () => {
-  const tls = join(dir, 'tls');
-  execFileSync('mkdir', ['-p', tls]);
-  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: tls, stdio: 'ignore' });
-  ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=test-ca');
-  writeFileSync(join(tls, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext');
-  ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=jenkins');
-  ssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '2');
-  const read = (f: string) => readFileSync(join(tls, f), 'utf8');
+  const read = makeTestPki(dir);
   const kube = await startKubernetesDouble({ tls: { key: read('server.key'), cert: read('server.pem'), ca: read('ca.pem'), requestCert: true } });
   kube.addWorkload({ name: 'api', containers: [{ name: 'api', image: 'shop/api:1' }] });
   const file = write('tls-config', `current-context: t\ncontexts:\n- name: t\n  context: {cluster: t, user: t}\nclusters:\n- name: t\n  cluster: {server: '${kube.url}', certificate-authority: tls/ca.pem}\nusers:\n- name: t\n  user: {client-certificate: tls/client.pem, client-key: tls/client.key}\n`);
