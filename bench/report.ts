@@ -23,8 +23,69 @@ export interface Measure {
   connections?: number;
   /** CPU time (user + system) of the worker's process, seconds. */
   cpuSeconds?: number;
+  /** CPU time (user + system) of the docker-registry process during the row, seconds (/proc/<pid>/stat). */
+  registryCpuSeconds?: number;
+  /** The protocol the worker said it used ("HTTP/2", "HTTP/1.1"), from its summary line. */
+  protocol?: string;
   /** Measured on `sample.repositories` of `sample.of` repositories, then scaled linearly. */
   sample?: { repositories: number; of: number; seconds: number; requests: number };
+}
+
+/**
+ * The same real registry data served over TLS (test CA), behind the same delay proxy (the TLS
+ * handshake's round trips are paid). The proxy sees only ciphertext: the worker's requests come
+ * from its own summary line, the skopeo loop's are unknown (NaN).
+ */
+export interface TlsFigures {
+  rttMs: number;
+  repositories: number;
+  /** Tags of the environment, in all repositories. */
+  environmentTags: number;
+  /** registry.concurrency of the default rows (streams on HTTP/2). */
+  concurrency: number;
+  /** Whether this build knows registry.http2 (false forces HTTP/1.1); without it f. ran with the default protocol. */
+  http2Setting: boolean;
+  /** f. cold get, registry.http2: false, concurrency 8. */
+  coldH1: Measure;
+  /** g. cold get, default settings (HTTP/2 by ALPN). */
+  coldH2: Measure;
+  /** h. warm get, default settings, cache from g. */
+  warmH2: Measure;
+  /** i. the skopeo loop against the TLS registry (scaled from a sample). */
+  skopeo: Measure;
+  correct: { coldH1: boolean; coldH2: boolean; warmH2: boolean; skopeo: boolean };
+}
+
+/** One "Build" through the Groovy harness, up to the question. */
+export interface JenkinsRun {
+  /** From starting the harness (the JVM) to the moment `input` was called. */
+  seconds: number;
+  /** From starting the harness to the moment it began running the Jenkinsfile (JVM start, harness compile). */
+  harnessStartSeconds: number;
+  /** From there to the worker's `sh` (pipeline steps, checkout, the bundle written into the workspace). */
+  beforeWorkerSeconds?: number;
+  /** The worker's `sh`: node's start, the get with its previews, its exit. */
+  workerSeconds?: number;
+  /** From the worker's exit to the question (stash, reading the previews and services, building the question). */
+  afterWorkerSeconds?: number;
+  /** The worker's get inside the build, as its summary line says (seconds, requests, protocol). */
+  get?: { seconds: number; requests: number; protocol?: string };
+}
+
+export interface JenkinsFigures {
+  /** Which registry the build read, in words (e.g. "TLS, HTTP/2, default settings"). */
+  registry: string;
+  services: number;
+  /** The plans the question shows (Jenkinsfile.example's previewCount). */
+  previews: number;
+  /** No date cache, a fresh agent workspace (the worker bundle written into it). */
+  cold: JenkinsRun;
+  /** The cold build's agent workspace again: its date cache and worker bundle in place. */
+  warm: JenkinsRun;
+  /** The cold get alone on the same registry with the same settings. */
+  coldGet: { seconds: number; from: string };
+  /** Whether both questions offered exactly the dates of the seeded fleet. */
+  correct: boolean;
 }
 
 export interface GetFigures {
@@ -75,6 +136,15 @@ export interface RunFigures {
   oneAtATime: { parallel: number; seconds: number; sample?: { services: number; seconds: number } };
   /** The slowest single service: the longest of the one-at-a-time deployments (mean when unknown). */
   slowestServiceSeconds: number;
+  /** All at once again with the settle the product uses by default (the other runs use settle: 0). */
+  withSettle?: {
+    parallel: number;
+    settleSeconds: number;
+    /** From the start to the last "<service>: healthy after" line of the run's log. */
+    allHealthy: number;
+    /** From the start to the run's return (settle and its check included). */
+    done: number;
+  };
   correct: boolean;
 }
 
@@ -108,6 +178,8 @@ export interface BenchFigures {
   generatedAt: string;
   machine: Machine;
   get?: GetFigures;
+  tls?: TlsFigures;
+  jenkins?: JenkinsFigures;
   run?: RunFigures;
   scale?: ScaleFigures;
   startup?: StartupFigures;
@@ -117,6 +189,37 @@ export interface BenchFigures {
 
 const fixed = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 const ratio = (a: number, b: number) => (b > 0 ? a / b : Number.NaN);
+const count = (n: number) => (Number.isFinite(n) ? String(Math.round(n)) : 'n/a');
+
+/** Requests per tag of the environment, as the report prints it ('' when unknown). */
+export function perTag(requests: number, environmentTags: number): string {
+  return Number.isFinite(requests) && environmentTags > 0 ? fixed(requests / environmentTags, 2) : 'n/a';
+}
+
+/**
+ * Why a row was not faster, when CPU explains it: the registry's own CPU seconds at 70 % or more of
+ * wall time x cores, or the registry's and the worker's together at 85 % or more (the machine was
+ * full). '' when neither (the network, or something else, was the bound).
+ */
+export function cpuBound(m: Measure, nproc: number): string {
+  if (m.registryCpuSeconds === undefined || !Number.isFinite(m.registryCpuSeconds) || !(m.seconds > 0) || !(nproc > 0)) return '';
+  const capacity = m.seconds * nproc;
+  const of = `in ${fixed(m.seconds, 2)} s on ${nproc} cores`;
+  if (m.registryCpuSeconds >= 0.7 * capacity) {
+    return `the registry's CPU was the bound: ${fixed(m.registryCpuSeconds, 2)} s of CPU ${of} (${fixed((100 * m.registryCpuSeconds) / capacity, 0)} %)`;
+  }
+  const both = m.registryCpuSeconds + (m.cpuSeconds ?? 0);
+  if (m.cpuSeconds !== undefined && both >= 0.85 * capacity) {
+    return `the machine's CPU was the bound: registry ${fixed(m.registryCpuSeconds, 2)} s + worker ${fixed(m.cpuSeconds, 2)} s of CPU ${of} (${fixed((100 * both) / capacity, 0)} %)`;
+  }
+  return '';
+}
+
+/** A goal's figure, with the CPU bound said when the goal is missed and CPU explains it. */
+function withBound(value: string, met: boolean, m: Measure, nproc: number): string {
+  const bound = met ? '' : cpuBound(m, nproc);
+  return bound ? `${value}; ${bound}` : value;
+}
 
 /** The goals of issue 8, judged from the figures present. */
 export function judge(f: Omit<BenchFigures, 'goals'>): Goal[] {
@@ -135,6 +238,30 @@ export function judge(f: Omit<BenchFigures, 'goals'>): Goal[] {
     }
     const allCorrect = Object.values(f.get.correct).every(Boolean) && (f.get.coldWider ?? []).every((w) => w.correct);
     goals.push({ goal: 'every get variant found the seeded newest images', met: allCorrect, value: allCorrect ? 'yes' : JSON.stringify(f.get.correct) });
+  }
+  if (f.tls) {
+    const t = f.tls;
+    const n = f.machine.nproc;
+    const h1 = ratio(t.coldH1.seconds, t.coldH2.seconds);
+    goals.push({ goal: 'cold get over TLS: HTTP/2 at least 3x faster than HTTP/1.1 at 8 connections', met: h1 >= 3, value: withBound(`${fixed(h1, 2)}x`, h1 >= 3, t.coldH2, n) });
+    const sk = ratio(t.skopeo.seconds, t.coldH2.seconds);
+    goals.push({ goal: 'cold get over TLS/HTTP/2 at least 60x faster than the skopeo loop', met: sk >= 60, value: withBound(`${fixed(sk)}x`, sk >= 60, t.coldH2, n) });
+    const warm = ratio(t.coldH2.seconds, t.warmH2.seconds);
+    goals.push({ goal: 'warm get over TLS/HTTP/2 (default settings) at least 3x faster than cold', met: warm >= 3, value: withBound(`${fixed(warm)}x`, warm >= 3, t.warmH2, n) });
+    const allCorrect = Object.values(t.correct).every(Boolean);
+    goals.push({ goal: 'every TLS get variant found the seeded newest images', met: allCorrect, value: allCorrect ? 'yes' : JSON.stringify(t.correct) });
+  }
+  if (f.jenkins) {
+    const j = f.jenkins;
+    const r = ratio(j.cold.seconds, j.coldGet.seconds);
+    goals.push({
+      goal: '"Build" -> dropdown (cold) within 1.5x of the cold get alone',
+      met: r <= 1.5 && j.correct,
+      value:
+        `${fixed(r, 2)}x (${fixed(j.cold.seconds, 2)} s vs ${fixed(j.coldGet.seconds, 2)} s` +
+        `${j.cold.workerSeconds === undefined ? '' : `; the worker's sh alone ${fixed(ratio(j.cold.workerSeconds, j.coldGet.seconds), 2)}x`})` +
+        `${j.correct ? '' : '; the question did not offer the seeded dates'}`,
+    });
   }
   if (f.run) {
     const close = ratio(f.run.allAtOnce.seconds, f.run.slowestServiceSeconds);
@@ -158,7 +285,7 @@ export function table(header: string[], rows: string[][]): string {
 }
 
 function sampleNote(m: Measure): string {
-  return m.sample ? ` (measured on ${m.sample.repositories} of ${m.sample.of} repositories: ${fixed(m.sample.seconds)} s, ${m.sample.requests} requests; scaled)` : '';
+  return m.sample ? ` (measured on ${m.sample.repositories} of ${m.sample.of} repositories: ${fixed(m.sample.seconds)} s, ${count(m.sample.requests)} requests; scaled)` : '';
 }
 
 /** The whole report as Markdown: the tables docs/bench.md shows, and the goals. */
@@ -180,14 +307,15 @@ export function formatReport(f: BenchFigures): string {
     const row = (name: string, x: Measure, vsCold: string) => [
       name,
       fixed(x.seconds, 2),
-      String(Math.round(x.requests)),
+      count(x.requests),
+      perTag(x.requests, g.environmentTags),
       x.connections === undefined ? '' : String(x.connections),
       x.cpuSeconds === undefined ? '' : fixed(x.cpuSeconds, 2),
       vsCold,
     ];
     out.push(
       table(
-        ['', 'wall time (s)', 'requests', 'connections', 'worker CPU (s)', 'ratio'],
+        ['', 'wall time (s)', 'requests', 'requests / tag', 'connections', 'worker CPU (s)', 'ratio'],
         [
           row('a. cold get (empty cache)', g.cold, ''),
           row('b. warm get (cache from a)', g.warm, `b/a = ${fixed(ratio(g.warm.seconds, g.cold.seconds), 3)}`),
@@ -208,6 +336,8 @@ export function formatReport(f: BenchFigures): string {
     if (notes.length) out.push('', ...notes.map((n) => `- ${n}`));
     out.push('', `Seeding the registry (not timed above, no delay): ${fixed(g.seedSeconds)} s.`);
   }
+  if (f.tls) out.push('', ...formatTls(f.tls, f.machine.nproc));
+  if (f.jenkins) out.push('', ...formatJenkins(f.jenkins));
   if (f.run) {
     const r = f.run;
     out.push('', `### run: ${r.services} services on the Marathon double, each deployment ${r.deployMs} ms`, '');
@@ -225,6 +355,12 @@ export function formatReport(f: BenchFigures): string {
             fixed(r.oneAtATime.seconds, 2),
           ],
           ['one service alone (one-at-a-time time / services)', fixed(r.slowestServiceSeconds, 2)],
+          ...(r.withSettle
+            ? [
+                [`all at once (parallel ${r.withSettle.parallel}), settle ${r.withSettle.settleSeconds} s (the default): approval to every service healthy`, fixed(r.withSettle.allHealthy, 2)],
+                ['  approval to done (settle and its check included)', fixed(r.withSettle.done, 2)],
+              ]
+            : []),
         ],
       ),
     );
@@ -251,6 +387,72 @@ export function formatReport(f: BenchFigures): string {
   return out.join('\n') + '\n';
 }
 
+function formatTls(t: TlsFigures, nproc: number): string[] {
+  const row = (name: string, x: Measure, r: string) => [
+    name,
+    fixed(x.seconds, 2),
+    x.protocol ?? '',
+    count(x.requests),
+    perTag(x.requests, t.environmentTags),
+    x.connections === undefined ? '' : String(x.connections),
+    x.cpuSeconds === undefined ? '' : fixed(x.cpuSeconds, 2),
+    x.registryCpuSeconds === undefined ? '' : fixed(x.registryCpuSeconds, 2),
+    r,
+  ];
+  const h1 = t.http2Setting ? 'HTTP/1.1 (registry.http2: false)' : 'registry.http2 unknown to this build, default protocol';
+  const out = [
+    `### get over TLS: the same registry data on HTTPS (test CA), same ${t.rttMs} ms round trip, environment tags ${t.environmentTags}`,
+    '',
+    table(
+      ['', 'wall time (s)', 'protocol', 'requests', 'requests / tag', 'connections', 'worker CPU (s)', 'registry CPU (s)', 'ratio'],
+      [
+        row(`f. cold get, ${h1}, concurrency 8`, t.coldH1, ''),
+        row(`g. cold get, default settings (concurrency ${t.concurrency})`, t.coldH2, `f/g = ${fixed(ratio(t.coldH1.seconds, t.coldH2.seconds), 2)}x`),
+        row('h. warm get, default settings (cache from g)', t.warmH2, `g/h = ${fixed(ratio(t.coldH2.seconds, t.warmH2.seconds), 2)}x`),
+        row(`i. skopeo loop on TLS${t.skopeo.sample ? ' (scaled from a sample)' : ''}`, t.skopeo, `i/g = ${fixed(ratio(t.skopeo.seconds, t.coldH2.seconds), 1)}x`),
+      ],
+    ),
+  ];
+  const notes = [
+    sampleNote(t.skopeo) && `i${sampleNote(t.skopeo)}`,
+    `The registry's CPU is the docker-registry process's (utime + stime, /proc/<pid>/stat), beside wall time x ${nproc} cores = the machine.`,
+    'Requests over TLS are the worker\'s own count (its summary line); the proxy sees only ciphertext, so the skopeo loop\'s are unknown.',
+  ].filter(Boolean);
+  out.push('', ...notes.map((n) => `- ${n}`));
+  return out;
+}
+
+function formatJenkins(j: JenkinsFigures): string[] {
+  const opt = (n: number | undefined) => (n === undefined ? '' : fixed(n, 2));
+  const row = (name: string, x: JenkinsRun) => [
+    name,
+    fixed(x.seconds, 2),
+    fixed(x.harnessStartSeconds, 2),
+    opt(x.beforeWorkerSeconds),
+    opt(x.workerSeconds),
+    x.get ? `${fixed(x.get.seconds, 1)} s, ${count(x.get.requests)}` : '',
+    opt(x.afterWorkerSeconds),
+    `${fixed(ratio(x.seconds, j.coldGet.seconds), 2)}x`,
+  ];
+  return [
+    `### "Build" -> dropdown: Jenkinsfile.example on the Groovy harness, real worker, ${j.services} services, registry ${j.registry}`,
+    '',
+    table(
+      ['', 'to the question (s)', 'harness start (s)', 'before the worker (s)', 'worker sh (s)', 'its get: time, requests', 'worker to question (s)', 'x the cold get alone'],
+      [
+        row(`cold (no date cache, fresh workspace; get --previews ${j.previews})`, j.cold),
+        row("warm (the cold build's workspace: date cache, worker bundle)", j.warm),
+        [`the cold get alone (${j.coldGet.from})`, fixed(j.coldGet.seconds, 2), '', '', '', '', '', '1.00x'],
+      ],
+    ),
+    '',
+    '- harness start: the JVM and the harness compiled, up to the first line of the Jenkinsfile; before the worker: the pipeline ' +
+      'up to the worker\'s `sh` (checkout, the bundle written into the workspace on a fresh agent); worker sh: node\'s start, ' +
+      '`get --previews` and its exit; its get: what the worker\'s summary line says; worker to question: stash, previews and ' +
+      'services read back, the question built.',
+  ];
+}
+
 /** Median of a non-empty list. */
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -259,12 +461,13 @@ export function median(values: number[]): number {
 }
 
 /** Scales a measure taken on `repositories` of `of` repositories to all of them (linear in repositories). */
-export function extrapolate(measured: { seconds: number; requests: number; connections?: number }, repositories: number, of: number): Measure {
+export function extrapolate(measured: { seconds: number; requests: number; connections?: number; registryCpuSeconds?: number }, repositories: number, of: number): Measure {
   const k = of / repositories;
   return {
     seconds: measured.seconds * k,
     requests: Math.round(measured.requests * k),
     connections: measured.connections === undefined ? undefined : Math.round(measured.connections * k),
+    ...(measured.registryCpuSeconds === undefined ? {} : { registryCpuSeconds: measured.registryCpuSeconds * k }),
     sample: repositories < of ? { repositories, of, seconds: measured.seconds, requests: measured.requests } : undefined,
   };
 }

@@ -3,7 +3,8 @@
 # keep the environment's, ask skopeo for each image's creation date, sort, keep the newest.
 # Usage: skopeo-loop.sh REGISTRY_HOST TAG_SUFFIX LIMIT REPOSITORY...
 # Prints "created repository:tag" lines, newest `LIMIT` per repository.
-# --tls-verify=false because the bench registry speaks plain http; --no-tags because skopeo
+# --tls-verify=false because the bench registry speaks plain http (or, for the TLS rows, has a test CA
+# skopeo is not given; TLS is still spoken, only the certificate goes unchecked); --no-tags because skopeo
 # inspect otherwise lists every tag again for each image (a stronger baseline, not a weaker one).
 set -euo pipefail
 host=$1 suffix=$2 limit=$3

@@ -51,6 +51,7 @@ class JenkinsHarness {
     // ---------- running ----------
 
     Map runJenkinsfile(String text) {
+        long startedAt = System.currentTimeMillis()
         Sandbox.reset()
         Sandbox.steps = STEPS as Set
         Sandbox.suspending = SUSPENDING as Set
@@ -87,6 +88,7 @@ class JenkinsHarness {
             log: log.toString(),
             calls: calls,
             clock: clock,
+            startedAt: startedAt,
             sandbox: Sandbox.report(),
         ]
     }
@@ -257,6 +259,8 @@ class JenkinsHarness {
         File scriptFile = File.createTempFile('script', '.sh', agent.tmp)
         scriptFile.text = script
         // As Jenkins' sh step does: /bin/sh -xe (dash on Debian agents; scripts/ensure-test-env.sh installs it).
+        // startedAt/endedAt: the wall clock (epoch ms) around the script, for the bench's breakdown of a build.
+        long startedAt = System.currentTimeMillis()
         ProcessBuilder pb = new ProcessBuilder(['/bin/sh', '-xe', scriptFile.path])
         pb.directory(agent.cwd)
         pb.environment().clear()
@@ -266,9 +270,11 @@ class JenkinsHarness {
         StringBuilder err = new StringBuilder()
         p.waitForProcessOutput(out, err)
         int exit = p.exitValue()
+        long endedAt = System.currentTimeMillis()
         scriptFile.delete()
         calls << [step: 'sh', node: agent.name, script: script, returnStdout: a.returnStdout == true,
-                  returnStatus: a.returnStatus == true, label: a.label, env: given, exit: exit, cwd: agent.cwd.path]
+                  returnStatus: a.returnStatus == true, label: a.label, env: given, exit: exit, cwd: agent.cwd.path,
+                  startedAt: startedAt, endedAt: endedAt]
         if (!a.returnStdout) {
             logLine(out.toString())
         }
@@ -288,7 +294,8 @@ class JenkinsHarness {
         }
         // A label the scenario maps to a named agent is that one machine, whose workspace outlives the
         // build (agentsDir may be shared by later scenarios); any other node block is a fresh agent.
-        String fixed = label ? (scenario.agents ?: [:])[label] : null
+        // The empty label ('agent any', node without a label) names a fixed agent only when the scenario maps '' itself.
+        String fixed = (scenario.agents ?: [:])[label ?: '']
         String name = fixed ?: "agent-${++agents}"
         File home = new File(fixed ? new File(scenario.agentsDir ?: work.path) : work, name)
         agent = [name: name, label: label ?: '', workspace: new File(home, 'workspace/Rollback'), tmp: new File(home, 'workspace/Rollback@tmp')]
@@ -463,8 +470,9 @@ class JenkinsHarness {
 
     private Object input(Map a) {
         List parameters = a.parameters ?: []
+        // at: the wall clock (epoch ms) when the question is asked: the bench times "Build" -> dropdown with it.
         calls << [step: 'input', node: agent?.name, message: a.message, ok: a.ok, submitter: a.submitter,
-                  submitterParameter: a.submitterParameter, parameters: parameters]
+                  submitterParameter: a.submitterParameter, parameters: parameters, at: System.currentTimeMillis()]
         if (inputs.isEmpty()) {
             throw new IllegalStateException('input asked, but the scenario scripted no answer')
         }

@@ -26,7 +26,7 @@ export interface Scenario {
   agentEnv?: Record<string, string>;
   /** Jenkins credentials by id: usernamePassword, Secret text ({ secret }), Secret file ({ content, fileName }) or SSH key ({ username, privateKey }). */
   credentials?: Record<string, { username: string; password: string } | { secret: string } | { content: string; fileName?: string } | { username: string; privateKey: string }>;
-  /** Labels that name one fixed agent (label -> agent name): its workspace is kept under agentsDir. */
+  /** Labels that name one fixed agent (label -> agent name): its workspace is kept under agentsDir. '' maps `agent any` (a node without a label). */
   agents?: Record<string, string>;
   /** Where fixed agents live; share it between scenarios to model later builds on the same agent. */
   agentsDir?: string;
@@ -51,6 +51,9 @@ export interface ShCall extends StepCall {
   exit: number;
   returnStdout: boolean;
   returnStatus: boolean;
+  /** The wall clock (epoch ms) when the script started and ended. */
+  startedAt?: number;
+  endedAt?: number;
 }
 
 /** A call the sandbox would reject ('sandbox') or CPS could not run ('cps'), with its place. */
@@ -80,6 +83,8 @@ export interface ScenarioResult {
   log: string;
   calls: StepCall[];
   clock: number;
+  /** The wall clock (epoch ms) when the harness began running this scenario (JVM started, harness compiled). `input` calls carry theirs as `at`. */
+  startedAt?: number;
 }
 
 export function javaHome(): string {

@@ -36,6 +36,8 @@ export interface RunningRegistry {
   /** Basic auth credentials when started with htpasswd. */
   auth?: { username: string; password: string };
   dir: string;
+  /** The docker-registry process (its CPU time is in /proc/<pid>/stat; the bench reads it). */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -122,6 +124,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     host: `127.0.0.1:${port}`,
     auth: options.auth,
     dir,
+    pid: child.pid,
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
