@@ -25,7 +25,7 @@ import { runScenarios, ScenarioResult, stepsNamed, workerCalls } from '../test/g
 import { RunningRegistry, startRegistry } from '../test/support/registry';
 import { makeTestPki } from '../test/support/tls';
 import { DelayProxy, startDelayProxy } from './delay-proxy';
-import { parseGetSummary, processCpuSeconds } from './parse';
+import { countSkopeoRequests, parseGetSummary, processCpuSeconds } from './parse';
 import {
   BenchFigures, extrapolate, formatReport, GetFigures, JenkinsFigures, JenkinsRun, judge, Machine, Measure, median, RunFigures, ScaleFigures,
   StartupFigures, TlsFigures,
@@ -133,11 +133,23 @@ function catalogMatches(catalog: Catalog, expected: Map<string, SeededImage[]>):
   return catalog.services.length > 0;
 }
 
-/** Runs bench/skopeo-loop.sh; returns its wall time and whether its answer matches the fleet. */
-function skopeoLoop(host: string, repositories: string[], limit: number, expected: Map<string, SeededImage[]>): Promise<{ seconds: number; correct: boolean }> {
+/**
+ * Runs bench/skopeo-loop.sh; returns its wall time and whether its answer matches the fleet. With
+ * countRequests, skopeo logs its requests (--debug) and they are counted from its stderr.
+ */
+function skopeoLoop(
+  host: string,
+  repositories: string[],
+  limit: number,
+  expected: Map<string, SeededImage[]>,
+  countRequests = false,
+): Promise<{ seconds: number; correct: boolean; requests?: number }> {
   return new Promise((resolvePromise, reject) => {
     const start = process.hrtime.bigint();
-    const child = spawn('bash', [join(ROOT, 'bench', 'skopeo-loop.sh'), host, ENV, String(limit), ...repositories], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [join(ROOT, 'bench', 'skopeo-loop.sh'), host, ENV, String(limit), ...repositories], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...(countRequests ? { SKOPEO_DEBUG: '1' } : {}) },
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -156,7 +168,7 @@ function skopeoLoop(host: string, repositories: string[], limit: number, expecte
         by.set(repo, [...(by.get(repo) ?? []), tag]);
       }
       const correct = repositories.every((r) => (by.get(r) ?? []).join(',') === (expected.get(r) ?? []).map((i) => i.tag).join(','));
-      resolvePromise({ seconds: took, correct });
+      resolvePromise({ seconds: took, correct, ...(countRequests ? { requests: countSkopeoRequests(err) || Number.NaN } : {}) });
     });
   });
 }
@@ -393,10 +405,10 @@ async function benchTls(work: string, notes: string[], tls: Served, images: Seed
   progress(`i. skopeo loop over TLS on ${skRepos} repositories ...`);
   tls.proxy.reset();
   const cpuBefore = processCpuSeconds(tls.registry.pid);
-  const sk = await skopeoLoop(tls.proxy.host, config.services.slice(0, skRepos).map((s) => s.repository), config.limit, expected);
+  const sk = await skopeoLoop(tls.proxy.host, config.services.slice(0, skRepos).map((s) => s.repository), config.limit, expected, true);
   const skCpu = processCpuSeconds(tls.registry.pid) - cpuBefore;
   const skCounts = tls.proxy.counts();
-  progress(`   ${sk.seconds.toFixed(2)} s, ${skCounts.connections} connections`);
+  progress(`   ${sk.seconds.toFixed(2)} s, ${sk.requests} requests (skopeo's log), ${skCounts.connections} connections`);
   if (logs.length) notes.push(`get over TLS warned: ${logs.slice(0, 3).join(' / ').trim()}`);
 
   return {
@@ -411,7 +423,7 @@ async function benchTls(work: string, notes: string[], tls: Served, images: Seed
       coldH2: h2.m,
       warmH2: warm.m,
       skopeo: extrapolate(
-        { seconds: sk.seconds, requests: Number.NaN, connections: skCounts.connections, ...(Number.isFinite(skCpu) ? { registryCpuSeconds: skCpu } : {}) },
+        { seconds: sk.seconds, requests: sk.requests ?? Number.NaN, connections: skCounts.connections, ...(Number.isFinite(skCpu) ? { registryCpuSeconds: skCpu } : {}) },
         skRepos,
         SIZES.repos,
       ),

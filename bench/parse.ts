@@ -43,6 +43,14 @@ export function parseGetSummary(stderr: string): GetSummary | undefined {
 }
 
 /**
+ * The HTTP requests skopeo --debug logged on stderr: one `level=debug msg="GET https://host/v2/..."`
+ * line per request it sends (containers/image's docker client), pings and failed probes included.
+ */
+export function countSkopeoRequests(stderr: string): number {
+  return (stderr.match(/level=debug msg="(?:GET|HEAD|POST|PUT|PATCH|DELETE) https?:\/\//g) ?? []).length;
+}
+
+/**
  * User + system CPU seconds of a process from the text of /proc/<pid>/stat (proc(5): fields 14 and
  * 15, utime and stime, in clock ticks). The command name (field 2) is in parentheses and may hold
  * spaces, so fields are counted from the last ')'.

@@ -34,7 +34,7 @@ export interface Measure {
 /**
  * The same real registry data served over TLS (test CA), behind the same delay proxy (the TLS
  * handshake's round trips are paid). The proxy sees only ciphertext: the worker's requests come
- * from its own summary line, the skopeo loop's are unknown (NaN).
+ * from its own summary line, the skopeo loop's from its --debug log (NaN when unknown).
  */
 export interface TlsFigures {
   rttMs: number;
@@ -416,7 +416,7 @@ function formatTls(t: TlsFigures, nproc: number): string[] {
   const notes = [
     sampleNote(t.skopeo) && `i${sampleNote(t.skopeo)}`,
     `The registry's CPU is the docker-registry process's (utime + stime, /proc/<pid>/stat), beside wall time x ${nproc} cores = the machine.`,
-    'Requests over TLS are the worker\'s own count (its summary line); the proxy sees only ciphertext, so the skopeo loop\'s are unknown.',
+    'Requests over TLS are what each client says it sent (the worker\'s summary line, skopeo\'s --debug log); the proxy sees only ciphertext.',
   ].filter(Boolean);
   out.push('', ...notes.map((n) => `- ${n}`));
   return out;

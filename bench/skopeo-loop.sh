@@ -6,11 +6,14 @@
 # --tls-verify=false because the bench registry speaks plain http (or, for the TLS rows, has a test CA
 # skopeo is not given; TLS is still spoken, only the certificate goes unchecked); --no-tags because skopeo
 # inspect otherwise lists every tag again for each image (a stronger baseline, not a weaker one).
+# SKOPEO_DEBUG=1 adds --debug: skopeo then logs each HTTP request it sends on stderr, which the bench
+# counts where its proxy cannot (over TLS it sees only ciphertext).
 set -euo pipefail
 host=$1 suffix=$2 limit=$3
 shift 3
+sk=(skopeo ${SKOPEO_DEBUG:+--debug})
 for repo in "$@"; do
-  for tag in $(skopeo list-tags --tls-verify=false "docker://$host/$repo" | jq -r '.Tags[]' | grep -- "-$suffix\$"); do
-    echo "$(skopeo inspect --tls-verify=false --no-tags --format '{{.Created}}' "docker://$host/$repo:$tag") $repo:$tag"
+  for tag in $("${sk[@]}" list-tags --tls-verify=false "docker://$host/$repo" | jq -r '.Tags[]' | grep -- "-$suffix\$"); do
+    echo "$("${sk[@]}" inspect --tls-verify=false --no-tags --format '{{.Created}}' "docker://$host/$repo:$tag") $repo:$tag"
   done | sort -r | head -n "$limit"
 done

@@ -3,7 +3,7 @@
  * delay proxy and the seeded fleet. No timing is asserted here; speed is `npm run bench`.
  */
 import { countRequestLines } from '../../bench/delay-proxy';
-import { cpuSecondsFromStat, parseGetSummary } from '../../bench/parse';
+import { countSkopeoRequests, cpuSecondsFromStat, parseGetSummary } from '../../bench/parse';
 import { BenchFigures, cpuBound, extrapolate, formatReport, judge, median, perTag, table } from '../../bench/report';
 import { expectedNewest, fleetImages } from '../../bench/seed';
 
@@ -186,7 +186,20 @@ describe('what the bench reads from other processes', () => {
     expect(parseGetSummary('no summary here')).toBeUndefined();
   });
 
-  it('reads utime + stime from /proc/<pid>/stat, also when the command name holds spaces and parentheses', () => {
+  it('counts the requests skopeo --debug logged, failed probes included, and nothing else', () => {
+    const log = [
+      'time="2026-11-27T12:32:21Z" level=debug msg="GET https://127.0.0.1:45221/v2/"',
+      'time="2026-11-27T12:32:21Z" level=debug msg="Ping https://127.0.0.1:45221/v2/ err Get \\"https://127.0.0.1:45221/v2/\\": http: server gave HTTP response to HTTPS client"',
+      'time="2026-11-27T12:32:21Z" level=debug msg="GET http://127.0.0.1:45221/v2/"',
+      'time="2026-11-27T12:32:21Z" level=debug msg="GET https://127.0.0.1:45073/v2/x/y/manifests/1-master"',
+      'time="2026-11-27T12:32:21Z" level=debug msg="Content-Type from manifest GET is \\"application/vnd.docker.distribution.manifest.v2+json\\""',
+      'time="2026-11-27T12:32:21Z" level=debug msg="HEAD https://127.0.0.1:45073/v2/x/y/blobs/sha256:82"',
+    ].join('\n');
+    expect(countSkopeoRequests(log)).toBe(4);
+    expect(countSkopeoRequests('FATA[0000] Error parsing image name')).toBe(0);
+  });
+
+    it('reads utime + stime from /proc/<pid>/stat, also when the command name holds spaces and parentheses', () => {
     const fields = ['S', '1', '2', '3', '0', '-1', '4194304', '100', '0', '0', '0', '250', '75', '0', '0', '20', '0', '12'];
     expect(cpuSecondsFromStat(`4242 (docker-registry) ${fields.join(' ')}\n`, 100)).toBeCloseTo(3.25);
     expect(cpuSecondsFromStat(`4242 (a b) (c)) ${fields.join(' ')}`, 100)).toBeCloseTo(3.25);
