@@ -20,6 +20,8 @@ export interface GetProgress {
   /** Tags accepted by the environment's filter so far (grows as tag lists arrive). */
   tagsTotal: number;
   requests: number;
+  /** How the registry is spoken to: "HTTP/2, 1 connection". */
+  transport?: string;
 }
 
 export interface GetOptions {
@@ -52,7 +54,7 @@ export async function getCatalog(config: Config, envName: string, options: GetOp
       tagsDone += p.done;
       tagsTotal += p.tags;
     }
-    options.onProgress({ repositoriesDone, repositoriesTotal: repositories.length, tagsDone, tagsTotal, requests: source.requests() });
+    options.onProgress({ repositoriesDone, repositoriesTotal: repositories.length, tagsDone, tagsTotal, requests: source.requests(), transport: source.transport?.() });
   };
   logger.debug(`Reading ${repositories.length} repositories from ${source.describe()}, tags matching /${env.tags}/.`);
   const found = new Map<string, FoundImage[]>();

@@ -169,7 +169,7 @@ function normalize(raw: RawConfig, source: string, at: (path: Path) => string): 
   }
   return {
     source,
-    registry: { ...raw.registry, url: raw.registry.url.replace(/\/+$/, ''), concurrency: raw.registry.concurrency ?? 8 },
+    registry: { ...raw.registry, url: raw.registry.url.replace(/\/+$/, ''), concurrency: raw.registry.concurrency ?? 8, concurrencySet: raw.registry.concurrency !== undefined },
     services,
     environments,
     limit: raw.limit ?? 10,

@@ -15,7 +15,12 @@ export interface RegistryConfig {
   /** Client certificate and key (PEM files) for registries that ask for mutual TLS. */
   cert?: string;
   key?: string;
+  /** Requests in flight: connections on HTTP/1.1, streams on HTTP/2. */
   concurrency: number;
+  /** True when rollback.yml set concurrency: an HTTP/2 registry is then not given its wider default. */
+  concurrencySet?: boolean;
+  /** Offer HTTP/2 to an https registry (ALPN). Default true; false: HTTP/1.1 only. */
+  http2?: boolean;
   /** Tags are never pushed twice: a warm get trusts the digest and date it cached for a tag. */
   immutableTags?: boolean;
 }

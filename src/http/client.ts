@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent, Dispatcher, EnvHttpProxyAgent, request as undiciRequest } from 'undici';
+import { Agent, Client, Dispatcher, EnvHttpProxyAgent, Pool, request as undiciRequest } from 'undici';
 import { RollbackError } from '../errors';
 
 export interface HttpResponse {
@@ -50,6 +50,8 @@ export interface HttpClientOptions {
   onRequest?: (method: string, url: string) => void;
   /** Called before each retry, with the reason. */
   onRetry?: (reason: string, waitMs: number) => void;
+  /** Called when a server answers 429 Too Many Requests, with its Retry-After in milliseconds. */
+  onThrottled?: (retryAfterMs: number | undefined) => void;
 }
 
 export interface HttpClient {
@@ -77,25 +79,77 @@ export function proxySettings(env: NodeJS.ProcessEnv = networkEnv): { httpProxy?
 
 type ConnectOptions = { ca?: string | Buffer | (string | Buffer)[]; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized?: boolean; servername?: string; socketPath?: string };
 
+/** How connections are opened and counted: HTTP/2 offered by ALPN or not, and a watcher of each new one. */
+export interface ProtocolOptions {
+  /** Offer HTTP/2 to TLS servers (ALPN); false: every connection speaks HTTP/1.1. */
+  http2: boolean;
+  /** Requests in flight on one HTTP/2 connection. */
+  streams: number;
+  /** Called once per new connection with its origin and the protocol it speaks. */
+  onConnection?: (origin: string, protocol: 'h2' | 'http/1.1') => void;
+}
+
+export interface DispatcherOptions {
+  connections?: number;
+  keepAliveTimeout?: number;
+  connect?: ConnectOptions | Agent.Options['connect'];
+  protocol?: ProtocolOptions;
+}
+
+/**
+ * Per-origin pools whose connections learn their protocol when they open. undici multiplexes
+ * an HTTP/2 connection only up to its `pipelining`, which defaults to 1 (one stream at a time):
+ * a connection that negotiated h2 is given `streams`, while one that speaks HTTP/1.1 keeps 1
+ * (HTTP/1.1 pipelining is not safe with registries and proxies). A pool opens another connection
+ * only when its open ones are busy, so an HTTP/2 registry is read over one connection.
+ */
+function protocolFactory(p: ProtocolOptions): Agent.Options['factory'] {
+  type Connector = (o: object, cb: (err: Error | null, socket: unknown) => void) => void;
+  const client = (origin: URL | string, opts: object): Dispatcher => {
+    const base = (opts as { connect: Connector }).connect;
+    const name = new URL(String(origin)).origin;
+    let negotiated: 'h2' | 'http/1.1' = 'http/1.1';
+    const connect: Connector = (o, cb) =>
+      base(o, (err, socket) => {
+        if (!err && socket) {
+          negotiated = (socket as { alpnProtocol?: string | false }).alpnProtocol === 'h2' ? 'h2' : 'http/1.1';
+          p.onConnection?.(name, negotiated);
+        }
+        cb(err, socket);
+      });
+    const c = new Client(origin, { ...(opts as Client.Options), connect: connect as never });
+    // Once the connection's context exists, so the new bound takes effect at once.
+    c.on('connect', () => {
+      c.pipelining = negotiated === 'h2' ? p.streams : 1;
+    });
+    return c;
+  };
+  return ((origin: URL | string, opts: object) => new Pool(origin, { ...(opts as Pool.Options), factory: client as never })) as never;
+}
+
 /**
  * The dispatcher every client of the worker uses: a keep-alive Agent, behind undici's own
  * EnvHttpProxyAgent when a proxy is set. Its semantics are the issue's: loopback is proxied like
  * any host unless NO_PROXY names it, and a NO_PROXY host without a port matches every port (as in
  * curl). Plain-http origins go through the proxy as absolute-URI requests (no CONNECT), as curl
- * does; https origins are tunnelled with CONNECT and keep their own TLS options (requestTls).
- * A unix socket or an ssh tunnel (the Docker engine) never goes through a proxy.
+ * does; https origins are tunnelled with CONNECT and keep their own TLS options (requestTls),
+ * HTTP/2 included. A unix socket or an ssh tunnel (the Docker engine) never goes through a proxy.
  */
-export function createDispatcher(options: { connections?: number; keepAliveTimeout?: number; connect?: ConnectOptions | Agent.Options['connect'] }): Dispatcher {
+export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const proxy = proxySettings();
+  const { protocol, ...rest } = options;
+  const http2 = protocol?.http2 === true;
+  const agentOptions = { ...rest, ...(protocol ? { allowH2: http2, factory: protocolFactory(protocol) } : {}) } as Agent.Options;
   // A connector of its own (an ssh tunnel to the Docker engine) or a unix socket: never proxied.
   const direct = typeof options.connect === 'function' || (options.connect as ConnectOptions | undefined)?.socketPath;
-  if (direct || (!proxy.httpProxy && !proxy.httpsProxy)) return new Agent(options as Agent.Options);
+  if (direct || (!proxy.httpProxy && !proxy.httpsProxy)) return new Agent(agentOptions);
   return new EnvHttpProxyAgent({
-    ...(options as Agent.Options),
+    ...agentOptions,
     httpProxy: proxy.httpProxy,
     httpsProxy: proxy.httpsProxy,
     noProxy: proxy.noProxy,
-    requestTls: options.connect as never,
+    // The TLS inside the CONNECT tunnel: ALPN must offer h2 there too.
+    requestTls: (http2 ? { ...(options.connect as object | undefined), allowH2: true } : options.connect) as never,
     proxyTunnel: false,
   } as EnvHttpProxyAgent.Options);
 }
@@ -135,9 +189,10 @@ export interface TlsOptions {
 }
 
 /** Connection reuse: one keep-alive agent per client, shared by every request it makes. */
-export function createAgent(tls?: TlsOptions, connections = 16): Dispatcher {
+export function createAgent(tls?: TlsOptions, connections = 16, protocol?: ProtocolOptions): Dispatcher {
   return createDispatcher({
     connections,
+    protocol,
     keepAliveTimeout: 10_000,
     connect: tls ? { ca: tls.ca ? withSystemRoots(tls.ca) : undefined, cert: tls.cert, key: tls.key, rejectUnauthorized: !tls.insecure } : undefined,
   });
@@ -224,6 +279,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         if (!transient || (!idempotent && res.status !== 429 && res.status !== 503)) return res;
         lastReason = `answered ${res.status}`;
         wait = retryAfterMs(res.headers['retry-after']);
+        if (res.status === 429) options.onThrottled?.(wait);
         if (attempt >= attempts) return res;
       } catch (err) {
         if (err instanceof RollbackError) throw err;

@@ -59,6 +59,8 @@ export interface RegistryClient {
   repositoryRequest?(repository: string, rest: string, o?: RequestOptions, push?: boolean): Promise<HttpResponse>;
   /** HTTP requests sent so far (retries included). */
   requests(): number;
+  /** How the registry was spoken to: "HTTP/2, 1 connection" (undefined before any connection). */
+  transport?(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -160,6 +162,20 @@ function hubLimitSentence(rate: ReturnType<typeof hubRateLimit>, refused: boolea
 /** Pulls counted before a warning is given (RateLimit-Remaining at or under it). */
 const HUB_LOW = 10;
 
+/**
+ * Requests in flight on an HTTP/2 registry when registry.concurrency is not set: streams on one
+ * connection cost the registry no more connections, so more of them are kept in flight than on
+ * HTTP/1.1 (8 connections). Chosen with `npm run bench` (docs/bench.md).
+ */
+export const HTTP2_STREAMS = 32;
+
+/**
+ * Config blobs already read in this run, by digest (several tags of one build share a config):
+ * bounded, as a map of every config was ~10 MB at 100k tags; the date cache keeps what later
+ * runs need.
+ */
+const DATED_CONFIGS = 4096;
+
 export function createRegistryClient(registry: RegistryConfig, opts: RegistryClientOptions): RegistryClient {
   const configured = registry.url.replace(/\/+$/, '');
   const host = new URL(configured).host;
@@ -180,8 +196,21 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
         insecure: registry.insecure,
       }
     : undefined;
-  const agent = createAgent(tls, registry.concurrency);
+  /** Connections opened, by origin and protocol (for the summary and the HTTP/2 default). */
+  const opened = new Map<string, { h2: number; h1: number }>();
+  const agent = createAgent(tls, registry.concurrency, {
+    http2: registry.http2 !== false,
+    streams: Math.max(registry.concurrency, HTTP2_STREAMS),
+    onConnection: (origin, protocol) => {
+      const n = opened.get(origin) ?? { h2: 0, h1: 0 };
+      if (protocol === 'h2') n.h2++;
+      else n.h1++;
+      opened.set(origin, n);
+      logger.debug(`new connection to ${origin}: ${protocol === 'h2' ? 'HTTP/2' : 'HTTP/1.1'}`);
+    },
+  });
   let count = 0;
+  let throttled = false;
   const http = createHttpClient({
     ...opts.http,
     dispatcher: agent,
@@ -195,8 +224,22 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
       logger.debug(`retrying in ${waitMs} ms: ${reason}`);
       opts.http?.onRetry?.(reason, waitMs);
     },
+    onThrottled: (retryAfterMs) => {
+      // The registry asks for less: fewer requests in flight for the rest of the run, and none
+      // started before its Retry-After, instead of every waiting request trying again at once.
+      const was = limiter.size();
+      const lower = Math.max(1, Math.floor(was / 2));
+      if (retryAfterMs) limiter.pauseUntil(now() + Math.min(retryAfterMs, opts.http?.maxWaitMs ?? 30_000));
+      if (lower < was) {
+        limiter.resize(lower);
+        logger.info(`Registry ${configured} answered 429 Too Many Requests: at most ${lower} requests in flight from now on (was ${was})${retryAfterMs ? `, none started for ${Math.ceil(retryAfterMs / 1000)} s` : ''}.`);
+      }
+      throttled = true;
+      opts.http?.onThrottled?.(retryAfterMs);
+    },
   });
   const limiter = createLimiter(registry.concurrency);
+  const speaks = (origin: string) => opened.get(origin);
   const tokens = new TokenCache(now);
   const pendingTokens = new Map<string, Promise<string>>();
   let found: Promise<RegistryCredentials | undefined> | undefined;
@@ -217,6 +260,7 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
   let bearer: { realm: string; service?: string } | undefined;
   let hubWarned = false;
   const pendingConfigs = new Map<string, Promise<{ created?: string; provenance?: Provenance }>>();
+  const datedConfigs = new Map<string, { created?: string; provenance?: Provenance }>();
 
   // Registries answer HEAD without a body, so its connection can be reused (see keepAliveAfterHead).
   const send = (url: string, o: RequestOptions) => limiter.run(() => http.request(url, { keepAliveAfterHead: true, ...o }));
@@ -310,7 +354,15 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     return mode;
   }
 
-  const probe = () => (probed ??= probeOnce());
+  const probe = () =>
+    (probed ??= probeOnce().then((m) => {
+      // HTTP/2 and no concurrency set: more streams on the one connection (never after a 429).
+      if (!registry.concurrencySet && !throttled && speaks(new URL(base).origin)?.h2 && limiter.size() < HTTP2_STREAMS) {
+        limiter.resize(HTTP2_STREAMS);
+        logger.debug(`Registry ${configured} speaks HTTP/2: ${HTTP2_STREAMS} requests in flight on one connection.`);
+      }
+      return m;
+    }));
 
   async function fetchToken(scope: string): Promise<string> {
     const c = await credentials();
@@ -447,9 +499,11 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
   }
 
   function configFacts(repository: string, digest: string): Promise<{ created?: string; provenance?: Provenance }> {
-    // Config blobs are content-addressed: tags being dated at the same time that share a config
-    // read it once. Read ones are not kept here: the date cache (by manifest digest) keeps what
-    // later gets need, and a map of every config was ~10 MB at 100k tags (npm run bench).
+    // Config blobs are content-addressed: tags that share a config (several tags of one build,
+    // or one build pushed as Docker and OCI manifests) read it once, whether they are dated at
+    // the same time (pending) or one after the other (dated, the newest DATED_CONFIGS).
+    const dated = datedConfigs.get(digest);
+    if (dated) return Promise.resolve(dated);
     let pending = pendingConfigs.get(digest);
     if (!pending) {
       pending = (async () => {
@@ -462,7 +516,12 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
       })();
       pendingConfigs.set(digest, pending);
       pending.then(
-        () => pendingConfigs.delete(digest),
+        (facts) => {
+          pendingConfigs.delete(digest);
+          datedConfigs.set(digest, facts);
+          // Oldest first out: a Map iterates in insertion order.
+          if (datedConfigs.size > DATED_CONFIGS) datedConfigs.delete(datedConfigs.keys().next().value!);
+        },
         () => pendingConfigs.delete(digest),
       );
     }
@@ -532,6 +591,13 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     // A path under /v2/<repository>/ or an absolute URL on the registry (an upload's Location), authenticated like the rest.
     repositoryRequest: (repository, rest, o = {}, push = false) => call(repository, /^https?:\/\//.test(rest) ? new URL(rest).toString() : rest.startsWith('/') ? new URL(rest, base).toString() : repoUrl(repository, rest), o, push),
     requests: () => count,
+    transport: () => {
+      const n = speaks(new URL(base).origin);
+      if (!n) return undefined;
+      const protocols = [n.h2 ? 'HTTP/2' : '', n.h1 ? 'HTTP/1.1' : ''].filter(Boolean).join(' and ');
+      const connections = n.h2 + n.h1;
+      return `${protocols}, ${connections} connection${connections === 1 ? '' : 's'}`;
+    },
     close: async () => {
       await http.close();
       await agent.close();

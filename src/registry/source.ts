@@ -6,7 +6,7 @@ import type { Config } from '../config/types';
 import type { HttpClientOptions } from '../http/client';
 import type { Logger } from '../log';
 import type { DateCache } from './cache';
-import { createRegistryClient, RegistryClient, SkippedImage } from './client';
+import { createRegistryClient, HTTP2_STREAMS, RegistryClient, SkippedImage } from './client';
 import { ghcrRegistry, ghcrSource, ghcrToken, isGhcr } from './ghcr';
 
 export interface FoundImage {
@@ -41,6 +41,8 @@ export interface ImageSource {
   undated?(repository: string): number;
   /** HTTP requests sent so far. */
   requests(): number;
+  /** How the registry was spoken to, for the summary: "HTTP/2, 1 connection". */
+  transport?(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -58,10 +60,14 @@ export interface SourceOptions {
 
 export type SourceFactory = (config: Config, options: SourceOptions) => ImageSource;
 
+/** The most requests the registry client may keep in flight: HTTP/2 widens an unset concurrency. */
+const mostInFlight = (registry: Config['registry']) =>
+  registry.concurrencySet || registry.http2 === false ? registry.concurrency : Math.max(registry.concurrency, HTTP2_STREAMS);
+
 /** Picks the image source for a configuration. Add new kinds here. */
 export const openImageSource: SourceFactory = (config, options) => {
   const distribution = (registry = config.registry) =>
-    distributionSource(createRegistryClient(registry, options), config.registry.url, { ...options, immutableTags: config.registry.immutableTags }, config.registry.concurrency);
+    distributionSource(createRegistryClient(registry, options), config.registry.url, { ...options, immutableTags: config.registry.immutableTags }, mostInFlight(config.registry));
   if (!isGhcr(config.registry.url)) return distribution();
   // ghcr.io: one paginated Packages API listing per repository instead of a manifest per tag. The
   // Packages API wants a token even for public images: without one, the Distribution API
@@ -95,8 +101,8 @@ interface RepositoryJob {
  * only digests not in the cache are read in full. With `immutableTags`, a tag already in the
  * cache costs no request at all.
  *
- * Tags are dated by ONE pool of workers shared by all repositories, a few more than
- * `concurrency` so the registry limiter always has the next request waiting. Never more than
+ * Tags are dated by ONE pool of workers shared by all repositories, a few more than the
+ * registry client's most requests in flight (`concurrency`) so the registry limiter always has the next request waiting. Never more than
  * that many tags are in progress at once, however large the fleet: with a pool per repository
  * (64 x 50 repositories waiting on a limiter of 8) their requests lived long enough to be promoted
  * to V8's old space, and a get of 100k tags peaked at ~280 MB RSS (npm run bench, docs/bench.md).
@@ -190,6 +196,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
     undated: (repository) => undatedBy.get(repository) ?? 0,
     ready: async () => void (await client.probe()),
     requests: () => client.requests(),
+    transport: () => client.transport?.(),
     close: () => client.close(),
     async images(repository, accepts, onProgress, signal) {
       await client.probe();

@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
+import { createSecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 
 export interface DoubleImage {
@@ -29,6 +30,8 @@ export interface DoubleImage {
   otherArchCreated?: string;
   /** Labels in the config (config.Labels). */
   labels?: Record<string, string>;
+  /** Tags with the same build (and date, labels, format family) share one config blob, as tags of one CI build do. */
+  build?: string;
   /** Index formats: wrap the index in this many more indexes. */
   nest?: number;
 }
@@ -79,6 +82,8 @@ export interface RegistryDoubleOptions {
   omitHeadDigest?: boolean;
   /** Serve HTTPS with this PEM key and certificate (for the ca / insecure settings). */
   tls?: { key: string; cert: string };
+  /** With tls: offer HTTP/2 by ALPN (node:http2, HTTP/1.1 still served to clients that ask for it). */
+  http2?: boolean;
   /** Keep `requests` (default true); a bench of 100k tags may turn it off and use count totals only. */
   logRequests?: boolean;
 }
@@ -86,6 +91,8 @@ export interface RegistryDoubleOptions {
 export interface LoggedRequest {
   method: string;
   path: string;
+  /** '1.1' or '2.0'. */
+  httpVersion: string;
   authorization?: string;
   accept?: string;
 }
@@ -107,6 +114,8 @@ export interface RegistryDouble {
   count(match?: RegExp | string): number;
   /** Most requests ever in flight at once. */
   peakConcurrency(): number;
+  /** Requests in flight now. */
+  inFlight(): number;
   /** TCP connections accepted so far (connection reuse keeps this near the concurrency). */
   connections(): number;
   stop(): Promise<void>;
@@ -155,7 +164,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
   };
 
   function single(repo: string, tag: string, img: DoubleImage, arch: string, created: string | undefined, oci: boolean): string {
-    const config = JSON.stringify({ architecture: arch, os: 'linux', ...(created ? { created } : {}), config: { Labels: { source: `${repo}:${tag}:${arch}`, ...img.labels } }, rootfs: { type: 'layers', diff_ids: [] } });
+    const config = JSON.stringify({ architecture: arch, os: 'linux', ...(created ? { created } : {}), config: { Labels: { source: `${repo}:${img.build ?? tag}:${arch}`, ...img.labels } }, rootfs: { type: 'layers', diff_ids: [] } });
     const configDigest = sha256(config);
     blobs.set(configDigest, config);
     const manifest = {
@@ -324,7 +333,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
   const listener: RequestListener = (req, res) => {
     const line = `${req.method} ${req.url}`;
     total++;
-    if (options.logRequests !== false) requests.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization, accept: req.headers.accept });
+    if (options.logRequests !== false) requests.push({ method: req.method ?? '', path: req.url ?? '', httpVersion: req.httpVersion, authorization: req.headers.authorization, accept: req.headers.accept });
     inFlight++;
     peak = Math.max(peak, inFlight);
     res.on('close', () => inFlight--);
@@ -344,7 +353,11 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
     }
     return send(res, fault.status, fault.body ?? JSON.stringify({ errors: [{ code: 'FAULT', message: `injected ${fault.status}` }] }), { ...(fault.retryAfter ? { 'retry-after': fault.retryAfter } : {}), ...fault.headers });
   };
-  const server: Server = options.tls ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, listener) : createServer(listener);
+  const server: Server = options.tls
+    ? options.http2
+      ? (createSecureServer({ key: options.tls.key, cert: options.tls.cert, allowHTTP1: true }, listener as never) as unknown as Server)
+      : createTlsServer({ key: options.tls.key, cert: options.tls.cert }, listener)
+    : createServer(listener);
   server.on('connection', (s: Socket) => {
     connections++;
     sockets.add(s);
@@ -364,6 +377,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
     faultsFired: () => faults.filter((f) => f.used > 0).length,
     count: (match?: RegExp | string) => (match === undefined ? total : requests.filter((r) => matches(match, `${r.method} ${r.path}`)).length),
     peakConcurrency: () => peak,
+    inFlight: () => inFlight,
     connections: () => connections,
     stop: async () => {
       for (const t of timers) clearTimeout(t);

@@ -107,7 +107,7 @@ describe('rollback get on a real registry', () => {
   it('gives the same answer warm, with fewer requests, and the bundle prints the same dates', async () => {
     const first = await inProcess(['get', '--config', 'rollback.yml', '--env', 'prod', '--catalog', 'cold/catalog.json'], env, dir);
     const warm = await inProcess(['get', '--config', 'rollback.yml', '--env', 'prod', '--catalog', 'cold/catalog.json'], env, dir);
-    const requests = (o: Outcome) => Number(/\((\d+) requests\)/.exec(o.stderr)?.[1]);
+    const requests = (o: Outcome) => Number(/\((\d+) requests/.exec(o.stderr)?.[1]);
     // Cold: probe + 4 tag lists + GET manifest and config per prod tag (the index has one more manifest).
     expect(requests(first)).toBe(1 + 4 + 2 * 6 + 1);
     // Warm: probe + 4 tag lists + one HEAD per prod tag.

@@ -59,7 +59,7 @@ describe('getCatalog', () => {
     expect(c.services[0].images[0].reference).toBe(`${double.host}/shop/api:9-prod@${c.services[0].images[0].digest}`);
     expect(c.generatedAt).toBe('2026-11-21T00:00:00.000Z');
     const last = progress[progress.length - 1];
-    expect(last).toEqual({ repositoriesDone: 3, repositoriesTotal: 3, tagsDone: 4, tagsTotal: 4, requests: double.requests.length });
+    expect(last).toEqual({ repositoriesDone: 3, repositoriesTotal: 3, tagsDone: 4, tagsTotal: 4, requests: double.requests.length, transport: `HTTP/1.1, ${double.connections()} connection${double.connections() === 1 ? '' : 's'}` });
   });
 
   it('names the service and repository when a repository does not exist (exit 2)', async () => {

@@ -38,7 +38,7 @@ function error(text: string, env: NodeJS.ProcessEnv = ENV): RollbackError {
 describe('a good configuration', () => {
   it('gets its defaults and its variables', () => {
     const c = parseConfig(GOOD, 'rollback.yml', ENV);
-    expect(c.registry).toEqual({ url: 'https://registry.example.com', username: 'ci', password: 'Sup3r-secret!', concurrency: 8 });
+    expect(c.registry).toEqual({ url: 'https://registry.example.com', username: 'ci', password: 'Sup3r-secret!', concurrency: 8, concurrencySet: false });
     expect(c.services.map((s) => [s.name, s.repository])).toEqual([['api', 'shop/api'], ['web', 'web']]);
     expect(c.environments.prod.tags).toBe('-prod$');
     expect(c.environments.stage.tags).toBe('-stage$');

@@ -95,7 +95,7 @@ export async function getCommand(ctx: CommandContext): Promise<number> {
   const catalogFile = resolve(ctx.cwd, options.catalog);
   lowerHeapGrowth();
   const started = Date.now();
-  let last = { requests: 0, tagsDone: 0 };
+  let last: { requests: number; tagsDone: number; transport?: string } = { requests: 0, tagsDone: 0 };
   // A live line on a terminal only (silent in Jenkins logs and pipes); log lines erase it first.
   const progress = createProgressLine({
     stream: { isTTY: ctx.stderrIsTTY, columns: process.stderr.columns, write: (t) => process.stderr.write(t) },
@@ -112,7 +112,7 @@ export async function getCommand(ctx: CommandContext): Promise<number> {
   const images = catalog.services.reduce((n, s) => n + s.images.length, 0);
   const seconds = (Date.now() - started) / 1000;
   const summary =
-    `Read ${last.tagsDone} ${catalog.environment} tags of ${catalog.services.length} services in ${seconds.toFixed(1)} s (${last.requests} requests); ` +
+    `Read ${last.tagsDone} ${catalog.environment} tags of ${catalog.services.length} services in ${seconds.toFixed(1)} s (${last.requests} requests${last.transport ? ` over ${last.transport}` : ''}); ` +
     `kept ${images} images, ${catalog.choices.length} rollback points`;
   if (catalog.choices.length === 0) {
     // No catalog is written: an empty one would only let a later plan or run fail less clearly.
