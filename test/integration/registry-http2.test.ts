@@ -16,6 +16,7 @@ import { DoubleFleet, RegistryDouble, startRegistryDouble } from '../doubles/reg
 import { runCli } from '../support/cli';
 import { readyOrFail, registryMissing } from '../support/ready';
 import { pushImage, RunningRegistry, startRegistry } from '../support/registry';
+import { startTinyproxy } from '../support/tinyproxy';
 import { makeTestPki } from '../support/tls';
 
 const TAGS = 60;
@@ -190,5 +191,20 @@ realRegistry('the real docker-registry on TLS', () => {
     expect(r.stderr).toMatch(/Read 24 prod tags of 1 services/);
     expect(r.stderr).toContain(`requests over ${said}`);
     expect(r.code).toBe(0);
+  });
+
+  it('speaks HTTP/2 inside the CONNECT tunnel of a proxy (tinyproxy from HTTPS_PROXY)', async () => {
+    const proxy = await startTinyproxy(work);
+    try {
+      const catalog = join(work, 'catalog-proxy.json');
+      const r = await runCli(['get', '--config', config({}), '--env', 'prod', '--catalog', catalog], { env: { HTTPS_PROXY: proxy.url }, cwd: work });
+      expect(r.stderr).toContain('requests over HTTP/2, 1 connection');
+      expect(r.code).toBe(0);
+      // tinyproxy saw the tunnel, never a request line of the registry (the TLS is end to end).
+      expect(proxy.log()).toMatch(new RegExp(`CONNECT ${reg.host.replace(/\./g, '\\.')} HTTP/1\\.1`));
+      expect(proxy.log()).not.toContain('/v2/shop/web');
+    } finally {
+      await proxy.stop();
+    }
   });
 });

@@ -4,7 +4,7 @@
  * registry's rootcertbundle), the real docker CLI's `docker login` into a temporary DOCKER_CONFIG,
  * a credential helper as an executable on PATH, and tinyproxy in front of it all.
  */
-import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createSign, randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../support/cli';
 import { freePort, pushImage, RunningRegistry, startRegistry } from '../support/registry';
+import { startTinyproxy, Tinyproxy } from '../support/tinyproxy';
 
 const USER = 'ci-bot';
 const PASSWORD = 'real-token-pass-5150';
@@ -62,37 +63,6 @@ async function startIssuer(key: string, certPem: string): Promise<Issuer> {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`,
     asked,
     stop: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
-  };
-}
-
-interface Tinyproxy {
-  url: string;
-  log(): string;
-  stop(): Promise<void>;
-}
-
-async function startTinyproxy(dir: string): Promise<Tinyproxy> {
-  const port = await freePort();
-  const log = join(dir, 'tinyproxy.log');
-  writeFileSync(log, '');
-  chmodSync(log, 0o666);
-  const conf = join(dir, 'tinyproxy.conf');
-  writeFileSync(conf, [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 30', `LogFile "${log}"`, 'LogLevel Info', 'MaxClients 20', 'Allow 127.0.0.1', 'DisableViaHeader Yes'].join('\n') + '\n');
-  const child: ChildProcess = spawn('tinyproxy', ['-d', '-c', conf], { stdio: 'ignore' });
-  const deadline = Date.now() + 10_000;
-  while (!readFileSync(log, 'utf8').includes('listening') && !readFileSync(log, 'utf8').includes('Listening')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`tinyproxy did not start: ${readFileSync(log, 'utf8')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    log: () => readFileSync(log, 'utf8'),
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000).unref())]);
-    },
   };
 }
 
