@@ -208,7 +208,8 @@ export function retryAfterMs(value: string | undefined, now = Date.now()): numbe
 
 function isNetworkError(err: unknown): boolean {
   const code = (err as { code?: string })?.code ?? '';
-  return /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|UND_ERR_)/.test(code);
+  // HTTP/2: a stream reset (RST_STREAM) or a session ended (GOAWAY) is asked again, on a new stream.
+  return /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|UND_ERR_|ERR_HTTP2_(STREAM_ERROR|STREAM_CANCEL|GOAWAY_SESSION|SESSION_ERROR|INVALID_SESSION))/.test(code);
 }
 
 function networkReason(err: unknown): string {

@@ -135,6 +135,16 @@ function readTlsFile(file: string, key: 'ca' | 'cert' | 'key'): Buffer {
 
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|TLS|SSL/i;
 
+/** A failure of HTTP/2 itself (streams reset, the session refused) says the way that works. */
+function brokenHttp2(err: unknown): unknown {
+  const code = String((err as { cause?: { code?: string } }).cause?.code ?? '');
+  if (!(err instanceof RollbackError) || !code.startsWith('ERR_HTTP2_')) return err;
+  return new RollbackError('failed', `${err.message.replace(/\.$/, '')}; if the registry, or a proxy or load balancer in front of it, breaks HTTP/2, set registry.http2: false to speak HTTP/1.1.`, {
+    cause: err.cause,
+    retryable: err.retryable,
+  });
+}
+
 /** Docker Hub's API host, whatever spelling of the Hub the configuration uses. */
 const HUB_API = 'https://registry-1.docker.io';
 
@@ -263,7 +273,10 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
   const datedConfigs = new Map<string, { created?: string; provenance?: Provenance }>();
 
   // Registries answer HEAD without a body, so its connection can be reused (see keepAliveAfterHead).
-  const send = (url: string, o: RequestOptions) => limiter.run(() => http.request(url, { keepAliveAfterHead: true, ...o }));
+  const send = (url: string, o: RequestOptions) =>
+    limiter.run(() => http.request(url, { keepAliveAfterHead: true, ...o })).catch((err: unknown) => {
+      throw brokenHttp2(err);
+    });
 
   const whose = (c: RegistryCredentials | undefined) => (c?.username !== undefined ? `user '${c.username}'` : 'the identity token');
   const howToFix = (c: RegistryCredentials | undefined) =>

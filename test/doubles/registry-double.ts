@@ -41,6 +41,8 @@ export type DoubleFleet = Record<string, Record<string, DoubleImage>>;
 export type Fault =
   | { status: number; retryAfter?: string; body?: string; /** Extra answer headers (e.g. a WWW-Authenticate that echoes a secret). */ headers?: Record<string, string> }
   | { reset: true }
+  /** HTTP/2 only: the stream (not the connection) is reset with RST_STREAM and this error code (e.g. 1, PROTOCOL_ERROR). */
+  | { resetStream: number }
   | { delayMs: number }
   | { malformed: true };
 
@@ -342,6 +344,7 @@ export async function startRegistryDouble(options: RegistryDoubleOptions): Promi
     rule.used++;
     const fault = rule.fault;
     if ('reset' in fault) return req.socket.destroy();
+    if ('resetStream' in fault) return (res as unknown as { stream?: { close(code: number): void } }).stream?.close(fault.resetStream);
     if ('malformed' in fault) return send(res, 200, '{"tags": ["a", ', { 'docker-content-digest': sha256('x') });
     if ('delayMs' in fault) {
       const t = setTimeout(() => {

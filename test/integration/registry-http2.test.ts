@@ -50,7 +50,7 @@ async function tlsDouble(http2: boolean): Promise<RegistryDouble> {
 
 function open(d: RegistryDouble, r: Partial<RegistryConfig> = {}, onRequest?: (method: string, url: string) => void): { client: RegistryClient; log: ReturnType<typeof memoryLogger> } {
   const log = memoryLogger();
-  client = createRegistryClient({ url: d.url, ca: join(dir, 'tls', 'ca.pem'), concurrency: 8, ...r }, { logger: log, onRequest, http: { random: () => 0.5 } });
+  client = createRegistryClient({ url: d.url, ca: join(dir, 'tls', 'ca.pem'), concurrency: 8, ...r }, { logger: log, onRequest, http: { random: () => 0.01, backoffMs: 20 } });
   return { client, log };
 }
 
@@ -98,6 +98,22 @@ describe('HTTP/2 by ALPN', () => {
     await dateAll(c);
     expect(new Set(d.requests.map((r) => r.httpVersion))).toEqual(new Set(['1.1']));
     expect(d.peakConcurrency()).toBeLessThanOrEqual(8);
+  });
+});
+
+describe('HTTP/2 faults', () => {
+  it('asks again for a stream the registry reset, and says the way that works when it keeps doing so', async () => {
+    const d = await tlsDouble(true);
+    d.clearFaults();
+    d.fault({ match: '/manifests/b1-prod', fault: { resetStream: 1 }, times: 2 });
+    const { client: c } = open(d);
+    expect((await c.imageDate('shop/api', 'b1-prod')).created).toBe('2026-11-02T10:00:00.000Z');
+    expect(d.count('/manifests/b1-prod')).toBe(3);
+
+    d.fault({ match: '/manifests/b2-prod', fault: { resetStream: 1 } });
+    const err = (await c.imageDate('shop/api', 'b2-prod').catch((e: unknown) => e)) as { message: string; exitCode: number };
+    expect(err.message).toMatch(/^GET https:\/\/127\.0\.0\.1:\d+\/v2\/shop\/api\/manifests\/b2-prod failed: ERR_HTTP2_STREAM_ERROR .*after 4 attempts; if the registry, or a proxy or load balancer in front of it, breaks HTTP\/2, set registry\.http2: false to speak HTTP\/1\.1\.$/);
+    expect(err.exitCode).toBe(1);
   });
 });
 
