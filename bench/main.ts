@@ -20,6 +20,7 @@ import type { Catalog } from '../src/catalog/types';
 import { main } from '../src/cli/main';
 import { loadConfig } from '../src/config/load';
 import { startMarathon } from '../test/doubles/marathon-double';
+import { HTTP2_STREAMS } from '../src/registry/client';
 import { DoubleFleet, startRegistryDouble } from '../test/doubles/registry-double';
 import { runScenarios, ScenarioResult, stepsNamed, workerCalls } from '../test/groovy/harness';
 import { RunningRegistry, startRegistry } from '../test/support/registry';
@@ -417,7 +418,8 @@ async function benchTls(work: string, notes: string[], tls: Served, images: Seed
       rttMs: SIZES.rttMs,
       repositories: SIZES.repos,
       environmentTags: images.filter((i) => i.environment === ENV).length,
-      concurrency: config.registry.concurrency,
+      // In flight on g: an unset registry.concurrency is widened to HTTP2_STREAMS on HTTP/2 (src/registry/source.ts).
+      concurrency: h2.m.protocol === 'HTTP/2' && !config.registry.concurrencySet ? Math.max(config.registry.concurrency, HTTP2_STREAMS) : config.registry.concurrency,
       http2Setting,
       coldH1: h1.m,
       coldH2: h2.m,

@@ -41,7 +41,7 @@ export interface TlsFigures {
   repositories: number;
   /** Tags of the environment, in all repositories. */
   environmentTags: number;
-  /** registry.concurrency of the default rows (streams on HTTP/2). */
+  /** Requests in flight on the default rows: registry.concurrency, widened when unset on HTTP/2 (streams). */
   concurrency: number;
   /** Whether this build knows registry.http2 (false forces HTTP/1.1); without it f. ran with the default protocol. */
   http2Setting: boolean;
@@ -407,7 +407,7 @@ function formatTls(t: TlsFigures, nproc: number): string[] {
       ['', 'wall time (s)', 'protocol', 'requests', 'requests / tag', 'connections', 'worker CPU (s)', 'registry CPU (s)', 'ratio'],
       [
         row(`f. cold get, ${h1}, concurrency 8`, t.coldH1, ''),
-        row(`g. cold get, default settings (concurrency ${t.concurrency})`, t.coldH2, `f/g = ${fixed(ratio(t.coldH1.seconds, t.coldH2.seconds), 2)}x`),
+        row(`g. cold get, default settings (${t.concurrency} in flight)`, t.coldH2, `f/g = ${fixed(ratio(t.coldH1.seconds, t.coldH2.seconds), 2)}x`),
         row('h. warm get, default settings (cache from g)', t.warmH2, `g/h = ${fixed(ratio(t.coldH2.seconds, t.warmH2.seconds), 2)}x`),
         row(`i. skopeo loop on TLS${t.skopeo.sample ? ' (scaled from a sample)' : ''}`, t.skopeo, `i/g = ${fixed(ratio(t.skopeo.seconds, t.coldH2.seconds), 1)}x`),
       ],
