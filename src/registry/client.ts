@@ -204,6 +204,7 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
         cert: registry.cert ? readTlsFile(registry.cert, 'cert') : undefined,
         key: registry.key ? readTlsFile(registry.key, 'key') : undefined,
         insecure: registry.insecure,
+        from: [registry.ca ? 'registry.ca' : '', registry.cert ? 'registry.cert and registry.key' : ''].filter(Boolean).join(', '),
       }
     : undefined;
   /** Connections opened, by origin and protocol (for the summary and the HTTP/2 default). */

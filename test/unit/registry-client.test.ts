@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RegistryConfig } from '../../src/config/types';
@@ -348,5 +348,18 @@ describe('TLS', () => {
     expect(err).toBeInstanceOf(RollbackError);
     expect((err as RollbackError).exitCode).toBe(2);
     expect((err as RollbackError).message).toBe(`registry.ca file ${join(dir, 'missing.pem')} cannot be read (ENOENT).`);
+  });
+
+  it('says a client key that is not PEM is bad input (exit 2), before any request', () => {
+    const notPem = join(dir, 'not-a-key.pem');
+    writeFileSync(notPem, 'this is not a key\n');
+    let err: unknown;
+    try {
+      createRegistryClient({ url: 'https://127.0.0.1:1', concurrency: 1, cert: notPem, key: notPem }, { logger: memoryLogger() });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as RollbackError).exitCode).toBe(2);
+    expect((err as RollbackError).message).toMatch(/^registry\.cert and registry\.key cannot be used \(a CA, certificate or key that is not PEM, or a key that does not match its certificate\): .+\.$/);
   });
 });
