@@ -61,6 +61,8 @@ export interface RegistryClient {
   requests(): number;
   /** How the registry was spoken to: "HTTP/2, 1 connection" (undefined before any connection). */
   transport?(): string | undefined;
+  /** Requests it keeps in flight now (registry.concurrency, widened on HTTP/2, halved by a 429). */
+  concurrency?(): number;
   close(): Promise<void>;
 }
 
@@ -605,6 +607,7 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     // A path under /v2/<repository>/ or an absolute URL on the registry (an upload's Location), authenticated like the rest.
     repositoryRequest: (repository, rest, o = {}, push = false) => call(repository, /^https?:\/\//.test(rest) ? new URL(rest).toString() : rest.startsWith('/') ? new URL(rest, base).toString() : repoUrl(repository, rest), o, push),
     requests: () => count,
+    concurrency: () => limiter.size(),
     transport: () => {
       const n = speaks(new URL(base).origin);
       if (!n) return undefined;

@@ -6,7 +6,7 @@ import type { Config } from '../config/types';
 import type { HttpClientOptions } from '../http/client';
 import type { Logger } from '../log';
 import type { DateCache } from './cache';
-import { createRegistryClient, HTTP2_STREAMS, RegistryClient, SkippedImage } from './client';
+import { createRegistryClient, RegistryClient, SkippedImage } from './client';
 import { ghcrRegistry, ghcrSource, ghcrToken, isGhcr } from './ghcr';
 
 export interface FoundImage {
@@ -60,14 +60,10 @@ export interface SourceOptions {
 
 export type SourceFactory = (config: Config, options: SourceOptions) => ImageSource;
 
-/** The most requests the registry client may keep in flight: HTTP/2 widens an unset concurrency. */
-const mostInFlight = (registry: Config['registry']) =>
-  registry.concurrencySet || registry.http2 === false ? registry.concurrency : Math.max(registry.concurrency, HTTP2_STREAMS);
-
 /** Picks the image source for a configuration. Add new kinds here. */
 export const openImageSource: SourceFactory = (config, options) => {
   const distribution = (registry = config.registry) =>
-    distributionSource(createRegistryClient(registry, options), config.registry.url, { ...options, immutableTags: config.registry.immutableTags }, mostInFlight(config.registry));
+    distributionSource(createRegistryClient(registry, options), config.registry.url, { ...options, immutableTags: config.registry.immutableTags }, config.registry.concurrency);
   if (!isGhcr(config.registry.url)) return distribution();
   // ghcr.io: one paginated Packages API listing per repository instead of a manifest per tag. The
   // Packages API wants a token even for public images: without one, the Distribution API
@@ -110,11 +106,11 @@ interface RepositoryJob {
 export function distributionSource(client: RegistryClient, url: string, options: SourceOptions, concurrency = 8): ImageSource {
   const { cache, logger } = options;
   const host = new URL(url).host;
-  const workers = concurrency * 2;
   // Repositories whose tags are waiting, in the order their tag lists arrived: one repository is
   // finished before the next is started, so its images can be handed back early.
   const queue: RepositoryJob[] = [];
-  let idle = workers;
+  /** Workers not running: twice the requests the client keeps in flight, known once it has probed (HTTP/2 widens it). */
+  let idle: number | undefined;
   let warm: boolean | undefined;
   const undatedBy = new Map<string, number>();
 
@@ -157,7 +153,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
   };
 
   const worker = async () => {
-    idle--;
+    idle!--;
     for (let t = take(); t; t = take()) {
       const { job, index } = t;
       job.running++;
@@ -179,7 +175,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
         settle(job);
       }
     }
-    idle++;
+    idle!++;
   };
 
   /** The tags `accepts`; the full list is not kept while they are dated (100k strings at scale). */
@@ -200,6 +196,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
     close: () => client.close(),
     async images(repository, accepts, onProgress, signal) {
       await client.probe();
+      idle ??= 2 * (client.concurrency?.() ?? concurrency);
       // Decided once, before any tag is dated: a cold get must not turn warm half-way.
       warm ??= cache.size() > 0;
       const scope = `${host}/${repository}`;
@@ -229,7 +226,7 @@ export function distributionSource(client: RegistryClient, url: string, options:
           job.finish = resolve;
           queue.push(job);
           // Workers start on demand and end when the queue is empty.
-          while (idle > 0 && queue.length > 0) void worker();
+          while (idle! > 0 && queue.length > 0) void worker();
         });
       }
       if (job.failed) throw job.error;

@@ -73,6 +73,21 @@ describe('HTTP/2 by ALPN', () => {
     expect(log.lines.join('\n')).toMatch(/speaks HTTP\/2: 32 requests in flight on one connection/);
   });
 
+  it('get keeps the widened number in flight across the tags it dates', async () => {
+    const d = await tlsDouble(true);
+    const cfg = join(dir, 'double.yml');
+    writeFileSync(cfg, stringify({
+      registry: { url: d.url, ca: join(dir, 'tls', 'ca.pem') },
+      services: [{ name: 'api', repository: 'shop/api' }],
+      environments: { prod: { target: { marathon: { url: 'http://127.0.0.1:9', appPrefix: '/shop' } } } },
+    }));
+    const r = await runCli(['get', '--config', cfg, '--env', 'prod', '--catalog', join(dir, 'double-catalog.json')], { env: {}, cwd: dir });
+    expect(r.stderr).toContain(`(${1 + 1 + 2 * TAGS} requests over HTTP/2, 1 connection)`);
+    expect(r.code).toBe(0);
+    expect(d.peakConcurrency()).toBeGreaterThan(16);
+    expect(d.peakConcurrency()).toBeLessThanOrEqual(HTTP2_STREAMS);
+  });
+
   it('keeps a concurrency the user set as the number of streams', async () => {
     const d = await tlsDouble(true);
     const { client: c } = open(d, { concurrency: 4, concurrencySet: true });
