@@ -247,8 +247,12 @@ async function measureGet(served: Served, work: string, cfgFile: string, stateDi
   const catalogFile = join(stateDir, 'catalog.json');
   served.proxy.reset();
   const cpuBefore = processCpuSeconds(served.registry.pid);
+  const ownBefore = process.cpuUsage();
   const r = await runBundle(['get', '--config', cfgFile, '--env', ENV, '--catalog', catalogFile], work);
   const registryCpuSeconds = processCpuSeconds(served.registry.pid) - cpuBefore;
+  // The bench's own process meanwhile: the delay proxy, which forwards every byte.
+  const own = process.cpuUsage(ownBefore);
+  const proxyCpuSeconds = (own.user + own.system) / 1e6;
   if (r.code !== 0) throw new Error(`get exited ${r.code}: ${r.stderr.trim().split('\n').pop()}`);
   for (const line of r.stderr.split('\n')) if (line.startsWith('warning')) logs.push(line);
   const c = served.proxy.counts();
@@ -261,6 +265,7 @@ async function measureGet(served: Served, work: string, cfgFile: string, stateDi
       connections: c.connections,
       cpuSeconds: r.cpuSeconds,
       ...(Number.isFinite(registryCpuSeconds) ? { registryCpuSeconds } : {}),
+      proxyCpuSeconds,
       ...(summary?.protocol ? { protocol: summary.protocol } : {}),
     },
     catalog: JSON.parse(readFileSync(catalogFile, 'utf8')) as Catalog,
