@@ -57,6 +57,12 @@ const SIZES = {
   scaleRepos: num('BENCH_SCALE_REPOS', 50),
   scaleTags: num('BENCH_SCALE_TAGS', 100_000),
   startupRuns: num('BENCH_STARTUP_RUNS', 20),
+  /** TLS: cold gets over HTTP/2 with these numbers of streams set (a comma list), beside the default's. */
+  http2Streams: (process.env.BENCH_HTTP2_STREAMS || '16,64').split(',').filter(Boolean).map((v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`BENCH_HTTP2_STREAMS must list integers from 1 to 64, not '${v}'`);
+    return n;
+  }),
   /** Extra cold gets at these concurrency settings (a comma list), beside the default's. */
   widerConcurrency: (process.env.BENCH_WIDER_CONCURRENCY || '16,32').split(',').filter(Boolean).map((v) => {
     const n = Number(v);
@@ -407,6 +413,16 @@ async function benchTls(work: string, notes: string[], tls: Served, images: Seed
   const warm = await measure(defConfig, h2Dir);
   progress(`   ${warm.m.seconds.toFixed(2)} s, ${warm.m.requests} requests`);
 
+  // g'. The same cold get with other numbers of HTTP/2 streams set: what chose the default.
+  const streams: NonNullable<TlsFigures['coldStreams']> = [];
+  for (const n of SIZES.http2Streams.filter((k) => k !== HTTP2_STREAMS)) {
+    progress(`g'. cold get over TLS, HTTP/2, ${n} streams ...`);
+    const cfg = writeConfig(work, `tls-streams-${n}.yml`, { registryUrl: tls.url, ca: tls.ca, services: SIZES.repos, concurrency: n });
+    const r = await measure(cfg, join(work, `tls-streams-${n}`));
+    progress(`   ${r.m.seconds.toFixed(2)} s, ${r.m.requests} requests over ${r.m.protocol ?? '?'}, registry CPU ${r.m.registryCpuSeconds?.toFixed(2)} s`);
+    streams.push({ streams: n, measure: r.m, correct: catalogMatches(r.catalog, expected) });
+  }
+
   const skRepos = Math.min(SIZES.skopeoRepos, SIZES.repos);
   progress(`i. skopeo loop over TLS on ${skRepos} repositories ...`);
   tls.proxy.reset();
@@ -429,6 +445,7 @@ async function benchTls(work: string, notes: string[], tls: Served, images: Seed
       coldH1: h1.m,
       coldH2: h2.m,
       warmH2: warm.m,
+      coldStreams: streams,
       skopeo: extrapolate(
         { seconds: sk.seconds, requests: sk.requests ?? Number.NaN, connections: skCounts.connections, ...(Number.isFinite(skCpu) ? { registryCpuSeconds: skCpu } : {}) },
         skRepos,
@@ -438,6 +455,7 @@ async function benchTls(work: string, notes: string[], tls: Served, images: Seed
         coldH1: catalogMatches(h1.catalog, expected),
         coldH2: catalogMatches(h2.catalog, expected),
         warmH2: catalogMatches(warm.catalog, expected),
+        streams: streams.every((x) => x.correct),
         skopeo: sk.correct,
       },
     },

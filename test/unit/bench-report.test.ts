@@ -47,6 +47,7 @@ function figures(overrides: Overrides = {}): Omit<BenchFigures, 'goals'> {
       coldH1: { seconds: overrides.h1Seconds ?? 12, requests: 4051, connections: 8, cpuSeconds: 2, registryCpuSeconds: 3, protocol: 'HTTP/1.1' },
       coldH2: { seconds: overrides.h2Seconds ?? 3, requests: 4051, connections: 1, cpuSeconds: 1.5, registryCpuSeconds: overrides.h2RegistryCpu ?? 2, proxyCpuSeconds: 0.75, protocol: 'HTTP/2' },
       warmH2: { seconds: overrides.tlsWarmSeconds ?? 0.8, requests: 2041, connections: 1, cpuSeconds: 0.5, registryCpuSeconds: overrides.tlsWarmRegistryCpu ?? 0.3, protocol: 'HTTP/2' },
+      coldStreams: [{ streams: 64, measure: { seconds: 2.4, requests: 4051, connections: 1, cpuSeconds: 1.4, registryCpuSeconds: 2.2, protocol: 'HTTP/2' }, correct: true }],
       skopeo: extrapolate({ seconds: 30, requests: Number.NaN, connections: 400, registryCpuSeconds: 4 }, 3, 30),
       correct: { coldH1: true, coldH2: true, warmH2: true, skopeo: true },
     },
@@ -151,6 +152,7 @@ describe('bench report', () => {
     expect(text).toMatch(/\| h\. warm get, default settings \(cache from g\) +\| +0\.80 \| +HTTP\/2 \| +2041 \| +1\.02 \|.*g\/h = 3\.75x \|/);
     expect(text).toMatch(/\| i\. skopeo loop on TLS \(scaled from a sample\) +\| +300\.00 \| +\| +n\/a \| +n\/a \| +4000 \| +\| +40\.00 \| +\| +i\/g = 100\.0x \|/);
     expect(text).toContain('i (measured on 3 of 30 repositories: 30.0 s, n/a requests; scaled)');
+    expect(text).toMatch(/\| g'\. cold get, HTTP\/2, 64 streams set \(not in the goals\) +\| +2\.40 \| +HTTP\/2 \| +4051 \| +2\.02 \| +1 \| +1\.40 \| +2\.20 \| +\| +0\.80x g \|/);
     // Jenkins: to the question, its parts, and its ratio to the cold get alone.
     expect(text).toMatch(/\| cold \(no date cache, fresh workspace; get --previews 3\) +\| +4\.00 \| +1\.50 \| +0\.50 \| +3\.30 \| +3\.1 s, 4051 \| +0\.20 \| +1\.33x \|/);
     expect(text).toMatch(/\| warm \(the cold build's workspace: date cache, worker bundle\) +\| +2\.50 \| +1\.40 \| +\| +1\.00 \| +\| +\| +0\.83x \|/);
