@@ -8833,7 +8833,7 @@ var require_client = __commonJS({
     function getPipelining(client) {
       return client[kPipelining] ?? client[kHTTPContext]?.defaultPipelining ?? 1;
     }
-    var Client = class extends DispatcherBase {
+    var Client2 = class extends DispatcherBase {
       /**
        *
        * @param {string|URL} url
@@ -9289,7 +9289,7 @@ var require_client = __commonJS({
         }
       }
     }
-    module2.exports = Client;
+    module2.exports = Client2;
   }
 });
 
@@ -9552,7 +9552,7 @@ var require_pool = __commonJS({
       kGetDispatcher,
       kRemoveClient
     } = require_pool_base();
-    var Client = require_client();
+    var Client2 = require_client();
     var {
       InvalidArgumentError
     } = require_errors();
@@ -9563,9 +9563,9 @@ var require_pool = __commonJS({
     var kConnections = /* @__PURE__ */ Symbol("connections");
     var kFactory = /* @__PURE__ */ Symbol("factory");
     function defaultFactory(origin, opts) {
-      return new Client(origin, opts);
+      return new Client2(origin, opts);
     }
-    var Pool = class extends PoolBase {
+    var Pool2 = class extends PoolBase {
       constructor(origin, {
         connections,
         factory = defaultFactory,
@@ -9638,7 +9638,7 @@ var require_pool = __commonJS({
         }
       }
     };
-    module2.exports = Pool;
+    module2.exports = Pool2;
   }
 });
 
@@ -9658,7 +9658,7 @@ var require_balanced_pool = __commonJS({
       kRemoveClient,
       kGetDispatcher
     } = require_pool_base();
-    var Pool = require_pool();
+    var Pool2 = require_pool();
     var { kUrl } = require_symbols();
     var util = require_util();
     var kFactory = /* @__PURE__ */ Symbol("factory");
@@ -9679,7 +9679,7 @@ var require_balanced_pool = __commonJS({
       return a;
     }
     function defaultFactory(origin, opts) {
-      return new Pool(origin, opts);
+      return new Pool2(origin, opts);
     }
     var BalancedPool = class extends PoolBase {
       constructor(upstreams = [], { factory = defaultFactory, connect, tls, ...opts } = {}) {
@@ -9804,7 +9804,7 @@ var require_round_robin_pool = __commonJS({
       kGetDispatcher,
       kRemoveClient
     } = require_pool_base();
-    var Client = require_client();
+    var Client2 = require_client();
     var {
       InvalidArgumentError
     } = require_errors();
@@ -9816,7 +9816,7 @@ var require_round_robin_pool = __commonJS({
     var kFactory = /* @__PURE__ */ Symbol("factory");
     var kIndex = /* @__PURE__ */ Symbol("index");
     function defaultFactory(origin, opts) {
-      return new Client(origin, opts);
+      return new Client2(origin, opts);
     }
     var RoundRobinPool = class extends PoolBase {
       constructor(origin, {
@@ -9916,8 +9916,8 @@ var require_agent = __commonJS({
     var { InvalidArgumentError, MaxOriginsReachedError } = require_errors();
     var { kClients, kRunning, kClose, kDestroy, kDispatch, kUrl } = require_symbols();
     var DispatcherBase = require_dispatcher_base();
-    var Pool = require_pool();
-    var Client = require_client();
+    var Pool2 = require_pool();
+    var Client2 = require_client();
     var util = require_util();
     var kOnConnect = /* @__PURE__ */ Symbol("onConnect");
     var kOnDisconnect = /* @__PURE__ */ Symbol("onDisconnect");
@@ -9927,7 +9927,7 @@ var require_agent = __commonJS({
     var kOptions = /* @__PURE__ */ Symbol("options");
     var kOrigins = /* @__PURE__ */ Symbol("origins");
     function defaultFactory(origin, opts) {
-      return opts && opts.connections === 1 ? new Client(origin, opts) : new Pool(origin, opts);
+      return opts && opts.connections === 1 ? new Client2(origin, opts) : new Pool2(origin, opts);
     }
     var Agent3 = class extends DispatcherBase {
       constructor({ factory = defaultFactory, maxOrigins = Infinity, connect, tls, ...options } = {}) {
@@ -10549,7 +10549,7 @@ var require_socks5_proxy_agent = __commonJS({
     var { InvalidArgumentError } = require_errors();
     var { Socks5Client, STATES } = require_socks5_client();
     var { kDispatch, kClose, kDestroy } = require_symbols();
-    var Pool = require_pool();
+    var Pool2 = require_pool();
     var buildConnector = require_connect();
     var { debuglog } = require("node:util");
     var debug = debuglog("undici:socks5-proxy");
@@ -10672,7 +10672,7 @@ var require_socks5_proxy_agent = __commonJS({
           const originKey = String(origin);
           let pool = this[kPools].get(originKey);
           if (!pool || pool.destroyed || pool.closed) {
-            pool = new Pool(origin, {
+            pool = new Pool2(origin, {
               pipelining: opts.pipelining,
               connections: opts.connections,
               connect: async (connectOpts, callback) => {
@@ -10748,11 +10748,11 @@ var require_proxy_agent = __commonJS({
     "use strict";
     var { kProxy, kClose, kDestroy, kDispatch } = require_symbols();
     var Agent3 = require_agent();
-    var Pool = require_pool();
+    var Pool2 = require_pool();
     var DispatcherBase = require_dispatcher_base();
     var { InvalidArgumentError, RequestAbortedError, SecureProxyConnectionError } = require_errors();
     var buildConnector = require_connect();
-    var Client = require_client();
+    var Client2 = require_client();
     var { channels } = require_diagnostics();
     var Socks5ProxyAgent = require_socks5_proxy_agent();
     var kAgent = /* @__PURE__ */ Symbol("proxy agent");
@@ -10766,15 +10766,15 @@ var require_proxy_agent = __commonJS({
       return protocol === "https:" ? 443 : 80;
     }
     function defaultFactory(origin, opts) {
-      return new Pool(origin, opts);
+      return new Pool2(origin, opts);
     }
     var noop = () => {
     };
     function defaultAgentFactory(origin, opts) {
       if (opts.connections === 1) {
-        return new Client(origin, opts);
+        return new Client2(origin, opts);
       }
-      return new Pool(origin, opts);
+      return new Pool2(origin, opts);
     }
     var Http1ProxyWrapper = class extends DispatcherBase {
       #client;
@@ -10787,7 +10787,7 @@ var require_proxy_agent = __commonJS({
         if (factory) {
           this.#client = factory(proxyUrl, { connect });
         } else {
-          this.#client = new Client(proxyUrl, { connect });
+          this.#client = new Client2(proxyUrl, { connect });
         }
       }
       [kDispatch](opts, handler) {
@@ -11567,8 +11567,8 @@ var require_h2c_client = __commonJS({
   "node_modules/undici/lib/dispatcher/h2c-client.js"(exports2, module2) {
     "use strict";
     var { InvalidArgumentError } = require_errors();
-    var Client = require_client();
-    var H2CClient = class extends Client {
+    var Client2 = require_client();
+    var H2CClient = class extends Client2 {
       constructor(origin, clientOpts) {
         if (typeof origin === "string") {
           origin = new URL(origin);
@@ -13405,7 +13405,7 @@ var require_mock_client = __commonJS({
   "node_modules/undici/lib/mock/mock-client.js"(exports2, module2) {
     "use strict";
     var { promisify } = require("node:util");
-    var Client = require_client();
+    var Client2 = require_client();
     var { buildMockDispatch } = require_mock_utils();
     var {
       kDispatches,
@@ -13420,7 +13420,7 @@ var require_mock_client = __commonJS({
     var { MockInterceptor } = require_mock_interceptor();
     var Symbols = require_symbols();
     var { InvalidArgumentError } = require_errors();
-    var MockClient = class extends Client {
+    var MockClient = class extends Client2 {
       constructor(origin, opts) {
         if (!opts || !opts.agent || typeof opts.agent.dispatch !== "function") {
           throw new InvalidArgumentError("Argument opts.agent must implement Agent");
@@ -13666,7 +13666,7 @@ var require_mock_pool = __commonJS({
   "node_modules/undici/lib/mock/mock-pool.js"(exports2, module2) {
     "use strict";
     var { promisify } = require("node:util");
-    var Pool = require_pool();
+    var Pool2 = require_pool();
     var { buildMockDispatch } = require_mock_utils();
     var {
       kDispatches,
@@ -13681,7 +13681,7 @@ var require_mock_pool = __commonJS({
     var { MockInterceptor } = require_mock_interceptor();
     var Symbols = require_symbols();
     var { InvalidArgumentError } = require_errors();
-    var MockPool = class extends Pool {
+    var MockPool = class extends Pool2 {
       constructor(origin, opts) {
         if (!opts || !opts.agent || typeof opts.agent.dispatch !== "function") {
           throw new InvalidArgumentError("Argument opts.agent must implement Agent");
@@ -26557,9 +26557,9 @@ var require_eventsource = __commonJS({
 var require_undici = __commonJS({
   "node_modules/undici/index.js"(exports2, module2) {
     "use strict";
-    var Client = require_client();
+    var Client2 = require_client();
     var Dispatcher3 = require_dispatcher();
-    var Pool = require_pool();
+    var Pool2 = require_pool();
     var BalancedPool = require_balanced_pool();
     var RoundRobinPool = require_round_robin_pool();
     var Agent3 = require_agent();
@@ -26585,8 +26585,8 @@ var require_undici = __commonJS({
     var RedirectHandler = require_redirect_handler();
     Object.assign(Dispatcher3.prototype, api);
     module2.exports.Dispatcher = Dispatcher3;
-    module2.exports.Client = Client;
-    module2.exports.Pool = Pool;
+    module2.exports.Client = Client2;
+    module2.exports.Pool = Pool2;
     module2.exports.BalancedPool = BalancedPool;
     module2.exports.RoundRobinPool = RoundRobinPool;
     module2.exports.Agent = Agent3;
@@ -26756,16 +26756,40 @@ function proxySettings(env = networkEnv) {
   const pick = (name) => env[name.toLowerCase()] || env[name.toUpperCase()] || void 0;
   return { httpProxy: pick("http_proxy"), httpsProxy: pick("https_proxy"), noProxy: pick("no_proxy") ?? "" };
 }
+function protocolFactory(p) {
+  const client = (origin, opts) => {
+    const base = opts.connect;
+    const name = new URL(String(origin)).origin;
+    let negotiated = "http/1.1";
+    const connect = (o, cb) => base(o, (err, socket) => {
+      if (!err && socket) {
+        negotiated = socket.alpnProtocol === "h2" ? "h2" : "http/1.1";
+        p.onConnection?.(name, negotiated);
+      }
+      cb(err, socket);
+    });
+    const c = new import_undici.Client(origin, { ...opts, connect });
+    c.on("connect", () => {
+      c.pipelining = negotiated === "h2" ? p.streams : 1;
+    });
+    return c;
+  };
+  return ((origin, opts) => new import_undici.Pool(origin, { ...opts, factory: client }));
+}
 function createDispatcher(options) {
   const proxy = proxySettings();
+  const { protocol, ...rest } = options;
+  const http2 = protocol?.http2 === true;
+  const agentOptions = { ...rest, ...protocol ? { allowH2: http2, factory: protocolFactory(protocol) } : {} };
   const direct = typeof options.connect === "function" || options.connect?.socketPath;
-  if (direct || !proxy.httpProxy && !proxy.httpsProxy) return new import_undici.Agent(options);
+  if (direct || !proxy.httpProxy && !proxy.httpsProxy) return new import_undici.Agent(agentOptions);
   return new import_undici.EnvHttpProxyAgent({
-    ...options,
+    ...agentOptions,
     httpProxy: proxy.httpProxy,
     httpsProxy: proxy.httpsProxy,
     noProxy: proxy.noProxy,
-    requestTls: options.connect,
+    // The TLS inside the CONNECT tunnel: ALPN must offer h2 there too.
+    requestTls: http2 ? { ...options.connect, allowH2: true } : options.connect,
     proxyTunnel: false
   });
 }
@@ -26784,12 +26808,20 @@ function nodeExtraRoots() {
 function withSystemRoots(ca) {
   return [...import_node_tls.rootCertificates, ...nodeExtraRoots(), ca];
 }
-function createAgent(tls, connections = 16) {
+function createAgent(tls, connections = 16, protocol) {
   return createDispatcher({
     connections,
+    protocol,
     keepAliveTimeout: 1e4,
-    connect: tls ? { ca: tls.ca ? withSystemRoots(tls.ca) : void 0, cert: tls.cert, key: tls.key, rejectUnauthorized: !tls.insecure } : void 0
+    connect: tls ? { secureContext: secureContextOf(tls), rejectUnauthorized: !tls.insecure } : void 0
   });
+}
+function secureContextOf(tls) {
+  try {
+    return (0, import_node_tls.createSecureContext)({ ca: tls.ca ? withSystemRoots(tls.ca) : void 0, cert: tls.cert, key: tls.key });
+  } catch (err) {
+    throw new RollbackError("input", `${tls.from || "The TLS settings"} cannot be used (a CA, certificate or key that is not PEM, or a key that does not match its certificate): ${err.message}.`);
+  }
 }
 function retryAfterMs(value, now = Date.now()) {
   if (!value) return void 0;
@@ -26799,7 +26831,7 @@ function retryAfterMs(value, now = Date.now()) {
 }
 function isNetworkError(err) {
   const code = err?.code ?? "";
-  return /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|UND_ERR_)/.test(code);
+  return /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|UND_ERR_|ERR_HTTP2_(STREAM_ERROR|STREAM_CANCEL|GOAWAY_SESSION|SESSION_ERROR|INVALID_SESSION))/.test(code);
 }
 function networkReason(err) {
   const e = err;
@@ -26864,6 +26896,7 @@ function createHttpClient(options = {}) {
         if (!transient || !idempotent && res.status !== 429 && res.status !== 503) return res;
         lastReason = `answered ${res.status}`;
         wait = retryAfterMs(res.headers["retry-after"]);
+        if (res.status === 429) options.onThrottled?.(wait);
         if (attempt >= attempts) return res;
       } catch (err) {
         if (err instanceof RollbackError) throw err;
@@ -41382,7 +41415,8 @@ var init_rollback_schema = __esm({
             ca: { type: "string", description: "Path to a PEM CA bundle for the registry's certificate, added to the system roots (never replacing them)." },
             cert: { type: "string", description: "Path to a PEM client certificate, for a registry that asks for mutual TLS (with registry.key)." },
             key: { type: "string", description: "Path to the PEM private key of registry.cert." },
-            concurrency: { type: "integer", minimum: 1, maximum: 64, default: 8, description: "Registry requests in flight at once." },
+            concurrency: { type: "integer", minimum: 1, maximum: 64, default: 8, description: "Registry requests in flight at once: connections on HTTP/1.1, streams on the one connection of HTTP/2. Unset: 8 on HTTP/1.1 and 32 on HTTP/2 (chosen with npm run bench, docs/bench.md). A 429 Too Many Requests halves it for the rest of the run." },
+            http2: { type: "boolean", default: true, description: "Offer HTTP/2 to an https registry (ALPN), falling back to HTTP/1.1 when it does not speak it. false: HTTP/1.1 only (a proxy or load balancer that breaks HTTP/2)." },
             immutableTags: { type: "boolean", default: false, description: "Set when the registry never lets a tag be pushed twice (Harbor or ECR tag immutability): a warm get then reads only the tag lists and dates new tags, trusting the cached digest and date of every tag it read before. Off: one HEAD per tag finds re-pushed tags. Not used for ghcr.io (read through the GitHub Packages API)." }
           }
         },
@@ -41758,7 +41792,7 @@ function normalize(raw, source, at) {
   }
   return {
     source,
-    registry: { ...raw.registry, url: raw.registry.url.replace(/\/+$/, ""), concurrency: raw.registry.concurrency ?? 8 },
+    registry: { ...raw.registry, url: raw.registry.url.replace(/\/+$/, ""), concurrency: raw.registry.concurrency ?? 8, concurrencySet: raw.registry.concurrency !== void 0 },
     services,
     environments,
     limit: raw.limit ?? 10,
@@ -42333,39 +42367,82 @@ var init_manifest = __esm({
 });
 
 // src/registry/limit.ts
-function createLimiter(size) {
-  if (!Number.isInteger(size) || size < 1) throw new Error(`concurrency must be a positive integer, not ${size}`);
+function createLimiter(initial, now = Date.now) {
+  checkSize(initial);
+  let size = initial;
   let running = 0;
+  let pausedUntil = 0;
+  let timer;
   let waiting = [];
   let head = 0;
-  const release = () => {
-    running--;
-    if (head < waiting.length) {
-      const next = waiting[head];
-      waiting[head++] = void 0;
-      if (head > 1024 && head * 2 > waiting.length) {
-        waiting = waiting.slice(head);
-        head = 0;
-      }
-      next();
+  const next = () => {
+    if (head >= waiting.length) return void 0;
+    const start = waiting[head];
+    waiting[head++] = void 0;
+    if (head > 1024 && head * 2 > waiting.length) {
+      waiting = waiting.slice(head);
+      head = 0;
+    }
+    return start;
+  };
+  const drain = () => {
+    const wait = pausedUntil - now();
+    if (wait > 0) {
+      timer ??= setTimeout(() => {
+        timer = void 0;
+        drain();
+      }, wait);
+      return;
+    }
+    while (running < size) {
+      const start = next();
+      if (!start) return;
+      running++;
+      start();
     }
   };
   return {
     active: () => running,
+    size: () => size,
+    resize(n) {
+      checkSize(n);
+      size = n;
+      drain();
+    },
+    pauseUntil(at) {
+      if (at <= pausedUntil) return;
+      pausedUntil = at;
+      if (timer) {
+        clearTimeout(timer);
+        timer = void 0;
+      }
+      drain();
+    },
     async run(task) {
-      if (running >= size) await new Promise((resolve10) => waiting.push(resolve10));
-      running++;
+      if (running >= size || head < waiting.length || pausedUntil > now()) {
+        await new Promise((resolve10) => {
+          waiting.push(resolve10);
+          drain();
+        });
+      } else {
+        running++;
+      }
       try {
         return await task();
       } finally {
-        release();
+        running--;
+        drain();
       }
     }
   };
 }
+var checkSize;
 var init_limit = __esm({
   "src/registry/limit.ts"() {
     "use strict";
+    checkSize = (size) => {
+      if (!Number.isInteger(size) || size < 1) throw new Error(`concurrency must be a positive integer, not ${size}`);
+    };
   }
 });
 
@@ -42548,6 +42625,14 @@ function readTlsFile(file, key) {
     throw inputError(`registry.${key} file ${file} cannot be read (${err.code ?? err.message}).`);
   }
 }
+function brokenHttp2(err) {
+  const code = String(err.cause?.code ?? "");
+  if (!(err instanceof RollbackError) || !code.startsWith("ERR_HTTP2_")) return err;
+  return new RollbackError("failed", `${err.message.replace(/\.$/, "")}; if the registry, or a proxy or load balancer in front of it, breaks HTTP/2, set registry.http2: false to speak HTTP/1.1.`, {
+    cause: err.cause,
+    retryable: err.retryable
+  });
+}
 function hubRateLimit(headers) {
   const parse3 = (v) => {
     const m = v ? /^\s*(\d+)\s*(?:;\s*w\s*=\s*(\d+))?/.exec(v) : null;
@@ -42579,10 +42664,23 @@ function createRegistryClient(registry, opts) {
     ca: registry.ca ? readTlsFile(registry.ca, "ca") : void 0,
     cert: registry.cert ? readTlsFile(registry.cert, "cert") : void 0,
     key: registry.key ? readTlsFile(registry.key, "key") : void 0,
-    insecure: registry.insecure
+    insecure: registry.insecure,
+    from: [registry.ca ? "registry.ca" : "", registry.cert ? "registry.cert and registry.key" : ""].filter(Boolean).join(", ")
   } : void 0;
-  const agent = createAgent(tls, registry.concurrency);
+  const opened = /* @__PURE__ */ new Map();
+  const agent = createAgent(tls, registry.concurrency, {
+    http2: registry.http2 !== false,
+    streams: Math.max(registry.concurrency, HTTP2_STREAMS),
+    onConnection: (origin, protocol) => {
+      const n = opened.get(origin) ?? { h2: 0, h1: 0 };
+      if (protocol === "h2") n.h2++;
+      else n.h1++;
+      opened.set(origin, n);
+      logger.debug(`new connection to ${origin}: ${protocol === "h2" ? "HTTP/2" : "HTTP/1.1"}`);
+    }
+  });
   let count = 0;
+  let throttled = false;
   const http = createHttpClient({
     ...opts.http,
     dispatcher: agent,
@@ -42595,9 +42693,21 @@ function createRegistryClient(registry, opts) {
     onRetry: (reason, waitMs) => {
       logger.debug(`retrying in ${waitMs} ms: ${reason}`);
       opts.http?.onRetry?.(reason, waitMs);
+    },
+    onThrottled: (retryAfterMs2) => {
+      const was = limiter.size();
+      const lower = Math.max(1, Math.floor(was / 2));
+      if (retryAfterMs2) limiter.pauseUntil(now() + Math.min(retryAfterMs2, opts.http?.maxWaitMs ?? 3e4));
+      if (lower < was) {
+        limiter.resize(lower);
+        logger.info(`Registry ${configured} answered 429 Too Many Requests: at most ${lower} requests in flight from now on (was ${was})${retryAfterMs2 ? `, none started for ${Math.ceil(retryAfterMs2 / 1e3)} s` : ""}.`);
+      }
+      throttled = true;
+      opts.http?.onThrottled?.(retryAfterMs2);
     }
   });
   const limiter = createLimiter(registry.concurrency);
+  const speaks = (origin) => opened.get(origin);
   const tokens = new TokenCache(now);
   const pendingTokens = /* @__PURE__ */ new Map();
   let found;
@@ -42612,7 +42722,10 @@ function createRegistryClient(registry, opts) {
   let bearer;
   let hubWarned = false;
   const pendingConfigs = /* @__PURE__ */ new Map();
-  const send = (url, o) => limiter.run(() => http.request(url, { keepAliveAfterHead: true, ...o }));
+  const datedConfigs = /* @__PURE__ */ new Map();
+  const send = (url, o) => limiter.run(() => http.request(url, { keepAliveAfterHead: true, ...o })).catch((err) => {
+    throw brokenHttp2(err);
+  });
   const whose = (c) => c?.username !== void 0 ? `user '${c.username}'` : "the identity token";
   const howToFix = (c) => c?.from.startsWith("rollback.yml") ? "check registry.username and registry.password" : `they came from ${c?.from}: log in again (docker login ${host}) or set registry.username and registry.password`;
   const wrongCredentials = async (where2, res) => {
@@ -42683,7 +42796,13 @@ function createRegistryClient(registry, opts) {
     }
     return mode;
   }
-  const probe = () => probed ??= probeOnce();
+  const probe = () => probed ??= probeOnce().then((m) => {
+    if (!registry.concurrencySet && !throttled && speaks(new URL(base).origin)?.h2 && limiter.size() < HTTP2_STREAMS) {
+      limiter.resize(HTTP2_STREAMS);
+      logger.debug(`Registry ${configured} speaks HTTP/2: ${HTTP2_STREAMS} requests in flight on one connection.`);
+    }
+    return m;
+  });
   async function fetchToken(scope) {
     const c = await credentials();
     const basic = basicOf(c);
@@ -42796,6 +42915,8 @@ function createRegistryClient(registry, opts) {
     return { parsed, digest: digest2 };
   }
   function configFacts(repository, digest2) {
+    const dated = datedConfigs.get(digest2);
+    if (dated) return Promise.resolve(dated);
     let pending = pendingConfigs.get(digest2);
     if (!pending) {
       pending = (async () => {
@@ -42807,7 +42928,11 @@ function createRegistryClient(registry, opts) {
       })();
       pendingConfigs.set(digest2, pending);
       pending.then(
-        () => pendingConfigs.delete(digest2),
+        (facts) => {
+          pendingConfigs.delete(digest2);
+          datedConfigs.set(digest2, facts);
+          if (datedConfigs.size > DATED_CONFIGS) datedConfigs.delete(datedConfigs.keys().next().value);
+        },
         () => pendingConfigs.delete(digest2)
       );
     }
@@ -42869,13 +42994,21 @@ function createRegistryClient(registry, opts) {
     // A path under /v2/<repository>/ or an absolute URL on the registry (an upload's Location), authenticated like the rest.
     repositoryRequest: (repository, rest, o = {}, push = false) => call(repository, /^https?:\/\//.test(rest) ? new URL(rest).toString() : rest.startsWith("/") ? new URL(rest, base).toString() : repoUrl(repository, rest), o, push),
     requests: () => count,
+    concurrency: () => limiter.size(),
+    transport: () => {
+      const n = speaks(new URL(base).origin);
+      if (!n) return void 0;
+      const protocols = [n.h2 ? "HTTP/2" : "", n.h1 ? "HTTP/1.1" : ""].filter(Boolean).join(" and ");
+      const connections = n.h2 + n.h1;
+      return `${protocols}, ${connections} connection${connections === 1 ? "" : "s"}`;
+    },
     close: async () => {
       await http.close();
       await agent.close();
     }
   };
 }
-var import_node_crypto, import_node_fs6, SkippedImage, MAX_INDEX_DEPTH, REDIRECTS, TLS_CODES, HUB_API, HUB_LOW;
+var import_node_crypto, import_node_fs6, SkippedImage, MAX_INDEX_DEPTH, REDIRECTS, TLS_CODES, HUB_API, HUB_LOW, HTTP2_STREAMS, DATED_CONFIGS;
 var init_client2 = __esm({
   "src/registry/client.ts"() {
     "use strict";
@@ -42902,6 +43035,8 @@ var init_client2 = __esm({
     TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|TLS|SSL/i;
     HUB_API = "https://registry-1.docker.io";
     HUB_LOW = 10;
+    HTTP2_STREAMS = 32;
+    DATED_CONFIGS = 4096;
   }
 });
 
@@ -47099,9 +47234,8 @@ var init_ghcr = __esm({
 function distributionSource(client, url, options, concurrency = 8) {
   const { cache, logger } = options;
   const host = new URL(url).host;
-  const workers = concurrency * 2;
   const queue = [];
-  let idle = workers;
+  let idle;
   let warm;
   const undatedBy = /* @__PURE__ */ new Map();
   const dateTag = async (repository, tag, warm2) => {
@@ -47170,9 +47304,11 @@ function distributionSource(client, url, options, concurrency = 8) {
     undated: (repository) => undatedBy.get(repository) ?? 0,
     ready: async () => void await client.probe(),
     requests: () => client.requests(),
+    transport: () => client.transport?.(),
     close: () => client.close(),
     async images(repository, accepts, onProgress, signal) {
       await client.probe();
+      idle ??= 2 * (client.concurrency?.() ?? concurrency);
       warm ??= cache.size() > 0;
       const scope = `${host}/${repository}`;
       const tags = await environmentTags(repository, scope, accepts);
@@ -47306,7 +47442,7 @@ async function getCatalog(config, envName, options) {
       tagsDone += p.done;
       tagsTotal += p.tags;
     }
-    options.onProgress({ repositoriesDone, repositoriesTotal: repositories.length, tagsDone, tagsTotal, requests: source.requests() });
+    options.onProgress({ repositoriesDone, repositoriesTotal: repositories.length, tagsDone, tagsTotal, requests: source.requests(), transport: source.transport?.() });
   };
   logger.debug(`Reading ${repositories.length} repositories from ${source.describe()}, tags matching /${env.tags}/.`);
   const found = /* @__PURE__ */ new Map();
@@ -53070,7 +53206,7 @@ async function getCommand(ctx) {
   }).finally(() => progress.done());
   const images = catalog.services.reduce((n, s) => n + s.images.length, 0);
   const seconds = (Date.now() - started) / 1e3;
-  const summary = `Read ${last.tagsDone} ${catalog.environment} tags of ${catalog.services.length} services in ${seconds.toFixed(1)} s (${last.requests} requests); kept ${images} images, ${catalog.choices.length} rollback points`;
+  const summary = `Read ${last.tagsDone} ${catalog.environment} tags of ${catalog.services.length} services in ${seconds.toFixed(1)} s (${last.requests} requests${last.transport ? ` over ${last.transport}` : ""}); kept ${images} images, ${catalog.choices.length} rollback points`;
   if (catalog.choices.length === 0) {
     logger.info(`${summary}.`);
     throw inputError(`No service has an image whose tag matches /${catalog.tagPattern}/, so there is no date to go back to; check --env and the environment's tags.`);
