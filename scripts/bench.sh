@@ -3,7 +3,7 @@
 # algorithm one request at a time (see docs/bench.md). Installs what it needs when missing
 # (docker-registry, skopeo, jq; needs root and apt), builds the bundle it measures, then runs
 # bench/main.ts. Prints the report on stdout; figures go to bench/results/latest.{json,md}.
-# Bounded: the whole run is killed after BENCH_TIMEOUT seconds (default 600).
+# Bounded: the whole run is killed after BENCH_TIMEOUT seconds (default 900).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,4 +25,4 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
   trap 'rm -rf "$bench_tmp"' EXIT
   export TMPDIR="$bench_tmp"
 fi
-timeout --kill-after=10 "${BENCH_TIMEOUT:-600}" npx --no-install tsx bench/main.ts "$@"
+timeout --kill-after=10 "${BENCH_TIMEOUT:-900}" npx --no-install tsx bench/main.ts "$@"
