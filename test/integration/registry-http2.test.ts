@@ -117,6 +117,19 @@ describe('HTTP/2 by ALPN', () => {
 });
 
 describe('HTTP/2 faults', () => {
+  it('gives up on a stream that does not answer within the timeout and asks again on a new one', async () => {
+    const d = await tlsDouble(true);
+    d.clearFaults();
+    d.fault({ match: '/manifests/b3-prod', fault: { delayMs: 5000 }, times: 1 });
+    const log = memoryLogger();
+    client = createRegistryClient({ url: d.url, ca: join(dir, 'tls', 'ca.pem'), concurrency: 8 }, { logger: log, http: { timeoutMs: 300, sleep: async () => undefined } });
+    const started = Date.now();
+    expect((await client.imageDate('shop/api', 'b3-prod')).created).toBe('2026-11-04T10:00:00.000Z');
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(d.count('/manifests/b3-prod')).toBe(2);
+    expect(new Set(d.requests.map((r) => r.httpVersion))).toEqual(new Set(['2.0']));
+  });
+
   it('asks again for a stream the registry reset, and says the way that works when it keeps doing so', async () => {
     const d = await tlsDouble(true);
     d.clearFaults();
