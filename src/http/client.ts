@@ -32,6 +32,8 @@ export interface RequestOptions {
    * registry pass true, or every HEAD costs a new TCP (and TLS) handshake.
    */
   keepAliveAfterHead?: boolean;
+  /** Called when the server answers this request 429 Too Many Requests, with its Retry-After in milliseconds. */
+  onThrottled?: (retryAfterMs: number | undefined) => void;
 }
 
 export interface HttpClientOptions {
@@ -50,8 +52,6 @@ export interface HttpClientOptions {
   onRequest?: (method: string, url: string) => void;
   /** Called before each retry, with the reason. */
   onRetry?: (reason: string, waitMs: number) => void;
-  /** Called when a server answers 429 Too Many Requests, with its Retry-After in milliseconds. */
-  onThrottled?: (retryAfterMs: number | undefined) => void;
 }
 
 export interface HttpClient {
@@ -294,7 +294,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         if (!transient || (!idempotent && res.status !== 429 && res.status !== 503)) return res;
         lastReason = `answered ${res.status}`;
         wait = retryAfterMs(res.headers['retry-after']);
-        if (res.status === 429) options.onThrottled?.(wait);
+        if (res.status === 429) o.onThrottled?.(wait);
         if (attempt >= attempts) return res;
       } catch (err) {
         if (err instanceof RollbackError) throw err;

@@ -223,6 +223,8 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     },
   });
   let count = 0;
+  /** Times the requests in flight were lowered; a request remembers the number it started under. */
+  let lowered = 0;
   let throttled = false;
   const http = createHttpClient({
     ...opts.http,
@@ -237,22 +239,25 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
       logger.debug(`retrying in ${waitMs} ms: ${reason}`);
       opts.http?.onRetry?.(reason, waitMs);
     },
-    onThrottled: (retryAfterMs) => {
-      // The registry asks for less: fewer requests in flight for the rest of the run, and none
-      // started before its Retry-After, instead of every waiting request trying again at once.
-      const was = limiter.size();
-      const lower = Math.max(1, Math.floor(was / 2));
-      if (retryAfterMs) limiter.pauseUntil(now() + Math.min(retryAfterMs, opts.http?.maxWaitMs ?? 30_000));
-      if (lower < was) {
-        limiter.resize(lower);
-        logger.info(`Registry ${configured} answered 429 Too Many Requests: at most ${lower} requests in flight from now on (was ${was})${retryAfterMs ? `, none started for ${Math.ceil(retryAfterMs / 1000)} s` : ''}.`);
-      }
-      throttled = true;
-      opts.http?.onThrottled?.(retryAfterMs);
-    },
   });
   const limiter = createLimiter(registry.concurrency);
-  const speaks = (origin: string) => opened.get(origin);
+  /**
+   * The registry asks for less: fewer requests in flight for the rest of the run, and none started
+   * before its Retry-After, instead of every waiting request trying again at once. Halved once per
+   * wave: a 429 to a request sent before the last lowering says nothing about the new bound (as
+   * TCP halves its window once per round trip), so a burst of them does not fall to 1.
+   */
+  const throttle = (retryAfterMs: number | undefined, startedUnder: number) => {
+    throttled = true;
+    const pause = retryAfterMs ? Math.min(retryAfterMs, opts.http?.maxWaitMs ?? 30_000) : 0;
+    if (pause) limiter.pauseUntil(now() + pause);
+    const was = limiter.size();
+    const lower = Math.max(1, Math.floor(was / 2));
+    if (startedUnder < lowered || lower === was) return;
+    lowered++;
+    limiter.resize(lower);
+    logger.info(`Registry ${configured} answered 429 Too Many Requests: at most ${lower} requests in flight from now on (was ${was})${pause ? `, none started for ${Math.ceil(pause / 1000)} s` : ''}.`);
+  };
   const tokens = new TokenCache(now);
   const pendingTokens = new Map<string, Promise<string>>();
   let found: Promise<RegistryCredentials | undefined> | undefined;
@@ -277,9 +282,14 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
 
   // Registries answer HEAD without a body, so its connection can be reused (see keepAliveAfterHead).
   const send = (url: string, o: RequestOptions) =>
-    limiter.run(() => http.request(url, { keepAliveAfterHead: true, ...o })).catch((err: unknown) => {
-      throw brokenHttp2(err);
-    });
+    limiter
+      .run(() => {
+        const startedUnder = lowered;
+        return http.request(url, { keepAliveAfterHead: true, ...o, onThrottled: (ms) => throttle(ms, startedUnder) });
+      })
+      .catch((err: unknown) => {
+        throw brokenHttp2(err);
+      });
 
   const whose = (c: RegistryCredentials | undefined) => (c?.username !== undefined ? `user '${c.username}'` : 'the identity token');
   const howToFix = (c: RegistryCredentials | undefined) =>
@@ -373,7 +383,7 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
   const probe = () =>
     (probed ??= probeOnce().then((m) => {
       // HTTP/2 and no concurrency set: more streams on the one connection (never after a 429).
-      if (!registry.concurrencySet && !throttled && speaks(new URL(base).origin)?.h2 && limiter.size() < HTTP2_STREAMS) {
+      if (!registry.concurrencySet && !throttled && opened.get(new URL(base).origin)?.h2 && limiter.size() < HTTP2_STREAMS) {
         limiter.resize(HTTP2_STREAMS);
         logger.debug(`Registry ${configured} speaks HTTP/2: ${HTTP2_STREAMS} requests in flight on one connection.`);
       }
@@ -609,7 +619,7 @@ export function createRegistryClient(registry: RegistryConfig, opts: RegistryCli
     requests: () => count,
     concurrency: () => limiter.size(),
     transport: () => {
-      const n = speaks(new URL(base).origin);
+      const n = opened.get(new URL(base).origin);
       if (!n) return undefined;
       const protocols = [n.h2 ? 'HTTP/2' : '', n.h1 ? 'HTTP/1.1' : ''].filter(Boolean).join(' and ');
       const connections = n.h2 + n.h1;

@@ -173,6 +173,21 @@ describe('429 Too Many Requests', () => {
   });
 });
 
+describe('a burst of 429s', () => {
+  it('halves the requests in flight once for answers to requests already in flight, not once per answer', async () => {
+    const d = await tlsDouble(true);
+    const { client: c, log } = open(d);
+    d.clearFaults();
+    // Every manifest request of the first wave is refused at once, as a registry over its limit does.
+    d.fault({ match: /^GET \/v2\/shop\/api\/manifests\//, fault: { status: 429, retryAfter: '0' }, times: 20 });
+    expect(await dateAll(c)).toHaveLength(TAGS);
+    const lowered = log.lines.filter((l) => /answered 429 Too Many Requests/.test(l));
+    expect(lowered).toHaveLength(1);
+    expect(lowered[0]).toMatch(/at most 16 requests in flight from now on \(was 32\)/);
+    expect(c.concurrency?.()).toBe(16);
+  });
+});
+
 describe('config blobs', () => {
   it('reads a config shared by several tags once, whether they are dated together or one after another', async () => {
     const shared = { created: '2026-11-03T10:00:00Z', build: 'build-77' };
