@@ -9,7 +9,7 @@
  *   token endpoint);
  * - proxy-url through a real tinyproxy.
  */
-import { ChildProcess, execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +21,7 @@ import { mask, memoryLogger } from '../../src/log';
 import { createKubernetesTarget } from '../../src/targets/kubernetes';
 import type { Target } from '../../src/targets/types';
 import { runCli } from '../support/cli';
+import { startTinyproxy, Tinyproxy } from '../support/tinyproxy';
 import { CATALOG } from '../doubles/memory-target';
 import { KubernetesDouble, startKubernetesDouble } from '../doubles/kubernetes-double';
 import { makeTestPki } from '../support/tls';
@@ -251,36 +252,19 @@ describe('auth-provider oidc', () => {
 });
 
 describe('proxy-url', () => {
-  let proxy: ChildProcess;
-  let proxyPort: number;
-  let proxyLog: string;
+  let proxy: Tinyproxy;
 
   beforeAll(async () => {
-    const pdir = mkdtempSync(join(tmpdir(), 'kube-proxy-'));
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    proxyPort = (probe.address() as AddressInfo).port;
-    await new Promise<void>((r) => probe.close(() => r()));
-    writeFileSync(join(pdir, 'tinyproxy.conf'), `Port ${proxyPort}\nListen 127.0.0.1\nTimeout 30\nAllow 127.0.0.1\nLogFile "${join(pdir, 'log')}"\nLogLevel Info\nMaxClients 20\n`);
-    proxyLog = join(pdir, 'log');
-    proxy = spawn('tinyproxy', ['-d', '-c', join(pdir, 'tinyproxy.conf')], { stdio: 'ignore' });
-    for (let i = 0; i < 50; i++) {
-      const up = await fetch(`http://127.0.0.1:${proxyPort}/`).then(() => true, () => false);
-      if (up) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    proxy = await startTinyproxy(mkdtempSync(join(tmpdir(), 'kube-proxy-')));
   });
-  afterAll(() => {
-    proxy?.kill();
-  });
+  afterAll(() => proxy?.stop());
 
   test('requests travel through the proxy-url', async () => {
-    writeFileSync(join(dir, 'kubeconfig'), kubeconfig(execUser(), `server: '${kube.url}', proxy-url: 'http://127.0.0.1:${proxyPort}'`));
+    writeFileSync(join(dir, 'kubeconfig'), kubeconfig(execUser(), `server: '${kube.url}', proxy-url: '${proxy.url}'`));
     const t = open();
     expect((await t.current(svc)).image).toBe(API_IMG);
-    // The proxy forwarded the API requests (its log names them).
     // The proxy tunnelled the API requests (its log names the API server's address).
-    expect(readFileSync(proxyLog, 'utf8')).toContain(`CONNECT ${new URL(kube.url).host} HTTP/1.1`);
+    expect(proxy.log()).toContain(`CONNECT ${new URL(kube.url).host} HTTP/1.1`);
   });
 
   test('a socks proxy-url is bad input naming it', () => {
