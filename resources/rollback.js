@@ -26896,7 +26896,7 @@ function createHttpClient(options = {}) {
         if (!transient || !idempotent && res.status !== 429 && res.status !== 503) return res;
         lastReason = `answered ${res.status}`;
         wait = retryAfterMs(res.headers["retry-after"]);
-        if (res.status === 429) options.onThrottled?.(wait);
+        if (res.status === 429) o.onThrottled?.(wait);
         if (attempt >= attempts) return res;
       } catch (err) {
         if (err instanceof RollbackError) throw err;
@@ -42680,6 +42680,7 @@ function createRegistryClient(registry, opts) {
     }
   });
   let count = 0;
+  let lowered = 0;
   let throttled = false;
   const http = createHttpClient({
     ...opts.http,
@@ -42693,21 +42694,20 @@ function createRegistryClient(registry, opts) {
     onRetry: (reason, waitMs) => {
       logger.debug(`retrying in ${waitMs} ms: ${reason}`);
       opts.http?.onRetry?.(reason, waitMs);
-    },
-    onThrottled: (retryAfterMs2) => {
-      const was = limiter.size();
-      const lower = Math.max(1, Math.floor(was / 2));
-      if (retryAfterMs2) limiter.pauseUntil(now() + Math.min(retryAfterMs2, opts.http?.maxWaitMs ?? 3e4));
-      if (lower < was) {
-        limiter.resize(lower);
-        logger.info(`Registry ${configured} answered 429 Too Many Requests: at most ${lower} requests in flight from now on (was ${was})${retryAfterMs2 ? `, none started for ${Math.ceil(retryAfterMs2 / 1e3)} s` : ""}.`);
-      }
-      throttled = true;
-      opts.http?.onThrottled?.(retryAfterMs2);
     }
   });
   const limiter = createLimiter(registry.concurrency);
-  const speaks = (origin) => opened.get(origin);
+  const throttle = (retryAfterMs2, startedUnder) => {
+    throttled = true;
+    const pause = retryAfterMs2 ? Math.min(retryAfterMs2, opts.http?.maxWaitMs ?? 3e4) : 0;
+    if (pause) limiter.pauseUntil(now() + pause);
+    const was = limiter.size();
+    const lower = Math.max(1, Math.floor(was / 2));
+    if (startedUnder < lowered || lower === was) return;
+    lowered++;
+    limiter.resize(lower);
+    logger.info(`Registry ${configured} answered 429 Too Many Requests: at most ${lower} requests in flight from now on (was ${was})${pause ? `, none started for ${Math.ceil(pause / 1e3)} s` : ""}.`);
+  };
   const tokens = new TokenCache(now);
   const pendingTokens = /* @__PURE__ */ new Map();
   let found;
@@ -42723,7 +42723,10 @@ function createRegistryClient(registry, opts) {
   let hubWarned = false;
   const pendingConfigs = /* @__PURE__ */ new Map();
   const datedConfigs = /* @__PURE__ */ new Map();
-  const send = (url, o) => limiter.run(() => http.request(url, { keepAliveAfterHead: true, ...o })).catch((err) => {
+  const send = (url, o) => limiter.run(() => {
+    const startedUnder = lowered;
+    return http.request(url, { keepAliveAfterHead: true, ...o, onThrottled: (ms) => throttle(ms, startedUnder) });
+  }).catch((err) => {
     throw brokenHttp2(err);
   });
   const whose = (c) => c?.username !== void 0 ? `user '${c.username}'` : "the identity token";
@@ -42797,7 +42800,7 @@ function createRegistryClient(registry, opts) {
     return mode;
   }
   const probe = () => probed ??= probeOnce().then((m) => {
-    if (!registry.concurrencySet && !throttled && speaks(new URL(base).origin)?.h2 && limiter.size() < HTTP2_STREAMS) {
+    if (!registry.concurrencySet && !throttled && opened.get(new URL(base).origin)?.h2 && limiter.size() < HTTP2_STREAMS) {
       limiter.resize(HTTP2_STREAMS);
       logger.debug(`Registry ${configured} speaks HTTP/2: ${HTTP2_STREAMS} requests in flight on one connection.`);
     }
@@ -42996,7 +42999,7 @@ function createRegistryClient(registry, opts) {
     requests: () => count,
     concurrency: () => limiter.size(),
     transport: () => {
-      const n = speaks(new URL(base).origin);
+      const n = opened.get(new URL(base).origin);
       if (!n) return void 0;
       const protocols = [n.h2 ? "HTTP/2" : "", n.h1 ? "HTTP/1.1" : ""].filter(Boolean).join(" and ");
       const connections = n.h2 + n.h1;
