@@ -97,9 +97,9 @@ interface RepositoryJob {
  * only digests not in the cache are read in full. With `immutableTags`, a tag already in the
  * cache costs no request at all.
  *
- * Tags are dated by ONE pool of workers shared by all repositories, a few more than the
- * registry client's most requests in flight (`concurrency`) so the registry limiter always has the next request waiting. Never more than
- * that many tags are in progress at once, however large the fleet: with a pool per repository
+ * Tags are dated by ONE pool of workers shared by all repositories, twice the requests the
+ * registry client keeps in flight, so its limiter always has the next request waiting. Never more
+ * than that many tags are in progress at once, however large the fleet: with a pool per repository
  * (64 x 50 repositories waiting on a limiter of 8) their requests lived long enough to be promoted
  * to V8's old space, and a get of 100k tags peaked at ~280 MB RSS (npm run bench, docs/bench.md).
  */
